@@ -1,0 +1,73 @@
+"""Intake handlers: plain functions of (message, unit of work).
+
+The messaging core around them does validation, deduplication, retours, tracing and the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.intake.domain import OPEN, Referral, ReferralStatus
+from shared.contracts.commands import DecideQuote, GetReferral, ListReferrals, SubmitReferral
+from shared.contracts.events import QuoteSent, ReferralAccepted, ReferralDeclined
+from shared.contracts.reasons import Reason, ReasonCode, Refusal
+from shared.messaging.pipeline import Answer, Incoming
+from shared.unit_of_work import UnitOfWork
+
+# -- commands (caseworkers) -------------------------------------------------------------------------
+
+
+async def submit_referral(cmd: SubmitReferral, uow: UnitOfWork, *, pseudonymise: Callable[[str], str]) -> Answer:
+    referral = Referral.submit(cmd, pseudonymise)
+    if referral.status == ReferralStatus.REGISTERED:
+        open_ones = [r for r in await uow.referrals.find(subject=referral.subject, limit=20) if r.status in OPEN]
+        if open_ones:
+            referral = referral.model_copy(update={
+                "status": ReferralStatus.REFUSED, "person": None, "municipality": None, "support_need": None,
+                "requested_start": None,
+                "refusal_reasons": [Reason(code=ReasonCode.DUPLICATE_REFERRAL,
+                                           detail=f"open referral {open_ones[0].id}")]})
+    uow.referrals.add(referral)
+    refused = referral.status == ReferralStatus.REFUSED
+    return Answer(referral.view(), ok=not refused, reasons=tuple(referral.refusal_reasons),
+                  lifecycle_id=referral.id)
+
+
+async def decide_quote(cmd: DecideQuote, uow: UnitOfWork) -> dict:
+    referral = await _referral(uow, cmd.referral_id)
+    referral.decide_quote(cmd.quote_id, cmd.approve, cmd.reject_reason)
+    return referral.view()
+
+
+async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
+    referral = await _referral(uow, query.referral_id)
+    return {**referral.view(), "deliveries": await uow.deliveries(referral.id)}
+
+
+async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
+    filters = {"status": query.status} if query.status else {}
+    return [r.view() for r in await uow.referrals.find(limit=query.limit, **filters)]
+
+
+# -- events from Heliomare ------------------------------------------------------------------------
+
+
+async def on_referral_accepted(event: Incoming[ReferralAccepted], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).provider_accepted()
+
+
+async def on_referral_declined(event: Incoming[ReferralDeclined], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).provider_declined(event.data.reason)
+
+
+async def on_quote_sent(event: Incoming[QuoteSent], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).quote_received(event.data)
+
+
+async def _referral(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Referral:
+    referral = await uow.referrals.get(referral_id)
+    if referral is None:
+        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
+    if event is not None and event.envelope.subject != referral.subject:
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
+    return referral

@@ -1,0 +1,43 @@
+"""Offer wiring (the bootstrap): storage of its aggregates and the handlers for each message."""
+
+from __future__ import annotations
+
+from services.offer import handlers
+from services.offer.domain import Case
+from shared.config import Settings
+from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals, OfferCommand, SendQuote
+from shared.contracts.events import (
+    QuoteApproved,
+    QuoteRejected,
+    QuoteSent,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralRegistered,
+)
+from shared.contracts.parties import Party
+from shared.messaging.pipeline import ServiceDefinition
+from shared.unit_of_work import RepositorySpec
+
+CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject",), ("status",)))
+
+
+def definition(settings: Settings | None = None) -> ServiceDefinition:
+    return ServiceDefinition(
+        name="offer",
+        party=Party.HELIOMARE,
+        description="Heliomare offer: registered referrals, acceptance, quotes and their approval.",
+        repositories=[CASES],
+        event_handlers={
+            ReferralRegistered: handlers.on_referral_registered,
+            QuoteApproved: handlers.on_quote_approved,
+            QuoteRejected: handlers.on_quote_rejected,
+        },
+        command_type=OfferCommand,
+        command_handlers={
+            DecideReferral: handlers.decide_referral,
+            SendQuote: handlers.send_quote,
+            GetReferral: handlers.get_referral,
+            ListReferrals: handlers.list_referrals,
+        },
+        emits=(ReferralAccepted, ReferralDeclined, QuoteSent),
+    )

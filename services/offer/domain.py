@@ -1,0 +1,171 @@
+"""Offer (Heliomare): a referral as the provider sees it, and its quotes (offerte / re-integratieplan).
+
+Heliomare registers the referral WerkSaam sent, accepts or declines it, and sends a custom quote
+(art 7.1): amount in euros excluding VAT, planned start and duration, and the invoicing schedule
+(in advance and/or afterwards, wholly or in parts). WerkSaam approves or rejects it; after a
+rejection Heliomare may send a new quote.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.commands import SendQuote
+from shared.contracts.envelope import now_utc
+from shared.contracts.events import (
+    DeclineReason,
+    InvoiceTranche,
+    QuoteKind,
+    QuoteRejectReason,
+    QuoteSent,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralRegistered,
+    SupportNeed,
+)
+from shared.contracts.parties import Municipality
+from shared.contracts.reasons import Reason, ReasonCode, Refusal
+from shared.domain import Aggregate
+
+
+class CaseStatus(StrEnum):
+    REGISTERED = "registered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    QUOTE_SENT = "quote_sent"
+    QUOTE_REJECTED = "quote_rejected"
+    QUOTE_APPROVED = "quote_approved"
+
+
+class Client(BaseModel):
+    """The personal data Heliomare received for the referral (art 5.5 allow-list). Stored encrypted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    bsn: str = Field(repr=False)
+    given_name: str = Field(repr=False)
+    family_name: str = Field(repr=False)
+    date_of_birth: date = Field(repr=False)
+    postal_code: str = Field(repr=False)
+    phone: str | None = Field(None, repr=False)
+    email: str | None = Field(None, repr=False)
+
+
+class Quote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quote_id: uuid.UUID
+    sequence: int
+    kind: QuoteKind
+    amount: Decimal
+    planned_start: date
+    duration_weeks: int
+    invoicing: list[InvoiceTranche]
+    sent_at: datetime
+    status: str = "sent"  # sent | approved | rejected
+    reject_reason: QuoteRejectReason | None = None
+
+
+class Case(Aggregate):
+    """Heliomare's record of one referral; its id is the referral id both parties share."""
+
+    subject: str
+    status: CaseStatus
+    registered_at: datetime
+    municipality: Municipality
+    support_need: SupportNeed
+    requested_start: date | None = None
+    client: Client
+    decline_reason: DeclineReason | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+
+    @classmethod
+    def register(cls, event: ReferralRegistered, subject: str) -> Case:
+        return cls(
+            id=event.referral_id, subject=subject, status=CaseStatus.REGISTERED, registered_at=now_utc(),
+            municipality=event.municipality, support_need=event.support_need,
+            requested_start=event.requested_start,
+            client=Client(bsn=event.bsn, given_name=event.given_name, family_name=event.family_name,
+                          date_of_birth=event.date_of_birth, postal_code=event.postal_code,
+                          phone=event.phone, email=event.email),
+        )
+
+    def accept(self) -> None:
+        self._require({CaseStatus.REGISTERED}, "accept")
+        self.status = CaseStatus.ACCEPTED
+        self.emit(ReferralAccepted(referral_id=self.id), subject=self.subject)
+
+    def decline(self, reason: DeclineReason | None) -> None:
+        self._require({CaseStatus.REGISTERED, CaseStatus.ACCEPTED}, "decline")
+        if reason is None:
+            raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="decline_reason"))
+        self.status, self.decline_reason = CaseStatus.DECLINED, reason
+        self.emit(ReferralDeclined(referral_id=self.id, reason=reason), subject=self.subject)
+
+    def send_quote(self, cmd: SendQuote) -> Quote:
+        self._require({CaseStatus.ACCEPTED, CaseStatus.QUOTE_REJECTED}, "send a quote")
+        if sum((t.amount for t in cmd.invoicing), Decimal(0)) != cmd.amount:
+            raise Refusal(Reason(code=ReasonCode.INVOICING_SCHEDULE_INVALID, field="invoicing",
+                                 detail="tranches must add up to the quote amount"))
+        quote = Quote(quote_id=uuid.uuid4(), sequence=len(self.quotes) + 1, kind=cmd.kind, amount=cmd.amount,
+                      planned_start=cmd.planned_start, duration_weeks=cmd.duration_weeks,
+                      invoicing=list(cmd.invoicing), sent_at=now_utc())
+        self.quotes = [*self.quotes, quote]
+        self.status = CaseStatus.QUOTE_SENT
+        self.emit(QuoteSent(referral_id=self.id, quote_id=quote.quote_id, sequence=quote.sequence,
+                            kind=quote.kind, amount=quote.amount, planned_start=quote.planned_start,
+                            duration_weeks=quote.duration_weeks, invoicing=quote.invoicing),
+                  subject=self.subject)
+        return quote
+
+    def quote_approved(self, quote_id: uuid.UUID, approved_amount: Decimal) -> None:
+        quote = self._current_quote(quote_id)
+        if approved_amount != quote.amount:
+            raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="data.approved_amount",
+                                 detail="differs from the quoted amount"))
+        self._set_quote(quote.model_copy(update={"status": "approved"}))
+        self.status = CaseStatus.QUOTE_APPROVED
+
+    def quote_rejected(self, quote_id: uuid.UUID, reason: QuoteRejectReason) -> None:
+        quote = self._current_quote(quote_id)
+        self._set_quote(quote.model_copy(update={"status": "rejected", "reject_reason": reason}))
+        self.status = CaseStatus.QUOTE_REJECTED
+
+    def approved_quote(self) -> Quote | None:
+        return next((q for q in self.quotes if q.status == "approved"), None)
+
+    def _current_quote(self, quote_id: uuid.UUID) -> Quote:
+        quote = next((q for q in self.quotes if q.quote_id == quote_id), None)
+        if quote is None:
+            raise Refusal(ReasonCode.UNKNOWN_QUOTE)
+        if quote is not self.quotes[-1]:
+            raise Refusal(ReasonCode.QUOTE_SUPERSEDED)
+        self._require({CaseStatus.QUOTE_SENT}, "decide on a quote")
+        return quote
+
+    def _set_quote(self, quote: Quote) -> None:
+        self.quotes = [quote if q.quote_id == quote.quote_id else q for q in self.quotes]
+
+    def _require(self, allowed: set[CaseStatus], action: str) -> None:
+        if self.status not in allowed:
+            raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail=f"cannot {action} while {self.status}"))
+
+    def view(self) -> dict:
+        return {
+            "referral_id": str(self.id),
+            "subject": self.subject,
+            "status": self.status.value,
+            "municipality": self.municipality.value,
+            "support_need": self.support_need.value,
+            "decline_reason": self.decline_reason.value if self.decline_reason else None,
+            "quotes": [
+                {"quote_id": str(q.quote_id), "sequence": q.sequence, "amount": str(q.amount),
+                 "status": q.status, "reject_reason": q.reject_reason}
+                for q in self.quotes
+            ],
+        }

@@ -1,0 +1,65 @@
+"""Offer handlers: plain functions of (message, unit of work)."""
+
+from __future__ import annotations
+
+from services.offer.domain import Case
+from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals, SendQuote
+from shared.contracts.events import QuoteApproved, QuoteRejected, ReferralRegistered
+from shared.contracts.reasons import Reason, ReasonCode, Refusal
+from shared.messaging.pipeline import Incoming
+from shared.unit_of_work import UnitOfWork
+
+# -- events from WerkSaam ---------------------------------------------------------------------------
+
+
+async def on_referral_registered(event: Incoming[ReferralRegistered], uow: UnitOfWork) -> None:
+    if await uow.cases.get(event.data.referral_id) is not None:
+        raise Refusal(ReasonCode.DUPLICATE_REFERRAL)
+    assert event.envelope.subject is not None  # the envelope pattern guarantees a pseudonym
+    uow.cases.add(Case.register(event.data, event.envelope.subject))
+
+
+async def on_quote_approved(event: Incoming[QuoteApproved], uow: UnitOfWork) -> None:
+    (await _case(uow, event.data.referral_id, event)).quote_approved(event.data.quote_id,
+                                                                      event.data.approved_amount)
+
+
+async def on_quote_rejected(event: Incoming[QuoteRejected], uow: UnitOfWork) -> None:
+    (await _case(uow, event.data.referral_id, event)).quote_rejected(event.data.quote_id, event.data.reason)
+
+
+# -- commands (Heliomare's account managers) -------------------------------------------------------
+
+
+async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict:
+    case = await _case(uow, cmd.referral_id)
+    if cmd.accept:
+        case.accept()
+    else:
+        case.decline(cmd.decline_reason)
+    return case.view()
+
+
+async def send_quote(cmd: SendQuote, uow: UnitOfWork) -> dict:
+    case = await _case(uow, cmd.referral_id)
+    case.send_quote(cmd)
+    return case.view()
+
+
+async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
+    case = await _case(uow, query.referral_id)
+    return {**case.view(), "deliveries": await uow.deliveries(case.id)}
+
+
+async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
+    filters = {"status": query.status} if query.status else {}
+    return [c.view() for c in await uow.cases.find(limit=query.limit, **filters)]
+
+
+async def _case(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Case:
+    case = await uow.cases.get(referral_id)
+    if case is None:
+        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
+    if event is not None and event.envelope.subject != case.subject:
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
+    return case

@@ -1,0 +1,56 @@
+"""Configuration of every werkbrug process, read from the environment (pydantic-settings).
+
+Every value has a default that works on a developer machine with the embedded database; production
+sets them explicitly (see README, "Configuration").
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development keys. They make `make demo` work out of the box and MUST be replaced in production
+# (WERKBRUG_PSEUDONYM_KEY / WERKBRUG_FIELD_KEY). They are 32 random-looking bytes, hex encoded.
+_DEV_PSEUDONYM_KEY = "7765726b627275672d6465762d70736575646f6e796d2d6b65792d2d2d2d2d21"
+_DEV_FIELD_KEY = "7765726b627275672d6465762d6669656c642d6b65792d2d2d2d2d2d2d2d2d21"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias="AMQP_URL")
+    mongodb_url: str | None = Field(None, validation_alias="MONGODB_URL")
+
+    namespace: str = Field(
+        "werkbrug",
+        validation_alias="WERKBRUG_NAMESPACE",
+        description="Prefix of every exchange, queue and database name; tests use their own.",
+        pattern=r"^[a-z][a-z0-9-]{1,30}$",
+    )
+    prefetch: int = Field(16, ge=1, le=1000, validation_alias="WERKBRUG_PREFETCH")
+    max_message_bytes: int = Field(64 * 1024, ge=1024, validation_alias="WERKBRUG_MAX_MESSAGE_BYTES")
+    delivery_limit: int = Field(
+        5, ge=1, validation_alias="WERKBRUG_DELIVERY_LIMIT",
+        description="Deliveries of one message before the broker dead-letters it (quorum x-delivery-limit).",
+    )
+    relay_interval: float = Field(0.1, gt=0, validation_alias="WERKBRUG_RELAY_INTERVAL")
+    http_port: int = Field(0, ge=0, validation_alias="WERKBRUG_HTTP_PORT")
+
+    pseudonym_key: SecretStr = Field(SecretStr(_DEV_PSEUDONYM_KEY), validation_alias="WERKBRUG_PSEUDONYM_KEY")
+    field_key: SecretStr = Field(SecretStr(_DEV_FIELD_KEY), validation_alias="WERKBRUG_FIELD_KEY")
+
+    otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    span_file: str | None = Field(
+        None, validation_alias="WERKBRUG_SPAN_FILE",
+        description="Append finished spans as JSON lines to this file (used by `make demo`).",
+    )
+
+    def database_name(self, service: str) -> str:
+        return f"{self.namespace}-{service}".replace("-", "_")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,123 @@
+"""Commands: what people (through the CLI or the demo) ask one service of their own party to do.
+
+Commands travel on the commands exchange to one service's command queue and are answered with a
+`CommandResult` (request/reply). Unlike events they never cross from one party to another.
+A command is validated by the discriminated union of its service, so an unknown command or field is
+refused with reason codes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.events import (
+    DeclineReason,
+    Email,
+    Euro,
+    InvoiceTranche,
+    Name,
+    Phone,
+    QuoteKind,
+    QuoteRejectReason,
+    SupportNeed,
+)
+from shared.contracts.reasons import Reason
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Idempotency key.")
+
+
+class Query(Command):
+    """A command that only reads; it changes nothing and is not recorded."""
+
+
+# --- intake (WerkSaam) -----------------------------------------------------------------------
+
+
+class SubmitReferral(Command):
+    """A caseworker refers a person (aanmelding). Checked against the target group of art 4."""
+
+    command: Literal["submit_referral"] = "submit_referral"
+    bsn: str = Field(max_length=20, description="Checked by the 11-test in the domain, refused if wrong.")
+    given_name: Name
+    family_name: Name
+    date_of_birth: date
+    municipality: str = Field(max_length=60, description="Municipality of residence.")
+    postal_code: str = Field(max_length=10)
+    phone: Phone | None = None
+    email: Email | None = None
+    labour_disability: bool
+    participatiewet_entitlement: bool
+    support_need: SupportNeed
+    requested_start: date | None = None
+
+
+class DecideQuote(Command):
+    """The commissioner approves or rejects a quote (goedkeuring opdrachtgever, Bijlage 2 step 3)."""
+
+    command: Literal["decide_quote"] = "decide_quote"
+    referral_id: uuid.UUID
+    quote_id: uuid.UUID
+    approve: bool
+    reject_reason: QuoteRejectReason | None = None
+
+
+class GetReferral(Query):
+    command: Literal["get_referral"] = "get_referral"
+    referral_id: uuid.UUID
+
+
+class ListReferrals(Query):
+    command: Literal["list_referrals"] = "list_referrals"
+    status: str | None = Field(None, max_length=40)
+    limit: int = Field(100, ge=1, le=1000)
+
+
+IntakeCommand = Annotated[
+    SubmitReferral | DecideQuote | GetReferral | ListReferrals, Field(discriminator="command")
+]
+
+
+# --- offer (Heliomare) -------------------------------------------------------------------------
+
+
+class DecideReferral(Command):
+    """Heliomare accepts or declines a registered referral."""
+
+    command: Literal["decide_referral"] = "decide_referral"
+    referral_id: uuid.UUID
+    accept: bool
+    decline_reason: DeclineReason | None = None
+
+
+class SendQuote(Command):
+    """Heliomare sends a custom quote or reintegration plan (art 7.1)."""
+
+    command: Literal["send_quote"] = "send_quote"
+    referral_id: uuid.UUID
+    kind: QuoteKind = QuoteKind.QUOTE
+    amount: Euro
+    planned_start: date
+    duration_weeks: int = Field(ge=1, le=260)
+    invoicing: list[InvoiceTranche] = Field(min_length=1, max_length=12)
+
+
+OfferCommand = Annotated[
+    DecideReferral | SendQuote | GetReferral | ListReferrals, Field(discriminator="command")
+]
+
+
+class CommandResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ok: bool
+    command_id: uuid.UUID | None = None
+    reasons: list[Reason] = Field(default_factory=list)
+    result: dict[str, Any] | list[dict[str, Any]] | None = None

@@ -1,0 +1,138 @@
+"""The event envelope and the registry of event types.
+
+Every message on the events exchange is an `Envelope` whose `data` is validated against the event
+type's own model. That model is the allow-list of agreement art 5.5: it forbids extra fields, so a
+message can carry nothing beyond what its type declares. Event types register themselves with
+`@event(...)`; each is defined once, in `shared.contracts.events`.
+
+Routing keys name party, subject, event and version: ``werksaam.referral.registered.v1``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from shared.contracts.parties import Party
+from shared.privacy.pseudonym import PSEUDONYM_PATTERN
+
+
+class EventData(BaseModel):
+    """Base of every event payload: a closed allow-list of fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int]
+    sources: ClassVar[frozenset[Party]]
+
+    @classmethod
+    def routing_subject_of(cls, data: dict[str, Any]) -> str:
+        """The `subject.event` part of the routing key (retours refine it with what they answer)."""
+        return cls.event_type
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    model: type[EventData]
+    event_type: str
+    version: int
+    sources: frozenset[Party]
+
+    def routing_keys(self) -> list[str]:
+        return [f"{p.value}.{self.event_type}.v{self.version}" for p in sorted(self.sources)]
+
+
+_REGISTRY: dict[tuple[str, int], EventSpec] = {}
+
+
+def event(event_type: str, version: int, *, sources: Iterable[Party]):
+    """Register an event type. `sources` are the parties allowed to send it."""
+
+    def register(cls: type[EventData]) -> type[EventData]:
+        key = (event_type, version)
+        if key in _REGISTRY:
+            raise RuntimeError(f"event type {event_type} v{version} defined twice")
+        cls.event_type = event_type
+        cls.version = version
+        cls.sources = frozenset(sources)
+        _REGISTRY[key] = EventSpec(cls, event_type, version, cls.sources)
+        return cls
+
+    return register
+
+
+def lookup(event_type: str, version: int) -> EventSpec | None:
+    return _REGISTRY.get((event_type, version))
+
+
+def known_versions(event_type: str) -> list[int]:
+    return sorted(v for (t, v) in _REGISTRY if t == event_type)
+
+
+def all_event_specs() -> list[EventSpec]:
+    return list(_REGISTRY.values())
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """What travels on the wire. `data` is checked against the event type's model by `open_envelope`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    type: str = Field(pattern=r"^[a-z][a-z-]*\.[a-z][a-z-]*$", max_length=80)
+    version: int = Field(ge=1, le=999)
+    source: Party
+    time: AwareDatetime
+    subject: str | None = Field(pattern=PSEUDONYM_PATTERN, description="Pseudonym of the data subject.")
+    correlation_id: uuid.UUID = Field(description="The lifecycle this event belongs to (the referral id).")
+    causation_id: uuid.UUID | None = None
+    data: dict[str, Any]
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v.astimezone(UTC)
+
+    @property
+    def routing_key(self) -> str:
+        return routing_key_for(self.source, self.type, self.version, self.data)
+
+    @classmethod
+    def wrap(
+        cls,
+        data: EventData,
+        *,
+        source: Party,
+        subject: str | None,
+        correlation_id: uuid.UUID,
+        causation_id: uuid.UUID | None = None,
+    ) -> Self:
+        if source not in data.sources:
+            raise ValueError(f"{source} may not send {data.event_type}")
+        return cls(
+            id=uuid.uuid4(),
+            type=data.event_type,
+            version=data.version,
+            source=source,
+            time=now_utc(),
+            subject=subject,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            data=data.model_dump(mode="json"),
+        )
+
+
+def routing_key_for(source: Party | str, event_type: str, version: int, data: dict[str, Any]) -> str:
+    spec = lookup(event_type, version)
+    subject_event = spec.model.routing_subject_of(data) if spec else event_type
+    return f"{Party(source).value}.{subject_event}.v{version}"

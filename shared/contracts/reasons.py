@@ -1,0 +1,78 @@
+"""Machine-readable reason codes of retour messages, refusals and dead letters.
+
+In the spirit of the iWmo/iJw retour codes: a receiver never just drops a message, it answers with
+what was wrong. A reason names a code, optionally the field it is about and a short technical detail;
+it never repeats the rejected value (that could be personal data).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReasonCode(StrEnum):
+    # transport and contract (raised by the messaging core for every consumer)
+    MALFORMED_JSON = "malformed_json"
+    OVERSIZED = "oversized"
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNKNOWN_FIELD = "unknown_field"
+    MISSING_FIELD = "missing_field"
+    INVALID_VALUE = "invalid_value"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    SOURCE_NOT_PERMITTED = "source_not_permitted"
+    ROUTING_MISMATCH = "routing_mismatch"
+    MESSAGE_ID_MISMATCH = "message_id_mismatch"
+    DELIVERY_LIMIT = "delivery_limit_exceeded"
+    # target group, agreement art 4 (intake)
+    BSN_INVALID = "bsn_invalid"
+    NOT_RESIDENT_WEST_FRIESLAND = "not_resident_west_friesland"
+    NO_LABOUR_DISABILITY = "no_labour_disability"
+    NO_PARTICIPATIEWET_ENTITLEMENT = "no_participatiewet_entitlement"
+    # process order (Bijlage 2)
+    UNKNOWN_REFERRAL = "unknown_referral"
+    UNKNOWN_QUOTE = "unknown_quote"
+    DUPLICATE_REFERRAL = "duplicate_referral"
+    INVALID_TRANSITION = "invalid_transition"
+    QUOTE_SUPERSEDED = "quote_superseded"
+    INVOICING_SCHEDULE_INVALID = "invoicing_schedule_invalid"
+    UNKNOWN_COMMAND = "unknown_command"
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: ReasonCode
+    field: str | None = Field(None, max_length=200, description="Dotted path of the offending field.")
+    detail: str | None = Field(None, max_length=300, description="Technical detail, never the value.")
+
+    def __str__(self) -> str:
+        where = f" at {self.field}" if self.field else ""
+        what = f" ({self.detail})" if self.detail else ""
+        return f"{self.code.value}{where}{what}"
+
+
+class Refusal(Exception):
+    """A message or command that is understood but refused. Carries reason codes, never personal data."""
+
+    def __init__(self, *reasons: Reason | ReasonCode) -> None:
+        self.reasons = tuple(r if isinstance(r, Reason) else Reason(code=r) for r in reasons)
+        super().__init__(", ".join(str(r) for r in self.reasons))
+
+
+def reasons_from_validation_error(exc, prefix: str = "") -> list[Reason]:
+    """Turn a pydantic ValidationError into reasons, keeping location and error type, dropping the input."""
+    out: list[Reason] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            code = ReasonCode.UNKNOWN_FIELD
+        elif kind == "missing":
+            code = ReasonCode.MISSING_FIELD
+        else:
+            code = ReasonCode.INVALID_VALUE
+        out.append(Reason(code=code, field=loc[:200] or None, detail=kind[:300]))
+    return out[:20]

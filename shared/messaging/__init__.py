@@ -1,0 +1,1 @@
+"""The messaging core: topology, publishing, outbox relay, and the one consumer pipeline."""

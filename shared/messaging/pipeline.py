@@ -1,0 +1,404 @@
+"""The one consumer pipeline every service runs its handlers through.
+
+For an event message it applies, in order and in one place:
+
+1. the contract: size, JSON, envelope, known type and version, permitted source party, routing key and
+   message id consistent with the envelope, and the type's own allow-list model;
+2. deduplication: the inbox (a message already handled has no second effect);
+3. the handler, inside a unit of work, under a span that carries only pseudonyms and ids;
+4. the answer: a retour (accepted, or rejected with reason codes) for every message that crossed from
+   another party, written to the outbox in the same transaction as the state change and inbox record;
+5. dead-lettering of what cannot be accepted, with the reasons in the headers, and the ack.
+
+Commands (request/reply from people's tools) go through the same unit of work, inbox and tracing.
+Handlers stay plain functions: `async def handler(message, uow) -> ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link
+from pydantic import TypeAdapter, ValidationError
+
+from shared.contracts.commands import Command, CommandResult, Query
+from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
+from shared.contracts.events import Retour
+from shared.contracts.parties import Party
+from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
+from shared.domain import Outgoing
+from shared.storage.mongo import is_transient
+from shared.unit_of_work import DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
+
+log = logging.getLogger("werkbrug.pipeline")
+
+T = TypeVar("T", bound=EventData)
+RETOUR_NAMESPACE = uuid.UUID("6f1c1f0e-3d4b-4e0e-9a55-7765726b6272")
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class Incoming(Generic[T]):
+    """A validated event as a handler sees it."""
+
+    envelope: Envelope
+    data: T
+
+
+EventHandler = Callable[[Incoming[Any], UnitOfWork], Awaitable[None]]
+CommandHandler = Callable[[Any, UnitOfWork], Awaitable["Answer | dict[str, Any] | list[dict[str, Any]] | None"]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command handler returns when it wants to say more than "done, here is the result":
+    a refusal that was nevertheless recorded (ok=False with reasons), or the lifecycle it started."""
+
+    result: dict[str, Any] | list[dict[str, Any]] | None = None
+    ok: bool = True
+    reasons: tuple[Reason, ...] = ()
+    lifecycle_id: uuid.UUID | None = None
+
+
+@dataclass
+class ServiceDefinition:
+    """Everything the runtime needs to know about a service: its party, storage and handlers."""
+
+    name: str
+    party: Party
+    repositories: list[RepositorySpec]
+    event_handlers: dict[type[EventData], EventHandler]
+    command_type: Any
+    command_handlers: dict[type[Command], CommandHandler]
+    emits: tuple[type[EventData], ...]
+    retour_handler: EventHandler | None = None
+    description: str = ""
+    _command_adapter: TypeAdapter | None = field(default=None, init=False, repr=False)
+
+    @property
+    def command_adapter(self) -> TypeAdapter:
+        if self._command_adapter is None:
+            self._command_adapter = TypeAdapter(self.command_type)
+        return self._command_adapter
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """What the pipeline needs of a broker message (kept small so it is easy to fake)."""
+
+    body: bytes
+    headers: dict[str, Any]
+    routing_key: str
+    message_id: str | None
+    correlation_id: str | None = None
+
+
+class DeadLetterSink:
+    """Where refused messages go. The runtime implements it with a publish to the DLX."""
+
+    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass
+class Outcome:
+    status: str  # accepted | rejected | duplicate | dead_lettered
+    reasons: list[Reason] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        uow_factory: Callable[[], UnitOfWork],
+        dead_letters: DeadLetterSink,
+        tracer: trace.Tracer,
+        max_message_bytes: int,
+    ) -> None:
+        self.d = definition
+        self.uow_factory = uow_factory
+        self.dead_letters = dead_letters
+        self.tracer = tracer
+        self.max_message_bytes = max_message_bytes
+        self._accepts = set(definition.event_handlers) | {Retour}
+
+    # -- events ------------------------------------------------------------------------------------
+
+    async def handle_event(self, raw: RawMessage) -> Outcome:
+        span = trace.get_current_span()
+        try:
+            envelope, data = self._open(raw)
+        except Refusal as refusal:
+            reasons = list(refusal.reasons)
+            await self._refuse_contract(raw, reasons)
+            span.set_attributes({"werkbrug.outcome": "dead_lettered",
+                                 "werkbrug.reasons": [r.code.value for r in reasons]})
+            return Outcome("dead_lettered", reasons)
+
+        span.set_attributes(_envelope_attributes(envelope))
+        with self.tracer.start_as_current_span(f"{self.d.name} handle {envelope.type}") as work:
+            work.set_attributes(_envelope_attributes(envelope))
+            outcome = await self._apply_event(envelope, data)
+            work.set_attribute("werkbrug.outcome", outcome.status)
+            if outcome.reasons:
+                work.set_attribute("werkbrug.reasons", [r.code.value for r in outcome.reasons])
+        return outcome
+
+    def _open(self, raw: RawMessage) -> tuple[Envelope, EventData]:
+        """Check everything about a message that does not need the database. Raises Refusal."""
+        if len(raw.body) > self.max_message_bytes:
+            raise Refusal(Reason(code=ReasonCode.OVERSIZED, detail=f"{len(raw.body)} > {self.max_message_bytes}"))
+        try:
+            document = json.loads(raw.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail=type(exc).__name__)) from None
+        if not isinstance(document, dict):
+            raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object"))
+        try:
+            envelope = Envelope.model_validate(document)
+        except ValidationError as exc:
+            raise Refusal(*reasons_from_validation_error(exc)) from None
+        spec = lookup(envelope.type, envelope.version)
+        if spec is None:
+            code = ReasonCode.UNSUPPORTED_VERSION if known_versions(envelope.type) else ReasonCode.UNKNOWN_EVENT_TYPE
+            raise Refusal(Reason(code=code, field="type", detail=f"{envelope.type} v{envelope.version}"))
+        if spec.model not in self._accepts:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type",
+                                 detail=f"{self.d.name} does not consume {envelope.type}"))
+        if envelope.source not in spec.sources:
+            raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                                 detail=f"{envelope.source.value} may not send {envelope.type}"))
+        if envelope.source == self.d.party and spec.model is not Retour:
+            raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                                 detail="a party does not send cross-party events to itself"))
+        if raw.message_id != str(envelope.id):
+            raise Refusal(Reason(code=ReasonCode.MESSAGE_ID_MISMATCH, field="id",
+                                 detail="AMQP message_id must equal the event id"))
+        try:
+            data = spec.model.model_validate(envelope.data)
+        except ValidationError as exc:
+            raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
+        if envelope.routing_key != raw.routing_key:
+            raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
+        return envelope, data
+
+    async def _apply_event(self, envelope: Envelope, data: EventData) -> Outcome:
+        is_retour = isinstance(data, Retour)
+        handler = self.d.retour_handler if is_retour else self.d.event_handlers[type(data)]
+        incoming = Incoming(envelope, data)
+        kind = "retour" if is_retour else "event"
+
+        async def attempt(uow: UnitOfWork) -> Outcome | None:
+            if await uow.processed(str(envelope.id)):
+                return Outcome("duplicate")
+            uow.causation_id = envelope.id
+            uow.lifecycle_id = envelope.correlation_id
+            if is_retour:
+                known = await uow.record_retour(data.about_event_id, {
+                    "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
+                    "reasons": [r.model_dump(mode="json") for r in data.reasons], "at": envelope.time})
+                if not known:
+                    log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
+                                data.about_type, data.about_event_id)
+            if handler is not None:
+                await handler(incoming, uow)
+            uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type)
+            if not is_retour:
+                uow.emit(self._retour(envelope, "accepted", []))
+            return None
+
+        try:
+            done = await self._in_transaction(attempt)
+        except Refusal as refusal:
+            reasons = list(refusal.reasons)
+            log.warning("%s refused %s %s: %s", self.d.name, envelope.type, envelope.id,
+                        ", ".join(str(r) for r in reasons))
+
+            async def record_refusal(uow: UnitOfWork) -> Outcome | None:
+                if await uow.processed(str(envelope.id)):
+                    return Outcome("duplicate")
+                uow.causation_id = envelope.id
+                uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type, {"refused": [r.code for r in reasons]})
+                if not is_retour:
+                    uow.emit(self._retour(envelope, "rejected", reasons))
+                return None
+
+            done = await self._in_transaction(record_refusal)
+            return done or Outcome("rejected", reasons)
+        return done or Outcome("accepted")
+
+    def _retour(self, envelope: Envelope, status: str, reasons: list[Reason]) -> Outgoing:
+        return Outgoing(
+            Retour(about_event_id=envelope.id, about_type=envelope.type, about_version=envelope.version,
+                   status=status, reasons=reasons),
+            subject=envelope.subject,
+            correlation_id=envelope.correlation_id,
+        )
+
+    async def _refuse_contract(self, raw: RawMessage, reasons: list[Reason]) -> None:
+        """Dead-letter a message that broke the contract, and answer its sender if one can be named."""
+        log.warning("%s dead-lettered a message on %s: %s", self.d.name, raw.routing_key,
+                    ", ".join(str(r) for r in reasons))
+        await self.dead_letters.dead_letter(raw, reasons)
+        claimed = _claimed_origin(raw)
+        if claimed is None:
+            return
+        sender, about_type, about_version, correlation_id = claimed
+        if about_type == Retour.event_type or sender == self.d.party:
+            return  # never answer a retour, nor ourselves
+        about_id = _as_uuid(raw.message_id)
+        retour = Retour(about_event_id=about_id, about_type=about_type, about_version=about_version,
+                        status="rejected", reasons=reasons)
+        # A deterministic id makes a redelivered bad message produce the same retour, deduplicated.
+        retour_id = uuid.uuid5(RETOUR_NAMESPACE, f"{self.d.name}:{raw.message_id}:{raw.routing_key}")
+
+        async def answer(uow: UnitOfWork) -> Outcome | None:
+            if await uow.processed(f"refused:{retour_id}"):
+                return Outcome("duplicate")
+            uow.inbox = InboxEntry(f"refused:{retour_id}", "refused", about_type)
+            uow.emit(Outgoing(retour, subject=None, correlation_id=correlation_id or retour_id))
+            return None
+
+        await self._in_transaction(answer)
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    async def handle_command(self, body: bytes) -> dict[str, Any]:
+        span = trace.get_current_span()
+        if len(body) > self.max_message_bytes:
+            return _result(False, None, [Reason(code=ReasonCode.OVERSIZED)])
+        try:
+            command = self.d.command_adapter.validate_json(body)
+        except ValidationError as exc:
+            reasons = reasons_from_validation_error(exc)
+            if any(r.field == "command" for r in reasons) or _is_union_tag_error(exc):
+                reasons = [Reason(code=ReasonCode.UNKNOWN_COMMAND, detail="unknown or missing command")]
+            span.set_attribute("werkbrug.outcome", "rejected")
+            return _result(False, None, reasons)
+        name = command.command
+        handler = self.d.command_handlers[type(command)]
+        span.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name})
+
+        lifecycle_id: uuid.UUID | None = getattr(command, "referral_id", None)
+        parent = None
+        if lifecycle_id is not None and not isinstance(command, Query):
+            async with self.uow_factory() as uow:
+                carrier = await uow.lifecycle_trace(lifecycle_id)
+            if carrier:
+                parent = propagate.extract(carrier)
+        links = [Link(span.get_span_context())] if parent is not None else []
+        with self.tracer.start_as_current_span(f"{self.d.name} command {name}", context=parent,
+                                               links=links) as work:
+            work.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name,
+                                 "werkbrug.party": self.d.party.value})
+            if lifecycle_id:
+                work.set_attribute("werkbrug.correlation_id", str(lifecycle_id))
+            try:
+                if isinstance(command, Query):
+                    async with self.uow_factory() as uow:
+                        return _result(True, command.command_id, [], await handler(command, uow))
+                return await self._run_command(command, handler, work)
+            except Refusal as refusal:
+                work.set_attributes({"werkbrug.outcome": "rejected",
+                                     "werkbrug.reasons": [r.code.value for r in refusal.reasons]})
+                return _result(False, command.command_id, list(refusal.reasons))
+
+    async def _run_command(self, command: Command, handler: CommandHandler, span: trace.Span) -> dict[str, Any]:
+        key = f"command:{command.command_id}"
+        replies: list[dict[str, Any]] = []
+
+        async def attempt(uow: UnitOfWork) -> Outcome | None:
+            previous = await uow.processed(key)
+            if previous is not None:
+                replies.append(previous.result or {})
+                return Outcome("duplicate")
+            answer = await handler(command, uow)
+            if not isinstance(answer, Answer):
+                answer = Answer(answer)
+            reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
+            lifecycle = getattr(command, "referral_id", None) or answer.lifecycle_id
+            uow.lifecycle_id = lifecycle
+            uow.inbox = InboxEntry(key, "command", command.command, reply)
+            replies.append(reply)
+            return None
+
+        outcome = await self._in_transaction(attempt)
+        reply = replies[-1]
+        span.set_attribute("werkbrug.outcome", "duplicate" if outcome else ("accepted" if reply["ok"] else "refused"))
+        if reply["reasons"]:
+            span.set_attribute("werkbrug.reasons", [r["code"] for r in reply["reasons"]])
+        return reply
+
+    # -- shared ------------------------------------------------------------------------------------
+
+    async def _in_transaction(self, work: Callable[[UnitOfWork], Awaitable[Outcome | None]]) -> Outcome | None:
+        """Run `work` in a fresh unit of work and commit; retry on write conflicts and transient errors."""
+        for attempt_no in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self.uow_factory() as uow:
+                    outcome = await work(uow)
+                    if outcome is None:
+                        await uow.commit()
+                    return outcome
+            except DuplicateMessage:
+                return Outcome("duplicate")
+            except Exception as exc:
+                if not is_transient(exc) or attempt_no == MAX_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt_no)
+        raise AssertionError("unreachable")
+
+
+def _result(ok: bool, command_id: uuid.UUID | None, reasons: list[Reason], result: Any = None) -> dict[str, Any]:
+    return CommandResult(ok=ok, command_id=command_id, reasons=reasons, result=result).model_dump(mode="json")
+
+
+def _is_union_tag_error(exc: ValidationError) -> bool:
+    return any(e["type"] in {"union_tag_invalid", "union_tag_not_found"} for e in exc.errors())
+
+
+def _envelope_attributes(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "werkbrug.event_id": str(envelope.id),
+        "werkbrug.event_type": f"{envelope.type}.v{envelope.version}",
+        "werkbrug.source_party": envelope.source.value,
+        "werkbrug.subject": envelope.subject or "",
+        "werkbrug.correlation_id": str(envelope.correlation_id),
+    }
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _claimed_origin(raw: RawMessage) -> tuple[Party, str, int, uuid.UUID | None] | None:
+    """The sender, type and lifecycle a refused message claims, read from its routing key and headers.
+
+    Used only to address the rejection retour; nothing in it is trusted beyond that.
+    """
+    parts = raw.routing_key.split(".")
+    if len(parts) != 4 or not parts[3].startswith("v") or not parts[3][1:].isdigit():
+        return None
+    try:
+        party = Party(parts[0])
+    except ValueError:
+        return None
+    if parts[1] == "retour":
+        return None
+    return party, f"{parts[1]}.{parts[2]}", int(parts[3][1:]), _as_uuid(raw.correlation_id)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Privacy building blocks: BSN validation, pseudonyms, field encryption."""

@@ -1,0 +1,30 @@
+"""Pseudonyms for data subjects.
+
+Every party derives the same pseudonym from the same BSN with a keyed hash (HMAC-SHA256 with the
+cooperation's pseudonym key), so messages, logs and traces can name a subject without naming the
+person, and a subject-rights request can be routed by pseudonym alone. Without the key the pseudonym
+cannot be reversed or recomputed by brute force over the 10^9 BSN space.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+PSEUDONYM_PATTERN = r"^psn_[a-z2-7]{26}$"
+
+
+class Pseudonymiser:
+    def __init__(self, key_hex: str) -> None:
+        key = bytes.fromhex(key_hex)
+        if len(key) < 32:
+            raise ValueError("pseudonym key must be at least 32 bytes")
+        self._key = key
+
+    def __call__(self, bsn: str) -> str:
+        digest = hmac.new(self._key, bsn.encode("ascii"), hashlib.sha256).digest()
+        return "psn_" + base64.b32encode(digest[:16]).decode("ascii").rstrip("=").lower()
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(<key hidden>)"

@@ -1,0 +1,270 @@
+"""Runs a `ServiceDefinition` as a FastStream application on RabbitMQ and MongoDB.
+
+This is where the adapters meet: the broker (FastStream over aio-pika, with its
+RabbitTelemetryMiddleware), the database (PyMongo async), the outbox relay, the dead-letter sink,
+the ASGI health route and the AsyncAPI document. Services contain no broker or database code.
+
+Broker settings that matter (FastStream's defaults are not safe for this):
+- publishes are persistent, mandatory, with publisher confirms, and `on_return_raises`, so an
+  unroutable message is an error and not a silent loss; `message_id` is always the event id;
+- prefetch is bounded (`WERKBRUG_PREFETCH`);
+- every consumer acks manually, after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitResponse
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from shared.config import Settings, get_settings
+from shared.contracts.envelope import Envelope, lookup
+from shared.contracts.events import Retour
+from shared.contracts.reasons import Reason
+from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.topology import Topology
+from shared.privacy.crypto import FieldCipher
+from shared.storage.mongo import MongoStorage, connect
+from shared.telemetry import TRACER_NAME, make_tracer_provider
+
+log = logging.getLogger("werkbrug.runtime")
+
+
+def raw_from(msg: RabbitMessage) -> RawMessage:
+    pika = msg.raw_message
+    return RawMessage(
+        body=msg.body,
+        headers=dict(pika.headers or {}),
+        routing_key=pika.routing_key or "",
+        message_id=pika.message_id,
+        correlation_id=pika.correlation_id,
+    )
+
+
+async def _raw_body(msg: RabbitMessage) -> bytes:
+    """Decoder that leaves the body alone: the pipeline validates it, FastStream must not."""
+    return msg.body
+
+
+class _BrokerDeadLetters(DeadLetterSink):
+    def __init__(self, broker: RabbitBroker, topology: Topology, service: str) -> None:
+        self._broker, self._topology, self._service = broker, topology, service
+
+    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
+        headers = {
+            **{k: v for k, v in raw.headers.items() if not k.startswith("x-werkbrug-")},
+            "x-werkbrug-reason": ",".join(r.code.value for r in reasons),
+            "x-werkbrug-reasons": json.dumps([r.model_dump(mode="json", exclude_none=True) for r in reasons]),
+            "x-werkbrug-service": self._service,
+            "x-werkbrug-original-routing-key": raw.routing_key,
+            "x-werkbrug-dead-lettered-at": datetime.now(UTC).isoformat(),
+        }
+        await self._broker.publish(
+            raw.body, exchange=self._topology.dlx, routing_key=self._service, headers=headers,
+            message_id=raw.message_id, correlation_id=raw.correlation_id, persist=True, mandatory=True,
+            content_type="application/octet-stream",
+        )
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: Settings | None = None,
+        *,
+        mongodb_url: str | None = None,
+        span_exporters: Sequence[SpanExporter] = (),
+    ) -> None:
+        self.definition = d = definition
+        self.settings = s = settings or get_settings()
+        url = mongodb_url or s.mongodb_url
+        if not url:
+            raise SystemExit(
+                f"werkbrug-{d.name}: MONGODB_URL is not set. Start the services with `make demo` "
+                "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
+            )
+        self.topology = Topology(s.namespace, s.delivery_limit)
+        self.tracer_provider = make_tracer_provider(d.name, d.party, s, span_exporters)
+        self.tracer = self.tracer_provider.get_tracer(TRACER_NAME)
+        self.broker = RabbitBroker(
+            s.amqp_url,
+            default_channel=Channel(prefetch_count=s.prefetch, publisher_confirms=True, on_return_raises=True),
+            middlewares=[RabbitTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            app_id=f"werkbrug-{d.name}",
+            graceful_timeout=15.0,
+            description=d.description,
+            fail_fast=True,
+        )
+        self.client = connect(url)
+        self.cipher = FieldCipher(s.field_key.get_secret_value())
+        self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
+        self.pipeline = Pipeline(d, self.storage.unit_of_work, _BrokerDeadLetters(self.broker, self.topology, d.name),
+                                 self.tracer, s.max_message_bytes)
+        self.relay = OutboxRelay(self.storage, self.publish_envelope, self.tracer, s.relay_interval, d.name)
+        self._subscribe()
+        self.app = AsgiFastStream(
+            self.broker,
+            asgi_routes=[("/health", make_ping_asgi(self.broker, timeout=5.0))],
+            asyncapi_path="/docs/asyncapi",
+            on_startup=[self._before_broker],
+            after_startup=[self._after_broker],
+            on_shutdown=[self._before_stop],
+            after_shutdown=[self._after_stop],
+        )
+
+    # -- wiring ------------------------------------------------------------------------------------
+
+    def bindings(self) -> list[tuple[str, str]]:
+        """(binding key, description) of every event consumer of this service."""
+        d = self.definition
+        bindings: list[tuple[str, str]] = []
+        for model in d.event_handlers:
+            spec = lookup(model.event_type, model.version)
+            assert spec is not None
+            bindings += [(key, f"{model.event_type} v{model.version}: {model.__doc__ or ''}".strip())
+                         for key in spec.routing_keys()]
+        for model in d.emits:
+            bindings.append((Retour.binding_for(model), f"retours answering our {model.event_type}"))
+        return bindings
+
+    def queue_names(self) -> list[str]:
+        t, name = self.topology, self.definition.name
+        return [t.consumer_queue(name, key).name for key, _ in self.bindings()] + [
+            t.command_queue(name).name, t.parking_queue(name).name]
+
+    def _subscribe(self) -> None:
+        d, t = self.definition, self.topology
+        for key, description in self.bindings():
+            self.broker.subscriber(
+                t.consumer_queue(d.name, key), exchange=t.events, ack_policy=AckPolicy.MANUAL,
+                decoder=_raw_body, title=f"{d.name}:{key}", description=description,
+            )(self._event_consumer())
+        self.broker.subscriber(
+            t.command_queue(d.name), exchange=t.commands, decoder=_raw_body, ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{d.name}:commands", description=f"commands for {d.name} (request/reply)",
+        )(self._command_consumer())
+
+    def _event_consumer(self):
+        async def consume(body: bytes, msg: RabbitMessage) -> None:
+            try:
+                await self.pipeline.handle_event(raw_from(msg))
+            except Exception as exc:
+                # Not a refusal: an outage or a bug. Requeue; the broker dead-letters after the delivery limit.
+                log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
+                          type(exc).__name__, msg.raw_message.message_id, exc_info=_traceback_without_values(exc))
+                await asyncio.sleep(0.5)
+                await msg.nack(requeue=True)
+                return
+            await msg.ack()
+
+        return consume
+
+    def _command_consumer(self):
+        async def command(body: bytes, msg: RabbitMessage) -> RabbitResponse:
+            reply = await self.pipeline.handle_command(msg.body)
+            # Not mandatory: RabbitMQ returns mandatory publishes to direct reply-to as unroutable even
+            # when it delivers them, and a requester that gave up is no reason to retry the command
+            # (its result is kept in the inbox; asking again with the same command id returns it).
+            return RabbitResponse(json.dumps(reply).encode(), mandatory=False, content_type="application/json")
+
+        return command
+
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        await self.broker.publish(
+            envelope.model_dump_json().encode(),
+            exchange=self.topology.events,
+            routing_key=envelope.routing_key,
+            message_id=str(envelope.id),
+            correlation_id=str(envelope.correlation_id),
+            message_type=f"{envelope.type}.v{envelope.version}",
+            timestamp=envelope.time,
+            content_type="application/json",
+            persist=True,
+            mandatory=True,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def _before_broker(self) -> None:
+        await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"))
+        log.info("%s uses %s", self.definition.name, await self.storage.detect_server())
+        await self.storage.ensure_schema()
+        await _with_retries("RabbitMQ", self.broker.connect)
+        await self.declare()
+
+    async def declare(self) -> None:
+        """Declare the exchanges and this service's parking queue (consumer queues come with subscribers)."""
+        t, name = self.topology, self.definition.name
+        for exchange in (t.events, t.commands, t.dlx):
+            await self.broker.declare_exchange(exchange)
+        parking = await self.broker.declare_queue(t.parking_queue(name))
+        await parking.bind(exchange=t.dlx.name, routing_key=name)
+
+    async def _after_broker(self) -> None:
+        self.relay.start()
+        log.info("werkbrug-%s (%s) running", self.definition.name, self.definition.party.value)
+
+    async def _before_stop(self) -> None:
+        await self.relay.stop()
+
+    async def _after_stop(self) -> None:
+        await self.client.close()
+        self.tracer_provider.shutdown()
+
+    async def start(self) -> None:
+        """Start without the HTTP server (tests run services in-process this way)."""
+        await self._before_broker()
+        await self.broker.start()
+        await self._after_broker()
+
+    async def stop(self) -> None:
+        await self._before_stop()
+        await self.broker.stop()
+        await self._after_stop()
+
+
+async def _with_retries(what: str, attempt, tries: int = 8) -> None:
+    delay = 0.5
+    for n in range(1, tries + 1):
+        try:
+            await attempt()
+            return
+        except Exception as exc:
+            if n == tries:
+                raise SystemExit(f"werkbrug: {what} is not reachable ({type(exc).__name__}); giving up") from None
+            log.warning("%s not reachable (%s); retry %d/%d in %.1fs", what, type(exc).__name__, n, tries, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _traceback_without_values(exc: BaseException):
+    """Log where it failed, not what it failed on: exception messages may quote data."""
+    return (type(exc), type(exc)(), exc.__traceback__) if _constructible(exc) else False
+
+
+def _constructible(exc: BaseException) -> bool:
+    try:
+        type(exc)()
+    except Exception:
+        return False
+    return True
+
+
+def run_service(definition: ServiceDefinition) -> None:
+    """Entry point of `python -m services.<name>`."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format=f"%(asctime)s {definition.name} %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    runtime = ServiceRuntime(definition, settings)
+    asyncio.run(runtime.app.run(log_level=logging.INFO,
+                                run_extra_options={"host": "127.0.0.1", "port": settings.http_port}))

@@ -1,0 +1,1 @@
+"""Persistence: MongoDB through PyMongo's asyncio API, one database per service."""

@@ -1,0 +1,88 @@
+"""The embedded MongoDB-wire-compatible server for tests and `make demo` (mongoeco, memory engine).
+
+Used only when MONGODB_URL is unset. It runs as its own process and speaks the real wire protocol,
+so services use the same PyMongo code as against a real MongoDB. It is for correctness, not volume.
+
+    python -m shared.storage.embedded --port 27027      # serve until killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _serve(port: int) -> None:
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+
+    server = AsyncMongoEcoProxyServer(host="127.0.0.1", port=port)
+    address = await server.start()
+    print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.close()
+
+
+def url_for(port: int) -> str:
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def _wait_until_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedded MongoDB exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"embedded MongoDB did not listen on port {port} within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def embedded_mongodb(port: int | None = None, log_path: str | None = None) -> Iterator[str]:
+    """Start the embedded server as a child process; yields its URL; stops it on exit."""
+    port = port or free_port()
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.storage.embedded", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+    )
+    try:
+        _wait_until_listening(port, proc)
+        yield url_for(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=27027)
+    args = parser.parse_args()
+    asyncio.run(_serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

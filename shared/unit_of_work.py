@@ -1,0 +1,139 @@
+"""The unit of work and repository abstractions that handlers are written against.
+
+A handler gets a unit of work, reads and changes aggregates through its repositories and returns.
+The messaging core commits: aggregates, the outbox records of the events they emitted, and the inbox
+record of the message that caused it all, atomically. `shared.storage.mongo` implements this on
+MongoDB; `shared.testing` implements it in memory for unit tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.parties import Party
+from shared.domain import Aggregate, Outgoing
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class ConcurrencyError(Exception):
+    """Another transaction changed the aggregate first; the handler is retried."""
+
+
+class DuplicateMessage(Exception):
+    """The message was handled by a concurrent transaction (inbox unique index)."""
+
+
+@dataclass(frozen=True)
+class RepositorySpec(Generic[A]):
+    """How one aggregate type is stored: collection, personal fields to encrypt, extra indexes."""
+
+    name: str
+    model: type[A]
+    encrypted: tuple[str, ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+    unique_indexes: tuple[tuple[str, ...], ...] = ()
+
+
+class Repository(abc.ABC, Generic[A]):
+    def __init__(self, spec: RepositorySpec[A]) -> None:
+        self.spec = spec
+        self.seen: dict[uuid.UUID, A] = {}
+
+    def add(self, aggregate: A) -> None:
+        self.seen[aggregate.id] = aggregate
+
+    async def get(self, aggregate_id: uuid.UUID) -> A | None:
+        if aggregate_id in self.seen:
+            return self.seen[aggregate_id]
+        found = await self._get(aggregate_id)
+        if found is not None:
+            self.seen[found.id] = found
+        return found
+
+    @abc.abstractmethod
+    async def _get(self, aggregate_id: uuid.UUID) -> A | None: ...
+
+    @abc.abstractmethod
+    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+        """Aggregates whose plain (unencrypted) fields equal the given values, newest first."""
+
+
+@dataclass
+class InboxEntry:
+    """The tracking record of one handled message (pyeventsourcing's notification tracking)."""
+
+    message_id: str
+    kind: str  # "event" | "command" | "retour"
+    type: str
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class UnitOfWork(abc.ABC):
+    party: Party
+    repositories: dict[str, Repository] = field(default_factory=dict)
+    extra_events: list[Outgoing] = field(default_factory=list)
+    inbox: InboxEntry | None = None
+    causation_id: uuid.UUID | None = None
+    lifecycle_id: uuid.UUID | None = None  # set to record this lifecycle's trace context on commit
+
+    def __getattr__(self, name: str) -> Repository:
+        repos = self.__dict__.get("repositories", {})
+        if name in repos:
+            return repos[name]
+        raise AttributeError(name)
+
+    def emit(self, outgoing: Outgoing) -> None:
+        """Emit an event that belongs to no aggregate (retours)."""
+        self.extra_events.append(outgoing)
+
+    def collect_new_events(self) -> Iterator[Outgoing]:
+        for repo in self.repositories.values():
+            for aggregate in repo.seen.values():
+                yield from aggregate.pop_events()
+        yield from self.extra_events
+        self.extra_events = []
+
+    def new_envelopes(self) -> list[Envelope]:
+        """The events emitted in this unit of work, wrapped as this party's envelopes."""
+        return [
+            Envelope.wrap(
+                o.data,
+                source=self.party,
+                subject=o.subject,
+                correlation_id=o.correlation_id,
+                causation_id=self.causation_id,
+            )
+            for o in self.collect_new_events()
+        ]
+
+    @abc.abstractmethod
+    async def processed(self, message_id: str) -> InboxEntry | None:
+        """The inbox entry of a message already handled, or None."""
+
+    @abc.abstractmethod
+    async def lifecycle_trace(self, lifecycle_id: uuid.UUID) -> dict[str, str] | None:
+        """The W3C trace context recorded when the lifecycle began, or None."""
+
+    @abc.abstractmethod
+    async def record_retour(self, about_event_id: uuid.UUID, answer: dict[str, Any]) -> bool:
+        """Note on our outbox record how the receiver answered it. False if we never sent it."""
+
+    @abc.abstractmethod
+    async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
+        """What this service sent in a lifecycle, and how each was answered (read side)."""
+
+    @abc.abstractmethod
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,78 @@
+"""Test fixtures: the real RabbitMQ, the embedded MongoDB (or MONGODB_URL), a namespace per run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import aio_pika
+import pytest
+
+from shared.config import Settings
+from shared.storage.embedded import embedded_mongodb
+
+
+@pytest.fixture(scope="session")
+def mongodb_url():
+    if os.environ.get("MONGODB_URL"):
+        yield os.environ["MONGODB_URL"]
+        return
+    with embedded_mongodb() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    return f"wbt-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def settings(namespace, mongodb_url) -> Settings:
+    return Settings(
+        WERKBRUG_NAMESPACE=namespace,
+        MONGODB_URL=mongodb_url,
+        WERKBRUG_RELAY_INTERVAL=0.05,
+        WERKBRUG_SPAN_FILE=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def amqp(settings):
+    """A raw aio-pika connection, for what a test does behind the services' backs.
+
+    On teardown it deletes every exchange and queue this test run declared."""
+    from tests.harness import all_queue_names
+
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    yield connection
+    channel = await connection.channel()
+    for name in all_queue_names(settings):
+        await channel.queue_delete(name)
+    for suffix in ("events", "commands", "dlx"):
+        await channel.exchange_delete(f"{settings.namespace}.{suffix}")
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+def span_exporter():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    return InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session")
+async def services(settings, amqp, span_exporter):
+    """intake and offer running in this process against the real broker and database."""
+    from tests.harness import start_in_process
+
+    running = await start_in_process(settings, span_exporters=[span_exporter])
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def client(settings):
+    from shared.client import CommandClient
+
+    async with CommandClient(settings) as c:
+        yield c
