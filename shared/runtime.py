@@ -27,12 +27,11 @@ from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from shared.config import Settings, get_settings
-from shared.contracts.envelope import Envelope, lookup
-from shared.contracts.events import Retour
+from shared.contracts.envelope import Envelope
 from shared.contracts.reasons import Reason
 from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, service_bindings
 from shared.privacy.crypto import FieldCipher
 from shared.storage.mongo import MongoStorage, connect
 from shared.telemetry import TRACER_NAME, make_tracer_provider
@@ -125,22 +124,10 @@ class ServiceRuntime:
     # -- wiring ------------------------------------------------------------------------------------
 
     def bindings(self) -> list[tuple[str, str]]:
-        """(binding key, description) of every event consumer of this service."""
-        d = self.definition
-        bindings: list[tuple[str, str]] = []
-        for model in d.event_handlers:
-            spec = lookup(model.event_type, model.version)
-            assert spec is not None
-            bindings += [(key, f"{model.event_type} v{model.version}: {model.__doc__ or ''}".strip())
-                         for key in spec.routing_keys()]
-        for model in d.emits:
-            bindings.append((Retour.binding_for(model), f"retours answering our {model.event_type}"))
-        return bindings
+        return service_bindings(self.definition)
 
     def queue_names(self) -> list[str]:
-        t, name = self.topology, self.definition.name
-        return [t.consumer_queue(name, key).name for key, _ in self.bindings()] + [
-            t.command_queue(name).name, t.parking_queue(name).name]
+        return self.topology.queue_names(self.definition.name, [key for key, _ in self.bindings()])
 
     def _subscribe(self) -> None:
         d, t = self.definition, self.topology
@@ -203,12 +190,8 @@ class ServiceRuntime:
         await self.declare()
 
     async def declare(self) -> None:
-        """Declare the exchanges and this service's parking queue (consumer queues come with subscribers)."""
-        t, name = self.topology, self.definition.name
-        for exchange in (t.events, t.commands, t.dlx):
-            await self.broker.declare_exchange(exchange)
-        parking = await self.broker.declare_queue(t.parking_queue(name))
-        await parking.bind(exchange=t.dlx.name, routing_key=name)
+        """Declare the exchanges and this service's queues (before any consumer starts)."""
+        await self.topology.declare(self.broker, self.definition.name, [key for key, _ in self.bindings()])
 
     async def _after_broker(self) -> None:
         self.relay.start()

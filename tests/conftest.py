@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
 import aio_pika
 import pytest
 
+from infra.services import DEFINITIONS
 from shared.config import Settings
 from shared.storage.embedded import embedded_mongodb
 
 
 @pytest.fixture(scope="session")
-def mongodb_url():
+def mongodb_urls() -> dict[str, str]:
+    """One database server per service: MONGODB_URL for all of them, or an embedded server each.
+
+    Each service gets its own embedded server because the embedded engine loses committed writes when
+    transactions on different databases of one server interleave; a service serialises its own.
+    """
     if os.environ.get("MONGODB_URL"):
-        yield os.environ["MONGODB_URL"]
+        yield dict.fromkeys(DEFINITIONS, os.environ["MONGODB_URL"])
         return
-    with embedded_mongodb() as url:
-        yield url
+    with contextlib.ExitStack() as stack:
+        yield {name: stack.enter_context(embedded_mongodb()) for name in DEFINITIONS}
+
+
+@pytest.fixture(scope="session")
+def mongodb_url(mongodb_urls) -> str:
+    return next(iter(mongodb_urls.values()))
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +73,11 @@ def span_exporter():
 
 
 @pytest.fixture(scope="session")
-async def services(settings, amqp, span_exporter):
+async def services(settings, mongodb_urls, amqp, span_exporter):
     """intake and offer running in this process against the real broker and database."""
     from tests.harness import start_in_process
 
-    running = await start_in_process(settings, span_exporters=[span_exporter])
+    running = await start_in_process(settings, mongodb_urls, span_exporters=[span_exporter])
     yield running
     await running.stop()
 

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import aio_pika
 
-from services.intake.adapters import definition as intake_definition
-from services.offer.adapters import definition as offer_definition
+from infra.services import DEFINITIONS
 from shared.config import Settings
 from shared.runtime import ServiceRuntime
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFINITIONS = {"intake": intake_definition, "offer": offer_definition}
 
 
 @dataclass
@@ -34,9 +32,11 @@ class InProcess:
             await runtime.stop()
 
 
-async def start_in_process(settings: Settings, span_exporters=()) -> InProcess:
-    runtimes = {name: ServiceRuntime(make(settings), settings, span_exporters=span_exporters)
-                for name, make in DEFINITIONS.items()}
+async def start_in_process(settings: Settings, mongodb_urls: dict[str, str], span_exporters=()) -> InProcess:
+    runtimes = {
+        name: ServiceRuntime(make(settings), settings, mongodb_url=mongodb_urls[name], span_exporters=span_exporters)
+        for name, make in DEFINITIONS.items()
+    }
     for runtime in runtimes.values():
         await runtime.start()
     return InProcess(runtimes)
@@ -52,13 +52,14 @@ def all_queue_names(settings: Settings) -> list[str]:
 class ServiceProcess:
     """A service as its own OS process (`python -m services.<name>`), for kill-and-restart tests."""
 
-    def __init__(self, name: str, settings: Settings, log_dir: Path) -> None:
+    def __init__(self, name: str, settings: Settings, mongodb_url: str, log_dir: Path) -> None:
         self.name, self.settings, self.log_path = name, settings, log_dir / f"{name}.log"
+        self.mongodb_url = mongodb_url
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {**os.environ, "WERKBRUG_NAMESPACE": self.settings.namespace,
-               "MONGODB_URL": self.settings.mongodb_url or "", "AMQP_URL": self.settings.amqp_url,
+               "MONGODB_URL": self.mongodb_url, "AMQP_URL": self.settings.amqp_url,
                "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval), "PYTHONUNBUFFERED": "1"}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,

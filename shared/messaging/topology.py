@@ -11,8 +11,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+
+from shared.contracts.envelope import lookup
+from shared.contracts.events import Retour
+
+if TYPE_CHECKING:
+    from shared.messaging.pipeline import ServiceDefinition
+
+
+def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
+    """(binding key, description) of every event consumer of a service: one per event type and sending
+    party it handles, and one per event type it emits, for the retours that answer it."""
+    bindings: list[tuple[str, str]] = []
+    for model in definition.event_handlers:
+        spec = lookup(model.event_type, model.version)
+        assert spec is not None, model
+        summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+        bindings += [(key, f"{model.event_type} v{model.version}. {summary}".strip()) for key in spec.routing_keys()]
+    for model in definition.emits:
+        bindings.append((Retour.binding_for(model), f"retours answering our {model.event_type} v{model.version}"))
+    return bindings
 
 
 @dataclass(frozen=True)
@@ -51,3 +72,19 @@ class Topology:
     def parking_queue(self, service: str) -> RabbitQueue:
         return RabbitQueue(f"{self.namespace}.{service}.parking", queue_type=QueueType.QUORUM, durable=True,
                            routing_key=service)
+
+    def queue_names(self, service: str, binding_keys: list[str]) -> list[str]:
+        return [self.consumer_queue(service, key).name for key in binding_keys] + [
+            self.command_queue(service).name, self.parking_queue(service).name]
+
+    async def declare(self, broker: RabbitBroker, service: str, binding_keys: list[str]) -> None:
+        """Declare exchanges and every queue of one service with its bindings. Idempotent."""
+        for exchange in (self.events, self.commands, self.dlx):
+            await broker.declare_exchange(exchange)
+        for key in binding_keys:
+            queue = await broker.declare_queue(self.consumer_queue(service, key))
+            await queue.bind(exchange=self.events.name, routing_key=key)
+        commands = await broker.declare_queue(self.command_queue(service))
+        await commands.bind(exchange=self.commands.name, routing_key=service)
+        parking = await broker.declare_queue(self.parking_queue(service))
+        await parking.bind(exchange=self.dlx.name, routing_key=service)
