@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import aio_pika
 
 from infra.services import DEFINITIONS
 from shared.config import Settings
 from shared.runtime import ServiceRuntime
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -47,37 +40,6 @@ def all_queue_names(settings: Settings) -> list[str]:
     for make in DEFINITIONS.values():
         names += ServiceRuntime(make(settings), settings).queue_names()
     return names
-
-
-class ServiceProcess:
-    """A service as its own OS process (`python -m services.<name>`), for kill-and-restart tests."""
-
-    def __init__(self, name: str, settings: Settings, mongodb_url: str, log_dir: Path) -> None:
-        self.name, self.settings, self.log_path = name, settings, log_dir / f"{name}.log"
-        self.mongodb_url = mongodb_url
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "WERKBRUG_NAMESPACE": self.settings.namespace,
-               "MONGODB_URL": self.mongodb_url, "AMQP_URL": self.settings.amqp_url,
-               "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval), "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def terminate(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 async def wait_for(predicate: Callable, within: float = 20.0, interval: float = 0.1, what: str = "condition"):

@@ -1,0 +1,58 @@
+# werkbrug — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: help venv broker declare demo test test-unit test-integration lint format up down asyncapi clean
+
+help:
+	@echo "make demo   - run referral -> quote -> approval end to end on the embedded defaults"
+	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
+	@echo "make lint   - ruff"
+	@echo "make up     - docker compose deployment (needs a Docker engine)"
+
+$(STAMP): pyproject.toml
+	@rm -f $(VENV)/.installed-*
+	@if [ ! -x $(PY) ]; then py=$$(bash infra/python.sh) && $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+broker:
+	@bash infra/rabbitmq.sh
+
+declare: venv broker
+	$(PY) -m infra.declare
+
+demo: venv broker
+	$(PY) -m infra.demo
+
+test: venv broker
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+test-integration: venv broker
+	$(PY) -m pytest tests/integration
+
+lint: venv
+	$(PY) -m ruff check .
+
+format: venv
+	$(PY) -m ruff format .
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+asyncapi: venv
+	$(PY) -m infra.asyncapi
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Start werkbrug's services as separate OS processes (`python -m services.<name>`), and stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shared.config import Settings
+from shared.storage.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServiceProcess:
+    def __init__(self, name: str, settings: Settings, mongodb_url: str, log_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.name, self.settings, self.mongodb_url = name, settings, mongodb_url
+        self.log_path = log_dir / f"{name}.log"
+        self.http_port = free_port()
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "WERKBRUG_NAMESPACE": self.settings.namespace,
+            "MONGODB_URL": self.mongodb_url,
+            "AMQP_URL": self.settings.amqp_url,
+            "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval),
+            "WERKBRUG_HTTP_PORT": str(self.http_port),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,
+                                         stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def wait_healthy(self, within: float = 60.0) -> None:
+        """Until FastStream's ASGI ping route answers 204 (broker connected)."""
+        deadline = asyncio.get_running_loop().time() + within
+        url = f"http://127.0.0.1:{self.http_port}/health"
+        while asyncio.get_running_loop().time() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
+            if await asyncio.to_thread(_status, url) == 204:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{self.name} not healthy within {within:.0f}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM: finish the message in hand, flush spans, stop."""
+        if self.running:
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
