@@ -161,7 +161,8 @@ class ServiceRuntime:
             reply = await self.pipeline.handle_command(msg.body)
             # Not mandatory: RabbitMQ returns mandatory publishes to direct reply-to as unroutable even
             # when it delivers them, and a requester that gave up is no reason to retry the command
-            # (its result is kept in the inbox; asking again with the same command id returns it).
+            # (a command that ran keeps its result in the inbox; asking again with the same command id
+            # returns it; a refused command changed nothing and may simply be sent again).
             return RabbitResponse(json.dumps(reply).encode(), mandatory=False, content_type="application/json")
 
         return command

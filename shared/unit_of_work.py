@@ -3,7 +3,7 @@
 A handler gets a unit of work, reads and changes aggregates through its repositories and returns.
 The messaging core commits: aggregates, the outbox records of the events they emitted, and the inbox
 record of the message that caused it all, atomically. `shared.storage.mongo` implements this on
-MongoDB; `shared.testing` implements it in memory for unit tests.
+MongoDB; `tests/unit/fakes.py` implements it in memory for unit tests.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class Repository(abc.ABC, Generic[A]):
 
     @abc.abstractmethod
     async def find(self, limit: int = 100, **equals: Any) -> list[A]:
-        """Aggregates whose plain (unencrypted) fields equal the given values, newest first."""
+        """Aggregates whose plain (unencrypted) fields equal the given values (or are in a given list),
+        newest first (ids are time-ordered UUIDv7)."""
 
 
 @dataclass

@@ -35,6 +35,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Municipality
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
+from shared.ids import uuid7
 from shared.privacy.bsn import is_valid_bsn
 
 
@@ -97,14 +98,18 @@ class Referral(Aggregate):
     # -- step 1 ------------------------------------------------------------------------------------
 
     @classmethod
-    def submit(cls, cmd: SubmitReferral, pseudonymise: Callable[[str], str]) -> Referral:
+    def submit(cls, cmd: SubmitReferral, pseudonymise: Callable[[str], str],
+               open_referral: uuid.UUID | None = None) -> Referral:
+        """`open_referral`: the person's referral still in progress, if any; a second one is refused."""
         reasons = target_group_reasons(cmd)
+        if open_referral is not None:
+            reasons.append(Reason(code=ReasonCode.DUPLICATE_REFERRAL, detail=f"open referral {open_referral}"))
         postal_code = normalise_postal_code(cmd.postal_code)
         if postal_code is None:
             reasons.append(Reason(code=ReasonCode.INVALID_VALUE, field="postal_code", detail="not a Dutch postal code"))
         valid_bsn = is_valid_bsn(cmd.bsn)
         referral = cls(
-            id=uuid.uuid4(),
+            id=uuid7(),
             subject=pseudonymise(cmd.bsn) if valid_bsn else None,
             status=ReferralStatus.REFUSED if reasons else ReferralStatus.REGISTERED,
             submitted_at=now_utc(),
@@ -207,7 +212,8 @@ def normalise_municipality(value: str) -> str:
 
 def normalise_postal_code(value: str) -> str | None:
     compact = value.replace(" ", "").upper()
-    if len(compact) == 6 and compact[:4].isdigit() and compact[0] != "0" and compact[4:].isalpha():
+    ascii_ok = len(compact) == 6 and compact.isascii()
+    if ascii_ok and compact[:4].isdigit() and compact[0] != "0" and compact[4:].isalpha():
         return compact
     return None
 

@@ -12,21 +12,16 @@ from shared.contracts.commands import DecideQuote, GetReferral, ListReferrals, S
 from shared.contracts.events import QuoteSent, ReferralAccepted, ReferralDeclined
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.messaging.pipeline import Answer, Incoming
+from shared.privacy.bsn import is_valid_bsn
 from shared.unit_of_work import UnitOfWork
 
 # -- commands (caseworkers) -------------------------------------------------------------------------
 
 
 async def submit_referral(cmd: SubmitReferral, uow: UnitOfWork, *, pseudonymise: Callable[[str], str]) -> Answer:
-    referral = Referral.submit(cmd, pseudonymise)
-    if referral.status == ReferralStatus.REGISTERED:
-        open_ones = [r for r in await uow.referrals.find(subject=referral.subject, limit=20) if r.status in OPEN]
-        if open_ones:
-            referral = referral.model_copy(update={
-                "status": ReferralStatus.REFUSED, "person": None, "municipality": None, "support_need": None,
-                "requested_start": None,
-                "refusal_reasons": [Reason(code=ReasonCode.DUPLICATE_REFERRAL,
-                                           detail=f"open referral {open_ones[0].id}")]})
+    subject = pseudonymise(cmd.bsn) if is_valid_bsn(cmd.bsn) else None
+    open_referrals = await uow.referrals.find(limit=1, subject=subject, status=sorted(OPEN)) if subject else []
+    referral = Referral.submit(cmd, pseudonymise, open_referral=open_referrals[0].id if open_referrals else None)
     uow.referrals.add(referral)
     refused = referral.status == ReferralStatus.REFUSED
     return Answer(referral.view(), ok=not refused, reasons=tuple(referral.refusal_reasons),

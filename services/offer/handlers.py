@@ -15,8 +15,10 @@ from shared.unit_of_work import UnitOfWork
 async def on_referral_registered(event: Incoming[ReferralRegistered], uow: UnitOfWork) -> None:
     if await uow.cases.get(event.data.referral_id) is not None:
         raise Refusal(ReasonCode.DUPLICATE_REFERRAL)
-    assert event.envelope.subject is not None  # the envelope pattern guarantees a pseudonym
-    uow.cases.add(Case.register(event.data, event.envelope.subject))
+    subject = event.envelope.subject
+    if subject is None:  # the pipeline refuses these already; never register a case without its subject
+        raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject"))
+    uow.cases.add(Case.register(event.data, subject))
 
 
 async def on_quote_approved(event: Incoming[QuoteApproved], uow: UnitOfWork) -> None:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.contracts.parties import Party
+from shared.ids import uuid7
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
 
@@ -30,6 +31,7 @@ class EventData(BaseModel):
     event_type: ClassVar[str]
     version: ClassVar[int]
     sources: ClassVar[frozenset[Party]]
+    about_a_person: ClassVar[bool] = True  # the envelope must then carry the subject's pseudonym
 
     @classmethod
     def routing_subject_of(cls, data: dict[str, Any]) -> str:
@@ -120,7 +122,7 @@ class Envelope(BaseModel):
         if source not in data.sources:
             raise ValueError(f"{source} may not send {data.event_type}")
         return cls(
-            id=uuid.uuid4(),
+            id=uuid7(),
             type=data.event_type,
             version=data.version,
             source=source,

@@ -149,6 +149,8 @@ class QuoteRejected(EventData):
 class Retour(EventData):
     """The answer to a cross-party message: accepted, or rejected with reason codes (iWmo-style)."""
 
+    about_a_person = False  # a retour to an unreadable message cannot name a subject
+
     about_event_id: uuid.UUID | None = Field(description="None when the rejected message had no readable id.")
     about_type: str = Field(pattern=r"^[a-z][a-z-]*\.[a-z][a-z-]*$", max_length=80)
     about_version: int = Field(ge=1, le=999)

@@ -62,11 +62,14 @@ class Refusal(Exception):
         super().__init__(", ".join(str(r) for r in self.reasons))
 
 
-def reasons_from_validation_error(exc, prefix: str = "") -> list[Reason]:
-    """Turn a pydantic ValidationError into reasons, keeping location and error type, dropping the input."""
+def reasons_from_validation_error(exc, prefix: str = "", tagged_union: bool = False) -> list[Reason]:
+    """Turn a pydantic ValidationError into reasons, keeping location and error type, dropping the input.
+
+    `tagged_union`: the first location element is the union's tag (the command name); drop it."""
     out: list[Reason] = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        path = err["loc"][1:] if tagged_union and len(err["loc"]) > 1 else err["loc"]
+        loc = ".".join(str(p) for p in (prefix, *path) if p != "")
         kind = err["type"]
         if kind == "extra_forbidden":
             code = ReasonCode.UNKNOWN_FIELD

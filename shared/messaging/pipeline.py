@@ -159,7 +159,7 @@ class Pipeline:
             raise Refusal(Reason(code=ReasonCode.OVERSIZED, detail=f"{len(raw.body)} > {self.max_message_bytes}"))
         try:
             document = json.loads(raw.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints, nesting
             raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail=type(exc).__name__)) from None
         if not isinstance(document, dict):
             raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object"))
@@ -180,6 +180,9 @@ class Pipeline:
         if envelope.source == self.d.party and spec.model is not Retour:
             raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
                                  detail="a party does not send cross-party events to itself"))
+        if spec.model.about_a_person and envelope.subject is None:
+            raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject",
+                                 detail=f"{envelope.type} is about a person and needs the subject's pseudonym"))
         if raw.message_id != str(envelope.id):
             raise Refusal(Reason(code=ReasonCode.MESSAGE_ID_MISMATCH, field="id",
                                  detail="AMQP message_id must equal the event id"))
@@ -279,8 +282,8 @@ class Pipeline:
         try:
             command = self.d.command_adapter.validate_json(body)
         except ValidationError as exc:
-            reasons = reasons_from_validation_error(exc)
-            if any(r.field == "command" for r in reasons) or _is_union_tag_error(exc):
+            reasons = reasons_from_validation_error(exc, tagged_union=True)
+            if _is_union_tag_error(exc):
                 reasons = [Reason(code=ReasonCode.UNKNOWN_COMMAND, detail="unknown or missing command")]
             span.set_attribute("werkbrug.outcome", "rejected")
             return _result(False, None, reasons)

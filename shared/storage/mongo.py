@@ -94,7 +94,9 @@ class MongoRepository(Repository[A]):
         return self._from_doc(doc) if doc else None
 
     async def find(self, limit: int = 100, **equals: Any) -> list[A]:
-        cursor = self._coll.find(to_bson(equals), session=self._session).sort("_id", DESCENDING).limit(limit)
+        query = {k: {"$in": to_bson(list(v))} if isinstance(v, list | tuple | set | frozenset) else to_bson(v)
+                 for k, v in equals.items()}
+        cursor = self._coll.find(query, session=self._session).sort("_id", DESCENDING).limit(limit)
         out = []
         async for doc in cursor:
             agg = self.seen.get(uuid.UUID(doc["_id"])) or self._from_doc(doc)

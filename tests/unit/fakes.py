@@ -1,0 +1,195 @@
+"""In-memory fakes of the storage and dead-letter ports (cosmicpython style), for fast unit tests.
+
+`FakeStore` holds the committed state of one service's database: aggregates per repository, the inbox,
+the outbox (the envelopes committed units of work emitted), the retour answers recorded on outbox
+records, and the lifecycle trace contexts. Every `FakeUnitOfWork` opened on a store sees that same
+state, so a pipeline can open as many units of work as it likes.
+
+A unit of work works on copies: an aggregate read through a `FakeRepository` is a deep copy of the
+stored one, and nothing reaches the store until `commit()`. A unit of work left without a commit
+(a refusal, an exception) therefore changes nothing, like an aborted transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry import propagate
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.parties import Party
+from shared.contracts.reasons import Reason, ReasonCode
+from shared.domain import Aggregate
+from shared.messaging.pipeline import DeadLetterSink, RawMessage
+from shared.unit_of_work import (
+    A,
+    ConcurrencyError,
+    DuplicateMessage,
+    InboxEntry,
+    Repository,
+    RepositorySpec,
+    UnitOfWork,
+)
+
+_MISSING = object()
+
+
+class FakeRepository(Repository[A]):
+    """A repository over a dict of committed aggregates (shared with the store), handing out copies."""
+
+    def __init__(self, spec: RepositorySpec[A], rows: dict[uuid.UUID, A]) -> None:
+        super().__init__(spec)
+        self._rows = rows
+        # id -> (version, snapshot) of what this unit of work read
+        self._loaded: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
+
+    def _load(self, stored: A) -> A:
+        copy = stored.model_copy(deep=True)
+        self._loaded[copy.id] = (copy.version, copy.model_dump(mode="json"))
+        return copy
+
+    async def _get(self, aggregate_id: uuid.UUID) -> A | None:
+        stored = self._rows.get(aggregate_id)
+        return None if stored is None else self._load(stored)
+
+    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+        """Committed aggregates whose attributes equal the given values (or are in a given list),
+        newest (last inserted) first."""
+        out: list[A] = []
+        for stored in reversed(list(self._rows.values())):
+            if len(out) >= limit:
+                break
+            if all(_matches(getattr(stored, name, _MISSING), value) for name, value in equals.items()):
+                aggregate = self.seen.get(stored.id) or self._load(stored)
+                self.seen.setdefault(aggregate.id, aggregate)
+                out.append(aggregate)
+        return out
+
+    def pending_writes(self) -> list[A]:
+        """The aggregates to write on commit (new or changed), checked for concurrent changes."""
+        writes: list[A] = []
+        for aggregate in self.seen.values():
+            stored = self._rows.get(aggregate.id)
+            loaded = self._loaded.get(aggregate.id)
+            if loaded is None:
+                if stored is not None:
+                    raise RuntimeError(f"{self.spec.name} {aggregate.id} inserted twice (duplicate key)")
+                writes.append(aggregate)
+                continue
+            before, snapshot = loaded
+            if aggregate.model_dump(mode="json") == snapshot:
+                continue  # read, not changed
+            if stored is None or stored.version != before:
+                raise ConcurrencyError(f"{self.spec.name} {aggregate.id} changed concurrently")
+            writes.append(aggregate)
+        return writes
+
+    def write(self, aggregate: A) -> None:
+        loaded = self._loaded.get(aggregate.id)
+        aggregate.version = 1 if loaded is None else loaded[0] + 1
+        self._rows[aggregate.id] = aggregate.model_copy(deep=True)
+        self._loaded[aggregate.id] = (aggregate.version, aggregate.model_dump(mode="json"))
+
+
+class FakeStore:
+    """The committed state of one service's database, shared by every unit of work opened on it."""
+
+    def __init__(self, party: Party, specs: Iterable[RepositorySpec] = ()) -> None:
+        self.party = party
+        self.specs = list(specs)
+        self.rows: dict[str, dict[uuid.UUID, Aggregate]] = {spec.name: {} for spec in self.specs}
+        self.inbox: dict[str, InboxEntry] = {}
+        self.outbox: list[Envelope] = []
+        self.retours: dict[uuid.UUID, dict[str, Any]] = {}
+        self.lifecycles: dict[uuid.UUID, dict[str, str]] = {}
+        self.commits = 0
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    # -- reading helpers for assertions ------------------------------------------------------------
+
+    def aggregates(self, name: str) -> list[Aggregate]:
+        return list(self.rows[name].values())
+
+    def outbox_of(self, event_type: str) -> list[Envelope]:
+        return [e for e in self.outbox if e.type == event_type]
+
+    @property
+    def retours_sent(self) -> list[Envelope]:
+        return self.outbox_of("retour.issued")
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """A unit of work in memory. `commit()` writes aggregates, outbox, inbox and lifecycle atomically."""
+
+    def __init__(self, store: FakeStore) -> None:
+        super().__init__(party=store.party)
+        self.store = store
+        self.repositories = {spec.name: FakeRepository(spec, store.rows[spec.name]) for spec in store.specs}
+        self.committed = False
+        self._retour_answers: dict[uuid.UUID, dict[str, Any]] = {}
+
+    async def processed(self, message_id: str) -> InboxEntry | None:
+        return self.store.inbox.get(message_id)
+
+    async def lifecycle_trace(self, lifecycle_id: uuid.UUID) -> dict[str, str] | None:
+        return self.store.lifecycles.get(lifecycle_id)
+
+    async def record_retour(self, about_event_id: uuid.UUID, answer: dict[str, Any]) -> bool:
+        if about_event_id is None or not any(e.id == about_event_id for e in self.store.outbox):
+            return False
+        self._retour_answers[about_event_id] = dict(answer)
+        return True
+
+    async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
+        return [
+            {"event_id": str(e.id), "type": e.type, "status": "pending", "routing_key": e.routing_key,
+             "retour": self.store.retours.get(e.id)}
+            for e in self.store.outbox
+            if e.correlation_id == correlation_id and e.type != "retour.issued"
+        ]
+
+    async def commit(self) -> None:
+        store = self.store
+        # Check everything first, so that a failed commit writes nothing.
+        if self.inbox is not None and self.inbox.message_id in store.inbox:
+            raise DuplicateMessage(self.inbox.message_id)
+        writes = [(repo, aggregate) for repo in self.repositories.values()
+                  for aggregate in repo.pending_writes()]
+        envelopes = self.new_envelopes()
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        # Then write.
+        for repo, aggregate in writes:
+            repo.write(aggregate)
+        store.outbox.extend(envelopes)
+        store.retours.update(self._retour_answers)
+        if self.lifecycle_id is not None and carrier and self.lifecycle_id not in store.lifecycles:
+            store.lifecycles[self.lifecycle_id] = carrier
+        if self.inbox is not None:
+            store.inbox[self.inbox.message_id] = self.inbox
+        store.commits += 1
+        self.committed = True
+
+
+class RecordingDeadLetters(DeadLetterSink):
+    """A dead-letter sink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[RawMessage, list[Reason]]] = []
+
+    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
+        self.letters.append((raw, list(reasons)))
+
+    @property
+    def codes(self) -> list[list[ReasonCode]]:
+        return [[r.code for r in reasons] for _, reasons in self.letters]
+
+
+def _matches(actual: Any, wanted: Any) -> bool:
+    if isinstance(wanted, list | tuple | set | frozenset):
+        return actual in wanted
+    return actual == wanted

@@ -1,0 +1,614 @@
+"""The consumer pipeline, driven with in-memory fakes: contract, deduplication, handler, retour, dead letters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.intake.adapters import definition as intake_definition
+from services.offer.adapters import definition as offer_definition
+from services.offer.domain import CaseStatus
+from shared.config import Settings
+from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListReferrals
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
+    QuoteApproved,
+    QuoteRejected,
+    QuoteRejectReason,
+    ReferralAccepted,
+    ReferralRegistered,
+    Retour,
+)
+from shared.contracts.parties import Party
+from shared.contracts.reasons import ReasonCode
+from shared.messaging.pipeline import Pipeline, RawMessage
+from tests.unit.builders import (
+    PSEUDONYM_KEY,
+    VALID_BSN,
+    a_quote_sent,
+    a_referral_registered,
+    a_send_quote,
+    a_submit_referral,
+    an_envelope,
+    pseudonymise,
+    raw_of,
+)
+from tests.unit.fakes import FakeStore, RecordingDeadLetters
+
+SUBJECT = pseudonymise(VALID_BSN)
+MAX_BYTES = 16 * 1024
+TRACER = TracerProvider().get_tracer("t")
+
+
+class Service:
+    """A pipeline over a fake store, with what a test wants to look at."""
+
+    def __init__(self, definition) -> None:
+        self.definition = definition
+        self.store = FakeStore(definition.party, definition.repositories)
+        self.dead_letters = RecordingDeadLetters()
+        self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES)
+
+    async def command(self, command) -> dict[str, Any]:
+        return await self.pipeline.handle_command(command.model_dump_json().encode())
+
+    def retours(self) -> list[Retour]:
+        return [Retour.model_validate(e.data) for e in self.store.retours_sent]
+
+
+@pytest.fixture
+def offer() -> Service:
+    return Service(offer_definition())
+
+
+@pytest.fixture
+def intake() -> Service:
+    return Service(intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)))
+
+
+def registration(referral_id: uuid.UUID | None = None, **overrides) -> Envelope:
+    return an_envelope(a_referral_registered(referral_id, **overrides), Party.WERKSAAM, subject=SUBJECT)
+
+
+def registration_document(**data_overrides) -> dict[str, Any]:
+    document = registration().model_dump(mode="json")
+    document["data"] = {**document["data"], **data_overrides}
+    return document
+
+
+async def registered_case(offer: Service, *, accept: bool = True, quote: str | None = None) -> uuid.UUID:
+    env = registration()
+    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
+    referral_id = env.data["referral_id"]
+    if accept:
+        assert (await offer.command(DecideReferral(referral_id=referral_id, accept=True)))["ok"]
+    if quote is not None:
+        assert (await offer.command(a_send_quote(uuid.UUID(referral_id), amount=quote)))["ok"]
+    return uuid.UUID(referral_id)
+
+
+# -- a valid event ----------------------------------------------------------------------------------
+
+
+async def test_a_valid_referral_registration_creates_the_case_and_answers_accepted(offer):
+    env = registration()
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status == "accepted" and outcome.reasons == []
+    [case] = offer.store.aggregates("cases")
+    assert case.id == uuid.UUID(env.data["referral_id"])
+    assert case.status == CaseStatus.REGISTERED and case.subject == SUBJECT
+    [retour_env] = offer.store.retours_sent
+    assert retour_env.source == Party.HELIOMARE
+    assert retour_env.routing_key == "heliomare.retour.referral-registered.v1"
+    assert retour_env.causation_id == env.id and retour_env.correlation_id == env.correlation_id
+    assert retour_env.subject == SUBJECT
+    retour = Retour.model_validate(retour_env.data)
+    assert (retour.about_event_id, retour.about_type, retour.about_version) == (env.id, "referral.registered", 1)
+    assert retour.status == "accepted" and retour.reasons == []
+    assert offer.dead_letters.letters == []
+    assert offer.store.inbox[str(env.id)].kind == "event"
+
+
+async def test_the_accepted_retour_carries_no_personal_data(offer):
+    await offer.pipeline.handle_event(raw_of(registration()))
+    [retour_env] = offer.store.retours_sent
+    text = retour_env.model_dump_json()
+    for value in (VALID_BSN, "Fenna", "de Boer", "1621AB", "fenna@example.nl"):
+        assert value not in text
+
+
+async def test_the_same_message_twice_has_one_effect(offer):
+    raw = raw_of(registration())
+    first = await offer.pipeline.handle_event(raw)
+    second = await offer.pipeline.handle_event(raw)
+    assert (first.status, second.status) == ("accepted", "duplicate")
+    assert len(offer.store.aggregates("cases")) == 1
+    assert len(offer.store.retours_sent) == 1
+    assert len(offer.store.outbox) == 1
+
+
+async def test_a_second_registration_of_the_same_referral_is_refused_as_duplicate(offer):
+    env = registration()
+    await offer.pipeline.handle_event(raw_of(env))
+    again = registration(uuid.UUID(env.data["referral_id"]))  # same referral, new event id
+    outcome = await offer.pipeline.handle_event(raw_of(again))
+    assert outcome.status == "rejected"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.DUPLICATE_REFERRAL]
+    assert len(offer.store.aggregates("cases")) == 1
+    assert [r.status for r in offer.retours()] == ["accepted", "rejected"]
+
+
+# -- contract refusals: dead-lettered, nothing changes ------------------------------------------------
+
+
+def _malformed_json() -> RawMessage:
+    return RawMessage(b'{"id": "x", "type": ', {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+
+
+def _not_utf8() -> RawMessage:
+    return RawMessage(b"\xff\xfe{}", {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+
+
+def _not_an_object() -> RawMessage:
+    return RawMessage(b"[1, 2, 3]", {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+
+
+def _oversized() -> RawMessage:
+    env = registration()
+    body = env.model_dump_json().encode()
+    return raw_of(env, body=body[:-1] + b" " * MAX_BYTES + b"}")
+
+
+def _unknown_field_in_data() -> RawMessage:
+    return raw_of(registration_document(diagnosis="confidential"))
+
+
+def _missing_field_in_data() -> RawMessage:
+    document = registration_document()
+    del document["data"]["bsn"]
+    return raw_of(document)
+
+
+def _wrong_value_type_in_data() -> RawMessage:
+    return raw_of(registration_document(referral_id="not-a-uuid"))
+
+
+def _unknown_field_in_envelope() -> RawMessage:
+    return raw_of({**registration().model_dump(mode="json"), "remarks": "x"})
+
+
+def _naive_time() -> RawMessage:
+    return raw_of({**registration().model_dump(mode="json"), "time": "2026-01-01T10:00:00"})
+
+
+def _unknown_event_type() -> RawMessage:
+    document = {**registration().model_dump(mode="json"), "type": "referral.exploded"}
+    return raw_of(document)
+
+
+def _type_not_consumed_here() -> RawMessage:
+    """A known type that offer does not consume (referral.accepted is intake's)."""
+    env = an_envelope(ReferralAccepted(referral_id=uuid.uuid4()), Party.HELIOMARE, subject=SUBJECT)
+    return raw_of(env, routing_key="werksaam.referral.accepted.v1")
+
+
+def _unsupported_version() -> RawMessage:
+    document = {**registration().model_dump(mode="json"), "version": 2}
+    return raw_of(document, routing_key="werksaam.referral.registered.v1")
+
+
+def _source_not_permitted() -> RawMessage:
+    document = {**registration().model_dump(mode="json"), "source": "heliomare"}
+    return raw_of(document, routing_key="werksaam.referral.registered.v1")
+
+
+def _message_id_mismatch() -> RawMessage:
+    return raw_of(registration(), message_id=str(uuid.uuid4()))
+
+
+def _message_id_missing() -> RawMessage:
+    return raw_of(registration(), message_id=None)
+
+
+def _routing_key_mismatch() -> RawMessage:
+    return raw_of(registration(), routing_key="werksaam.quote.approved.v1")
+
+
+CONTRACT_CASES = [
+    # (builder, expected code, expected reason field)
+    pytest.param(_malformed_json, ReasonCode.MALFORMED_JSON, None, id="malformed-json"),
+    pytest.param(_not_utf8, ReasonCode.MALFORMED_JSON, None, id="not-utf8"),
+    pytest.param(_not_an_object, ReasonCode.INVALID_ENVELOPE, None, id="not-an-object"),
+    pytest.param(_oversized, ReasonCode.OVERSIZED, None, id="oversized"),
+    pytest.param(_unknown_field_in_data, ReasonCode.UNKNOWN_FIELD, "data.diagnosis", id="unknown-data-field"),
+    pytest.param(_missing_field_in_data, ReasonCode.MISSING_FIELD, "data.bsn", id="missing-data-field"),
+    pytest.param(_wrong_value_type_in_data, ReasonCode.INVALID_VALUE, "data.referral_id", id="wrong-value"),
+    pytest.param(_unknown_field_in_envelope, ReasonCode.UNKNOWN_FIELD, "remarks", id="unknown-envelope-field"),
+    pytest.param(_naive_time, ReasonCode.INVALID_VALUE, "time", id="naive-time"),
+    pytest.param(_unknown_event_type, ReasonCode.UNKNOWN_EVENT_TYPE, "type", id="unknown-type"),
+    pytest.param(_type_not_consumed_here, ReasonCode.UNKNOWN_EVENT_TYPE, "type", id="type-not-consumed"),
+    pytest.param(_unsupported_version, ReasonCode.UNSUPPORTED_VERSION, "type", id="unsupported-version"),
+    pytest.param(_source_not_permitted, ReasonCode.SOURCE_NOT_PERMITTED, "source", id="source-not-permitted"),
+    pytest.param(_message_id_mismatch, ReasonCode.MESSAGE_ID_MISMATCH, "id", id="message-id-mismatch"),
+    pytest.param(_message_id_missing, ReasonCode.MESSAGE_ID_MISMATCH, "id", id="message-id-missing"),
+    pytest.param(_routing_key_mismatch, ReasonCode.ROUTING_MISMATCH, None, id="routing-key-mismatch"),
+]
+
+
+@pytest.mark.parametrize("build,code,field", CONTRACT_CASES)
+async def test_a_message_breaking_the_contract_is_dead_lettered_with_its_reason(offer, build, code, field):
+    raw = build()
+    outcome = await offer.pipeline.handle_event(raw)
+    assert outcome.status == "dead_lettered"
+    assert [r.code for r in outcome.reasons] == [code]
+    assert outcome.reasons[0].field == field
+    [(letter, reasons)] = offer.dead_letters.letters
+    assert letter is raw
+    assert reasons == outcome.reasons
+
+
+@pytest.mark.parametrize("build,code,field", CONTRACT_CASES)
+async def test_a_message_breaking_the_contract_changes_nothing_but_the_answer(offer, build, code, field):
+    await offer.pipeline.handle_event(build())
+    assert offer.store.aggregates("cases") == []
+    assert all(key.startswith("refused:") for key in offer.store.inbox)
+    assert [e.type for e in offer.store.outbox] == ["retour.issued"]
+
+
+@pytest.mark.parametrize("build,code,field", CONTRACT_CASES)
+async def test_the_claimed_sender_of_a_broken_message_gets_a_rejected_retour(offer, build, code, field):
+    raw = build()
+    await offer.pipeline.handle_event(raw)
+    [retour_env] = offer.store.retours_sent
+    retour = Retour.model_validate(retour_env.data)
+    assert retour.status == "rejected"
+    assert [r.code for r in retour.reasons] == [code]
+    _party, subject, event, version = raw.routing_key.split(".")
+    assert (retour.about_type, retour.about_version) == (f"{subject}.{event}", int(version[1:]))
+    assert retour_env.routing_key == f"heliomare.retour.{subject}-{event}.{version}"
+    assert retour_env.subject is None
+    expected_about = uuid.UUID(raw.message_id) if raw.message_id else None
+    assert retour.about_event_id == expected_about
+
+
+async def test_a_broken_message_redelivered_is_dead_lettered_again_but_answered_once(offer):
+    raw = _unknown_field_in_data()
+    await offer.pipeline.handle_event(raw)
+    await offer.pipeline.handle_event(raw)
+    assert len(offer.dead_letters.letters) == 2
+    assert len(offer.store.retours_sent) == 1
+
+
+async def test_the_rejected_retour_keeps_the_lifecycle_the_message_claimed(offer):
+    raw = _unknown_field_in_data()
+    await offer.pipeline.handle_event(raw)
+    [retour_env] = offer.store.retours_sent
+    assert str(retour_env.correlation_id) == raw.correlation_id
+
+
+async def test_a_broken_message_on_a_routing_key_naming_no_party_gets_no_retour(offer):
+    raw = RawMessage(b"not json", {}, "nobody.referral.registered.v1", str(uuid.uuid4()))
+    outcome = await offer.pipeline.handle_event(raw)
+    assert outcome.status == "dead_lettered"
+    assert offer.store.outbox == [] and offer.store.inbox == {}
+
+
+async def test_a_broken_retour_is_dead_lettered_but_never_answered(offer):
+    raw = RawMessage(b"{", {}, "werksaam.retour.referral-accepted.v1", str(uuid.uuid4()))
+    outcome = await offer.pipeline.handle_event(raw)
+    assert [r.code for r in outcome.reasons] == [ReasonCode.MALFORMED_JSON]
+    assert offer.store.outbox == []
+
+
+async def test_a_broken_message_claiming_to_come_from_ourselves_is_not_answered(offer):
+    env = an_envelope(a_quote_sent(uuid.uuid4()), Party.HELIOMARE, subject=SUBJECT)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_EVENT_TYPE]
+    assert offer.store.outbox == []
+
+
+async def test_the_dead_letter_reasons_never_quote_the_message(offer):
+    raw = raw_of(registration_document(referral_id=VALID_BSN, postal_code=VALID_BSN, bsn=VALID_BSN + "x"))
+    outcome = await offer.pipeline.handle_event(raw)
+    assert outcome.status == "dead_lettered"
+    for _, reasons in offer.dead_letters.letters:
+        for reason in reasons:
+            assert VALID_BSN not in reason.model_dump_json()
+    assert VALID_BSN not in offer.store.retours_sent[0].model_dump_json()
+
+
+@pytest.mark.parametrize("body", [b"[" * 15000, b'{"id": ' + b"1" * 5000 + b"}"], ids=["deep-nesting", "huge-int"])
+async def test_pathological_json_is_dead_lettered_as_malformed(offer, body):
+    raw = RawMessage(body, {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    outcome = await offer.pipeline.handle_event(raw)
+    assert [r.code for r in outcome.reasons] == [ReasonCode.MALFORMED_JSON]
+
+
+async def test_a_registration_without_a_subject_is_refused_not_crashed(offer):
+    env = an_envelope(a_referral_registered(), Party.WERKSAAM, subject=None)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status in {"dead_lettered", "rejected"}
+    assert offer.store.aggregates("cases") == []
+    assert [r.status for r in offer.retours()] == ["rejected"]
+
+
+# -- business refusals: answered with a rejected retour, not dead-lettered ----------------------------
+
+
+async def test_an_approval_for_an_unknown_referral_is_rejected_with_unknown_referral(offer):
+    env = an_envelope(QuoteApproved(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(),
+                                    approved_amount=Decimal("100.00")), Party.WERKSAAM, subject=SUBJECT)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status == "rejected"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_REFERRAL]
+    assert offer.dead_letters.letters == []
+    [retour] = offer.retours()
+    assert retour.status == "rejected" and retour.about_event_id == env.id
+    assert [r.code for r in retour.reasons] == [ReasonCode.UNKNOWN_REFERRAL]
+    assert offer.store.inbox[str(env.id)].result == {"refused": [ReasonCode.UNKNOWN_REFERRAL]}
+
+
+async def test_a_refused_message_redelivered_is_answered_once(offer):
+    env = an_envelope(QuoteRejected(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(),
+                                    reason=QuoteRejectReason.OTHER), Party.WERKSAAM, subject=SUBJECT)
+    first = await offer.pipeline.handle_event(raw_of(env))
+    second = await offer.pipeline.handle_event(raw_of(env))
+    assert (first.status, second.status) == ("rejected", "duplicate")
+    assert len(offer.retours()) == 1
+
+
+async def test_a_refused_approval_leaves_the_case_unchanged(offer):
+    referral_id = await registered_case(offer, quote="4800.00")
+    [case] = offer.store.aggregates("cases")
+    quote_id = case.quotes[-1].quote_id
+    before = case.model_dump()
+    env = an_envelope(QuoteApproved(referral_id=referral_id, quote_id=quote_id, approved_amount=Decimal("9999.00")),
+                      Party.WERKSAAM, subject=SUBJECT)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert [r.code for r in outcome.reasons] == [ReasonCode.INVALID_VALUE]
+    assert offer.store.aggregates("cases")[0].model_dump() == before
+
+
+async def test_an_event_about_another_subjects_referral_is_refused(offer):
+    referral_id = await registered_case(offer, quote="4800.00")
+    quote_id = offer.store.aggregates("cases")[0].quotes[-1].quote_id
+    other = pseudonymise("111222333")
+    env = an_envelope(QuoteApproved(referral_id=referral_id, quote_id=quote_id, approved_amount=Decimal("4800.00")),
+                      Party.WERKSAAM, subject=other)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert [(r.code, r.field) for r in outcome.reasons] == [(ReasonCode.INVALID_VALUE, "subject")]
+    assert offer.store.aggregates("cases")[0].status == CaseStatus.QUOTE_SENT
+
+
+async def test_an_approval_of_the_quoted_amount_is_applied(offer):
+    referral_id = await registered_case(offer, quote="4800.00")
+    quote_id = offer.store.aggregates("cases")[0].quotes[-1].quote_id
+    env = an_envelope(QuoteApproved(referral_id=referral_id, quote_id=quote_id, approved_amount=Decimal("4800")),
+                      Party.WERKSAAM, subject=SUBJECT)
+    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
+    assert offer.store.aggregates("cases")[0].status == CaseStatus.QUOTE_APPROVED
+
+
+async def test_a_rejection_allows_a_second_quote_with_sequence_two(offer):
+    referral_id = await registered_case(offer, quote="4800.00")
+    quote_id = offer.store.aggregates("cases")[0].quotes[-1].quote_id
+    env = an_envelope(QuoteRejected(referral_id=referral_id, quote_id=quote_id,
+                                    reason=QuoteRejectReason.AMOUNT_TOO_HIGH), Party.WERKSAAM, subject=SUBJECT)
+    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
+    reply = await offer.command(a_send_quote(referral_id, amount="4200.00"))
+    assert reply["ok"], reply["reasons"]
+    assert [e.data["sequence"] for e in offer.store.outbox_of("quote.sent")] == [1, 2]
+
+
+# -- retours addressed to us ------------------------------------------------------------------------
+
+
+async def test_a_retour_to_our_event_is_recorded_and_not_answered(offer):
+    referral_id = await registered_case(offer)
+    [accepted_env] = offer.store.outbox_of("referral.accepted")
+    retour = Retour(about_event_id=accepted_env.id, about_type="referral.accepted", about_version=1,
+                    status="accepted")
+    env = an_envelope(retour, Party.WERKSAAM, subject=SUBJECT, correlation_id=referral_id)
+    outbox_before = len(offer.store.outbox)
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status == "accepted"
+    assert len(offer.store.outbox) == outbox_before  # a retour is never answered
+    assert offer.store.retours[accepted_env.id]["status"] == "accepted"
+    assert offer.store.inbox[str(env.id)].kind == "retour"
+    reply = await offer.command(GetReferral(referral_id=referral_id))
+    [delivery] = reply["result"]["deliveries"]
+    assert delivery["type"] == "referral.accepted" and delivery["retour"]["status"] == "accepted"
+
+
+async def test_a_retour_about_something_we_never_sent_is_still_taken_in(offer):
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.accepted", about_version=1,
+                    status="rejected", reasons=[])
+    env = an_envelope(retour, Party.WERKSAAM)
+    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
+    assert offer.store.retours == {}
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+async def test_an_unknown_command_is_refused_as_unknown_command(offer):
+    reply = await offer.pipeline.handle_command(json.dumps({"command": "launch_rocket"}).encode())
+    assert reply["ok"] is False
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
+
+
+async def test_a_command_without_a_name_is_refused_as_unknown_command(offer):
+    reply = await offer.pipeline.handle_command(json.dumps({"referral_id": str(uuid.uuid4())}).encode())
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
+
+
+async def test_another_services_command_is_refused_as_unknown_command(offer):
+    cmd = DecideQuote(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(), approve=True)
+    reply = await offer.command(cmd)
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
+
+
+async def test_an_oversized_command_is_refused(offer):
+    reply = await offer.pipeline.handle_command(b" " * (MAX_BYTES + 1))
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.OVERSIZED]
+
+
+async def test_an_invalid_command_is_refused_with_reasons_but_without_its_values(offer):
+    body = json.dumps({"command": "decide_referral", "referral_id": VALID_BSN, "accept": True,
+                       "note": VALID_BSN}).encode()
+    reply = await offer.pipeline.handle_command(body)
+    assert reply["ok"] is False
+    assert sorted(r["code"] for r in reply["reasons"]) == [ReasonCode.INVALID_VALUE, ReasonCode.UNKNOWN_FIELD]
+    assert sorted(r["field"] for r in reply["reasons"]) == ["note", "referral_id"], "fields named without the tag"
+    assert VALID_BSN not in json.dumps(reply)
+    assert offer.store.commits == 0
+
+
+async def test_deciding_an_unknown_referral_is_refused_with_unknown_referral(offer):
+    cmd = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    reply = await offer.command(cmd)
+    assert reply["ok"] is False
+    assert reply["command_id"] == str(cmd.command_id)
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_REFERRAL]
+    assert offer.store.outbox == [] and offer.store.commits == 0
+
+
+async def test_the_same_command_twice_returns_the_same_result_and_has_one_effect(offer):
+    referral_id = await registered_case(offer, accept=False)
+    cmd = DecideReferral(referral_id=referral_id, accept=True)
+    first = await offer.command(cmd)
+    second = await offer.command(cmd)
+    assert first["ok"] is True
+    assert second == first
+    assert len(offer.store.outbox_of("referral.accepted")) == 1
+    assert offer.store.aggregates("cases")[0].status == CaseStatus.ACCEPTED
+
+
+async def test_a_refused_command_is_not_recorded_so_its_retry_may_succeed_later(offer):
+    """Only commands that ran are kept under their command id; a refusal leaves no inbox record."""
+    referral_id = uuid.uuid4()
+    cmd = DecideReferral(referral_id=referral_id, accept=True)
+    assert (await offer.command(cmd))["ok"] is False
+    assert f"command:{cmd.command_id}" not in offer.store.inbox
+    await offer.pipeline.handle_event(raw_of(registration(referral_id)))
+    assert (await offer.command(cmd))["ok"] is True
+
+
+async def test_the_same_decision_with_a_new_command_id_is_refused_as_a_transition(offer):
+    referral_id = await registered_case(offer, accept=False)
+    assert (await offer.command(DecideReferral(referral_id=referral_id, accept=True)))["ok"]
+    reply = await offer.command(DecideReferral(referral_id=referral_id, accept=True))
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.INVALID_TRANSITION]
+    assert len(offer.store.outbox_of("referral.accepted")) == 1
+
+
+async def test_an_accepted_referral_emits_referral_accepted_in_its_lifecycle(offer):
+    referral_id = await registered_case(offer, accept=False)
+    reply = await offer.command(DecideReferral(referral_id=referral_id, accept=True))
+    assert reply["result"]["status"] == "accepted"
+    [env] = offer.store.outbox_of("referral.accepted")
+    assert env.routing_key == "heliomare.referral.accepted.v1"
+    assert env.correlation_id == referral_id and env.subject == SUBJECT
+    assert ReferralAccepted.model_validate(env.data).referral_id == referral_id
+
+
+async def test_later_commands_join_the_trace_where_the_lifecycle_began():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    offer = Service(offer_definition())
+    offer.pipeline.tracer = provider.get_tracer("t")
+    referral_id = await registered_case(offer, quote="4800.00")
+    assert "traceparent" in offer.store.lifecycles[referral_id]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    began = spans["offer handle referral.registered"].context.trace_id
+    assert spans["offer command decide_referral"].context.trace_id == began
+    assert spans["offer command send_quote"].context.trace_id == began
+    for span in exporter.get_finished_spans():
+        assert VALID_BSN not in json.dumps(dict(span.attributes or {}))
+
+
+async def test_a_quote_with_a_wrong_schedule_is_refused_and_changes_nothing(offer):
+    referral_id = await registered_case(offer)
+    cmd = a_send_quote(referral_id, amount="4800.00", invoicing=a_send_quote(referral_id, amount="100.00").invoicing)
+    reply = await offer.command(cmd)
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.INVOICING_SCHEDULE_INVALID]
+    assert offer.store.aggregates("cases")[0].quotes == []
+    assert offer.store.outbox_of("quote.sent") == []
+
+
+async def test_queries_read_without_recording_anything(offer):
+    referral_id = await registered_case(offer)
+    commits = offer.store.commits
+    listed = await offer.command(ListReferrals(status="accepted"))
+    got = await offer.command(GetReferral(referral_id=referral_id))
+    assert listed["ok"] and [c["referral_id"] for c in listed["result"]] == [str(referral_id)]
+    assert got["ok"] and got["result"]["status"] == "accepted"
+    assert offer.store.commits == commits
+    missing = await offer.command(GetReferral(referral_id=uuid.uuid4()))
+    assert [r["code"] for r in missing["reasons"]] == [ReasonCode.UNKNOWN_REFERRAL]
+
+
+# -- intake through the same pipeline -----------------------------------------------------------------
+
+
+async def test_a_submitted_referral_is_registered_and_emitted(intake):
+    reply = await intake.command(a_submit_referral())
+    assert reply["ok"] is True, reply["reasons"]
+    [env] = intake.store.outbox
+    assert env.routing_key == "werksaam.referral.registered.v1"
+    assert env.subject == SUBJECT
+    assert ReferralRegistered.model_validate(env.data).referral_id == uuid.UUID(reply["result"]["referral_id"])
+
+
+async def test_a_refused_referral_is_recorded_but_nothing_is_sent(intake):
+    reply = await intake.command(a_submit_referral(municipality="Amsterdam", labour_disability=False))
+    assert reply["ok"] is False
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.NOT_RESIDENT_WEST_FRIESLAND,
+                                                     ReasonCode.NO_LABOUR_DISABILITY]
+    assert intake.store.outbox == []
+    [referral] = intake.store.aggregates("referrals")
+    assert referral.person is None
+    cmd_key = [k for k in intake.store.inbox if k.startswith("command:")]
+    assert len(cmd_key) == 1
+
+
+async def test_a_quote_reaching_intake_is_recorded_and_can_be_approved(intake):
+    reply = await intake.command(a_submit_referral())
+    referral_id = uuid.UUID(reply["result"]["referral_id"])
+    quote = a_quote_sent(referral_id, amount="4800.00")
+    outcome = await intake.pipeline.handle_event(raw_of(an_envelope(quote, Party.HELIOMARE, subject=SUBJECT)))
+    assert outcome.status == "accepted"
+    decided = await intake.command(DecideQuote(referral_id=referral_id, quote_id=quote.quote_id, approve=True))
+    assert decided["ok"] and decided["result"]["status"] == "quote_approved"
+    [approved] = intake.store.outbox_of("quote.approved")
+    assert approved.data["approved_amount"] == "4800.00"
+    assert approved.routing_key == "werksaam.quote.approved.v1"
+
+
+async def test_a_quote_for_an_unknown_referral_reaching_intake_is_rejected(intake):
+    quote = a_quote_sent(uuid.uuid4())
+    outcome = await intake.pipeline.handle_event(raw_of(an_envelope(quote, Party.HELIOMARE, subject=SUBJECT)))
+    assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_REFERRAL]
+    [retour_env] = intake.store.retours_sent
+    assert retour_env.routing_key == "werksaam.retour.quote-sent.v1"
+
+
+async def test_a_duplicate_submission_through_the_pipeline_emits_nothing(intake):
+    assert (await intake.command(a_submit_referral()))["ok"]
+    duplicate = await intake.command(a_submit_referral())
+    assert [r["code"] for r in duplicate["reasons"]] == [ReasonCode.DUPLICATE_REFERRAL]
+    assert len(intake.store.outbox_of("referral.registered")) == 1
+
+
+async def test_a_submission_with_a_non_ascii_postal_code_gets_a_reply(intake):
+    reply = await intake.command(a_submit_referral(postal_code="1621ÄB"))
+    assert reply["ok"] is False
+    assert [r["code"] for r in reply["reasons"]] == [ReasonCode.INVALID_VALUE]
