@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -29,6 +28,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from shared.config import Settings, get_settings
 from shared.contracts.envelope import Envelope
 from shared.contracts.reasons import Reason
+from shared.logs import configure_logging, hold_payload_loggers
 from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, service_bindings
@@ -84,6 +84,7 @@ class ServiceRuntime:
         mongodb_url: str | None = None,
         span_exporters: Sequence[SpanExporter] = (),
     ) -> None:
+        hold_payload_loggers()
         self.definition = d = definition
         self.settings = s = settings or get_settings()
         url = mongodb_url or s.mongodb_url
@@ -246,8 +247,7 @@ def _constructible(exc: BaseException) -> bool:
 
 def run_service(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
-                        format=f"%(asctime)s {definition.name} %(levelname)s %(name)s: %(message)s")
+    configure_logging(definition.name)
     settings = get_settings()
     runtime = ServiceRuntime(definition, settings)
     asyncio.run(runtime.app.run(log_level=logging.INFO,

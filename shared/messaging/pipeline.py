@@ -299,7 +299,8 @@ class Pipeline:
             if carrier:
                 parent = propagate.extract(carrier)
         links = [Link(span.get_span_context())] if parent is not None else []
-        with self.tracer.start_as_current_span(f"{self.d.name} command {name}", context=parent,
+        kind = "query" if isinstance(command, Query) else "command"
+        with self.tracer.start_as_current_span(f"{self.d.name} {kind} {name}", context=parent,
                                                links=links) as work:
             work.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name,
                                  "werkbrug.party": self.d.party.value})

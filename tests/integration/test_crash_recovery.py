@@ -1,0 +1,113 @@
+"""Services as separate processes, killed (SIGKILL) mid-stream and restarted: nothing is lost, nothing
+happens twice. The broker keeps what was not acked; the outbox keeps what was not yet published; the
+inbox drops what is delivered again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+
+import aio_pika
+import pytest
+
+from infra.processes import ServiceProcess
+from infra.services import DEFINITIONS
+from shared.client import CommandClient
+from shared.config import Settings
+from shared.contracts.commands import GetReferral, ListReferrals
+from shared.messaging.topology import Topology, service_bindings
+from shared.storage.embedded import embedded_mongodb
+from tests.harness import queue_depth, wait_for
+from tests.integration.test_flow import a_referral
+
+pytestmark = pytest.mark.integration
+
+REFERRALS = 30
+
+
+@pytest.fixture
+async def cluster(tmp_path, settings):
+    """intake and offer as processes, each on its own embedded database, in a namespace of their own."""
+    ns = f"wbk-{uuid.uuid4().hex[:8]}"
+    own = settings.model_copy(update={"namespace": ns})
+    topology = Topology(ns, own.delivery_limit)
+    with contextlib.ExitStack() as stack:
+        urls = {name: settings.mongodb_url if _shared_db() else stack.enter_context(embedded_mongodb())
+                for name in DEFINITIONS}
+        procs = {name: ServiceProcess(name, own, urls[name], tmp_path) for name in DEFINITIONS}
+        for p in procs.values():
+            p.start()
+        try:
+            for p in procs.values():
+                await p.wait_healthy()
+            yield own, procs, topology
+        finally:
+            for p in procs.values():
+                p.stop()
+            await _delete_topology(own, topology)
+
+
+def _shared_db() -> bool:
+    import os
+
+    return bool(os.environ.get("MONGODB_URL"))
+
+
+async def _delete_topology(settings: Settings, topology: Topology) -> None:
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for name, make in DEFINITIONS.items():
+            for queue in topology.queue_names(name, [k for k, _ in service_bindings(make(settings))]):
+                await channel.queue_delete(queue)
+        for exchange in (topology.events, topology.commands, topology.dlx):
+            await channel.exchange_delete(exchange.name)
+
+
+async def test_killed_services_lose_nothing_and_do_nothing_twice(cluster):
+    settings, procs, topology = cluster
+    rng = random.Random(99)
+    async with CommandClient(settings, timeout=60) as client:
+        # Heliomare's service dies while the referrals are on their way to it...
+        procs["offer"].kill()
+        submitted = []
+        for i in range(REFERRALS):
+            result = await client.send("intake", a_referral(rng))
+            assert result.ok, result.reasons
+            submitted.append(result.result["referral_id"])
+            if i == REFERRALS // 2:
+                procs["intake"].kill()  # ...and WerkSaam's dies mid-stream too, with events in its outbox
+                procs["intake"].start()
+                await procs["intake"].wait_healthy()
+        procs["offer"].start()
+        await procs["offer"].wait_healthy()
+        await asyncio.sleep(0.5)
+        procs["offer"].kill()  # and once more while it works through the backlog
+        procs["offer"].start()
+        await procs["offer"].wait_healthy()
+
+        async def all_registered():
+            cases = (await client.send("offer", ListReferrals(limit=1000))).result
+            return cases if len(cases) >= REFERRALS else None
+
+        cases = await wait_for(all_registered, within=90, what="every referral registered at Heliomare")
+        ids = [c["referral_id"] for c in cases]
+        assert sorted(ids) == sorted(submitted), "every referral arrived"
+        assert len(ids) == len(set(ids)), "none arrived twice"
+
+        async def all_answered():
+            for rid in submitted:
+                view = (await client.send("intake", GetReferral(referral_id=uuid.UUID(rid)))).result
+                answered = [d for d in view["deliveries"] if d["retour"]]
+                if len(answered) != 1 or answered[0]["retour"]["status"] != "accepted":
+                    return False
+            return True
+
+        await wait_for(all_answered, within=90, what="a retour for every referral sent")
+
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    async with connection:
+        for name in DEFINITIONS:
+            assert await queue_depth(connection, topology.parking_queue(name).name) == 0, f"{name} dead-lettered"
