@@ -23,10 +23,12 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitResponse
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from shared.config import Settings, get_settings
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, envelope_model
+from shared.contracts.events import Retour
 from shared.contracts.reasons import Reason
 from shared.logs import configure_logging, hold_payload_loggers
 from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
@@ -37,6 +39,7 @@ from shared.storage.mongo import MongoStorage, connect
 from shared.telemetry import TRACER_NAME, make_tracer_provider
 
 log = logging.getLogger("werkbrug.runtime")
+__version__ = "0.1.0"
 
 
 def raw_from(msg: RabbitMessage) -> RawMessage:
@@ -87,12 +90,7 @@ class ServiceRuntime:
         hold_payload_loggers()
         self.definition = d = definition
         self.settings = s = settings or get_settings()
-        url = mongodb_url or s.mongodb_url
-        if not url:
-            raise SystemExit(
-                f"werkbrug-{d.name}: MONGODB_URL is not set. Start the services with `make demo` "
-                "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
-            )
+        self.mongodb_url = mongodb_url or s.mongodb_url
         self.topology = Topology(s.namespace, s.delivery_limit)
         self.tracer_provider = make_tracer_provider(d.name, d.party, s, span_exporters)
         self.tracer = self.tracer_provider.get_tracer(TRACER_NAME)
@@ -105,17 +103,23 @@ class ServiceRuntime:
             description=d.description,
             fail_fast=True,
         )
-        self.client = connect(url)
+        # The client connects lazily: building the app (for AsyncAPI docs) needs no database.
+        self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/")
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
         self.pipeline = Pipeline(d, self.storage.unit_of_work, _BrokerDeadLetters(self.broker, self.topology, d.name),
                                  self.tracer, s.max_message_bytes)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, self.tracer, s.relay_interval, d.name)
         self._subscribe()
+        self.publishers = self._publishers()
         self.app = AsgiFastStream(
             self.broker,
             asgi_routes=[("/health", make_ping_asgi(self.broker, timeout=5.0))],
             asyncapi_path="/docs/asyncapi",
+            specification=AsyncAPI(
+                self.broker, title=f"werkbrug {d.name} ({d.party.value})", version=__version__,
+                description=d.description, schema_version="3.0.0",
+            ),
             on_startup=[self._before_broker],
             after_startup=[self._after_broker],
             on_shutdown=[self._before_stop],
@@ -168,11 +172,26 @@ class ServiceRuntime:
 
         return command
 
+    def _publishers(self) -> dict[str, object]:
+        """One documented FastStream publisher per routing key this service sends on (AsyncAPI)."""
+        d, t, party = self.definition, self.topology, self.definition.party.value
+        emitted = [(f"{party}.{m.event_type}.v{m.version}", m, (m.__doc__ or "").strip()) for m in d.emits]
+        emitted += [(f"{party}.retour.{m.event_type.replace('.', '-')}.v1", Retour,
+                     f"retour answering {m.event_type} v{m.version}") for m in d.event_handlers]
+        return {
+            key: self.broker.publisher(key, exchange=t.events, schema=envelope_model(model), title=f"{d.name}:{key}",
+                                       description=description, persist=True, mandatory=True)
+            for key, model, description in emitted
+        }
+
     async def publish_envelope(self, envelope: Envelope) -> None:
-        await self.broker.publish(
+        # A documented publisher where there is one; a retour to a message of a type we do not know
+        # (refused as such) still goes out, on the plain broker publish with the same guarantees.
+        publisher = self.publishers.get(envelope.routing_key)
+        target = {} if publisher else {"exchange": self.topology.events, "routing_key": envelope.routing_key}
+        await (publisher or self.broker).publish(
             envelope.model_dump_json().encode(),
-            exchange=self.topology.events,
-            routing_key=envelope.routing_key,
+            **target,
             message_id=str(envelope.id),
             correlation_id=str(envelope.correlation_id),
             message_type=f"{envelope.type}.v{envelope.version}",
@@ -185,6 +204,11 @@ class ServiceRuntime:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def _before_broker(self) -> None:
+        if not self.mongodb_url:
+            raise SystemExit(
+                f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start the services with `make demo` "
+                "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
+            )
         await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"))
         log.info("%s uses %s", self.definition.name, await self.storage.detect_server())
         await self.storage.ensure_schema()
@@ -243,6 +267,15 @@ def _constructible(exc: BaseException) -> bool:
     except Exception:
         return False
     return True
+
+
+def app_factory(make_definition):
+    """`faststream docs gen --factory services.<name>.app:create` builds the app without connecting."""
+
+    def create() -> AsgiFastStream:
+        return ServiceRuntime(make_definition()).app
+
+    return create
 
 
 def run_service(definition: ServiceDefinition) -> None:

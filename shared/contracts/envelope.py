@@ -10,13 +10,14 @@ Routing keys name party, subject, event and version: ``werksaam.referral.registe
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from shared.contracts.parties import Party
 from shared.ids import uuid7
@@ -132,6 +133,19 @@ class Envelope(BaseModel):
             causation_id=causation_id,
             data=data.model_dump(mode="json"),
         )
+
+
+@functools.cache
+def envelope_model(model: type[EventData]) -> type[Envelope]:
+    """The envelope with `data` typed as one event type: the message schema published for partners."""
+    return create_model(
+        f"{model.__name__}Message",
+        __base__=Envelope,
+        __doc__=f"{model.event_type} v{model.version}: {(model.__doc__ or '').strip()}",
+        type=(Literal[model.event_type], model.event_type),  # type: ignore[valid-type]
+        version=(Literal[model.version], model.version),  # type: ignore[valid-type]
+        data=(model, ...),
+    )
 
 
 def routing_key_for(source: Party | str, event_type: str, version: int, data: dict[str, Any]) -> str:

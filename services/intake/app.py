@@ -1,0 +1,9 @@
+"""The intake FastStream application for FastStream's CLI:
+
+    faststream docs gen --factory services.intake.app:create
+"""
+
+from services.intake.adapters import definition
+from shared.runtime import app_factory
+
+create = app_factory(definition)
