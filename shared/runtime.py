@@ -35,11 +35,12 @@ from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, Serv
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, service_bindings
 from shared.privacy.crypto import FieldCipher
-from shared.storage.mongo import MongoStorage, connect
+from shared.storage.mongo import MongoStorage, connect, is_outage
 from shared.telemetry import TRACER_NAME, make_tracer_provider
 
 log = logging.getLogger("werkbrug.runtime")
 __version__ = "0.1.0"
+OUTAGE_RETRIES = 40  # with the backoff capped at 15 s: about 9 minutes of database outage per message
 
 
 def raw_from(msg: RabbitMessage) -> RawMessage:
@@ -148,16 +149,30 @@ class ServiceRuntime:
 
     def _event_consumer(self):
         async def consume(body: bytes, msg: RabbitMessage) -> None:
-            try:
-                await self.pipeline.handle_event(raw_from(msg))
-            except Exception as exc:
-                # Not a refusal: an outage or a bug. Requeue; the broker dead-letters after the delivery limit.
-                log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
-                          type(exc).__name__, msg.raw_message.message_id, exc_info=_traceback_without_values(exc))
-                await asyncio.sleep(0.5)
-                await msg.nack(requeue=True)
+            delay = 0.5
+            for _ in range(OUTAGE_RETRIES):
+                try:
+                    await self.pipeline.handle_event(raw_from(msg))
+                except Exception as exc:
+                    if is_outage(exc):
+                        # The database is away: hold the message and wait, rather than burn deliveries
+                        # towards the dead-letter limit for something that is not the message's fault.
+                        log.warning("%s: database unreachable; message %s waits %.1fs", self.definition.name,
+                                    msg.raw_message.message_id, delay)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 15.0)
+                        continue
+                    # A bug, or a message that breaks the code: requeue; after the delivery limit the broker
+                    # dead-letters it to the parking queue.
+                    log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
+                              type(exc).__name__, msg.raw_message.message_id,
+                              exc_info=_traceback_without_values(exc))
+                    await asyncio.sleep(0.5)
+                    await msg.nack(requeue=True)
+                    return
+                await msg.ack()
                 return
-            await msg.ack()
+            await msg.nack(requeue=True)
 
         return consume
 

@@ -19,7 +19,7 @@ from opentelemetry import propagate
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.contracts.parties import Party
 from shared.privacy.crypto import FieldCipher
@@ -53,6 +53,11 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(exc, OperationFailure) and (exc.code == 112 or "Write conflict" in str(exc)):
             return True
     return False
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached: waiting helps, giving up on the message does not."""
+    return isinstance(exc, ConnectionFailure)
 
 
 def connect(url: str) -> AsyncMongoClient:

@@ -1,0 +1,63 @@
+"""The runtime's FastStream wiring, on FastStream's in-memory TestRabbitBroker: each event type and
+retour reaches the consumer that handles it, and commands get their reply. The database is the
+in-memory fake; the pipeline is the real one."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from faststream.rabbit import TestRabbitBroker
+
+from services.intake.adapters import definition as intake_definition
+from services.offer.adapters import definition as offer_definition
+from shared.config import Settings
+from shared.contracts.commands import DecideReferral
+from shared.contracts.parties import Party
+from shared.runtime import ServiceRuntime
+from tests.unit.builders import a_referral_registered, an_envelope
+from tests.unit.fakes import FakeStore
+
+SETTINGS = Settings(WERKBRUG_NAMESPACE="wbunit", MONGODB_URL=None, WERKBRUG_SPAN_FILE=None,
+                    OTEL_EXPORTER_OTLP_ENDPOINT=None)
+
+
+def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, FakeStore]:
+    runtime = ServiceRuntime(make_definition(SETTINGS), SETTINGS)
+    store = FakeStore(runtime.definition.party, runtime.definition.repositories)
+    runtime.pipeline.uow_factory = store.unit_of_work
+    return runtime, store
+
+
+@pytest.mark.parametrize(("make", "bindings"), [
+    (offer_definition, {"werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
+                        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1"}),
+    (intake_definition, {"heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
+                         "*.retour.referral-registered.v1", "*.retour.quote-approved.v1",
+                         "*.retour.quote-rejected.v1"}),
+])
+def test_each_service_subscribes_to_exactly_what_it_handles_and_the_retours_of_what_it_sends(make, bindings):
+    runtime, _ = runtime_on_fakes(make)
+    assert {key for key, _ in runtime.bindings()} == bindings
+    assert all(name.startswith("wbunit.") for name in runtime.queue_names())
+
+
+async def test_a_published_referral_reaches_offer_and_is_registered():
+    runtime, store = runtime_on_fakes(offer_definition)
+    envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "b" * 26)
+    async with TestRabbitBroker(runtime.broker) as broker:
+        await broker.publish(envelope.model_dump_json().encode(), exchange=runtime.topology.events,
+                             routing_key=envelope.routing_key, message_id=str(envelope.id))
+    assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
+    assert [json.loads(r.model_dump_json())["data"]["status"] for r in store.retours_sent] == ["accepted"]
+
+
+async def test_a_command_is_answered_over_request_reply():
+    runtime, _ = runtime_on_fakes(offer_definition)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    async with TestRabbitBroker(runtime.broker) as broker:
+        reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
+                                     routing_key="offer")
+    answer = json.loads(reply.body)
+    assert answer["ok"] is False and answer["reasons"][0]["code"] == "unknown_referral"
