@@ -61,3 +61,24 @@ async def test_a_command_is_answered_over_request_reply():
                                      routing_key="offer")
     answer = json.loads(reply.body)
     assert answer["ok"] is False and answer["reasons"][0]["code"] == "unknown_referral"
+
+
+async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lettered():
+    from pymongo.errors import AutoReconnect
+
+    runtime, store = runtime_on_fakes(offer_definition)
+    failures = {"left": 2}
+
+    def flaky_unit_of_work():
+        if failures["left"]:
+            failures["left"] -= 1
+            raise AutoReconnect("connection refused")
+        return store.unit_of_work()
+
+    runtime.pipeline.uow_factory = flaky_unit_of_work
+    envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "c" * 26)
+    async with TestRabbitBroker(runtime.broker) as broker:
+        await broker.publish(envelope.model_dump_json().encode(), exchange=runtime.topology.events,
+                             routing_key=envelope.routing_key, message_id=str(envelope.id))
+    assert failures["left"] == 0
+    assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
