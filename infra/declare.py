@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
+import aio_pika
 from faststream.rabbit import RabbitBroker
 
 from infra.services import DEFINITIONS
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.messaging.topology import Topology, service_bindings
 
 
@@ -28,6 +29,19 @@ async def declare_all() -> None:
             print(f"declared {name}: {len(keys)} consumer queues, commands, parking")
     finally:
         await broker.stop()
+
+
+async def delete_all(settings: Settings) -> None:
+    """Remove every exchange and queue of the settings' namespace (tests and the demo clean up)."""
+    topology = Topology(settings.namespace, settings.delivery_limit)
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for name, make in DEFINITIONS.items():
+            for queue in topology.queue_names(name, [key for key, _ in service_bindings(make(settings))]):
+                await channel.queue_delete(queue)
+        for exchange in (topology.events, topology.commands, topology.dlx):
+            await channel.exchange_delete(exchange.name)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,14 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.tree import Tree
 
+from infra.declare import delete_all
 from infra.processes import ROOT, ServiceProcess
 from infra.scenario import play_all, synthetic_cases
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import Settings
 from shared.contracts.commands import GetReferral
-from shared.messaging.topology import Topology, service_bindings
+from shared.messaging.topology import Topology
 from shared.storage.embedded import embedded_mongodb
 
 console = Console()
@@ -47,7 +48,7 @@ async def main(args: argparse.Namespace) -> int:
     span_file.unlink(missing_ok=True)
     settings = Settings(WERKBRUG_NAMESPACE=args.namespace, WERKBRUG_SPAN_FILE=str(span_file))
     topology = Topology(settings.namespace, settings.delivery_limit)
-    await reset_broker(settings, topology)
+    await delete_all(settings)
 
     with contextlib.ExitStack() as stack:
         if settings.mongodb_url:
@@ -84,7 +85,7 @@ async def main(args: argparse.Namespace) -> int:
         report(cases, deliveries, bad, parked)
         show_trace(span_file, cases)
     if not args.keep:
-        await reset_broker(settings, topology)
+        await delete_all(settings)
     failed = [c for c in cases if c.outcome is None]
     return 1 if failed else 0
 
@@ -94,19 +95,6 @@ def redact(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"
     return url
-
-
-async def reset_broker(settings: Settings, topology: Topology) -> None:
-    """Start from an empty topology in the demo's own namespace, so old messages cannot interfere."""
-    connection = await aio_pika.connect_robust(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for name, make in DEFINITIONS.items():
-            keys = [k for k, _ in service_bindings(make(settings))]
-            for queue in topology.queue_names(name, keys):
-                await channel.queue_delete(queue)
-        for exchange in (topology.events, topology.commands, topology.dlx):
-            await channel.exchange_delete(exchange.name)
 
 
 async def collect_deliveries(client: CommandClient, cases) -> collections.Counter:

@@ -53,16 +53,12 @@ async def amqp(settings):
     """A raw aio-pika connection, for what a test does behind the services' backs.
 
     On teardown it deletes every exchange and queue this test run declared."""
-    from tests.harness import all_queue_names
+    from infra.declare import delete_all
 
     connection = await aio_pika.connect_robust(settings.amqp_url)
     yield connection
-    channel = await connection.channel()
-    for name in all_queue_names(settings):
-        await channel.queue_delete(name)
-    for suffix in ("events", "commands", "dlx"):
-        await channel.exchange_delete(f"{settings.namespace}.{suffix}")
     await connection.close()
+    await delete_all(settings)
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,6 @@ async def start_in_process(settings: Settings, mongodb_urls: dict[str, str], spa
     return InProcess(runtimes)
 
 
-def all_queue_names(settings: Settings) -> list[str]:
-    names: list[str] = []
-    for make in DEFINITIONS.values():
-        names += ServiceRuntime(make(settings), settings).queue_names()
-    return names
-
-
 async def wait_for(predicate: Callable, within: float = 20.0, interval: float = 0.1, what: str = "condition"):
     """Poll an async predicate until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + within

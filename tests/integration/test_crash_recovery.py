@@ -12,12 +12,12 @@ import uuid
 import aio_pika
 import pytest
 
+from infra.declare import delete_all
 from infra.processes import ServiceProcess
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
-from shared.config import Settings
 from shared.contracts.commands import GetReferral, ListReferrals
-from shared.messaging.topology import Topology, service_bindings
+from shared.messaging.topology import Topology
 from shared.storage.embedded import embedded_mongodb
 from tests.harness import queue_depth, wait_for
 from tests.integration.test_flow import a_referral
@@ -46,24 +46,13 @@ async def cluster(tmp_path, settings):
         finally:
             for p in procs.values():
                 p.stop()
-            await _delete_topology(own, topology)
+            await delete_all(own)
 
 
 def _shared_db() -> bool:
     import os
 
     return bool(os.environ.get("MONGODB_URL"))
-
-
-async def _delete_topology(settings: Settings, topology: Topology) -> None:
-    connection = await aio_pika.connect_robust(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for name, make in DEFINITIONS.items():
-            for queue in topology.queue_names(name, [k for k, _ in service_bindings(make(settings))]):
-                await channel.queue_delete(queue)
-        for exchange in (topology.events, topology.commands, topology.dlx):
-            await channel.exchange_delete(exchange.name)
 
 
 async def test_killed_services_lose_nothing_and_do_nothing_twice(cluster):
