@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     )
     relay_interval: float = Field(0.1, gt=0, validation_alias="WERKBRUG_RELAY_INTERVAL")
     http_port: int = Field(0, ge=0, validation_alias="WERKBRUG_HTTP_PORT")
+    http_host: str = Field("127.0.0.1", validation_alias="WERKBRUG_HTTP_HOST",
+                           description="Bind address of health and AsyncAPI routes (0.0.0.0 in containers).")
 
     pseudonym_key: SecretStr = Field(SecretStr(_DEV_PSEUDONYM_KEY), validation_alias="WERKBRUG_PSEUDONYM_KEY")
     field_key: SecretStr = Field(SecretStr(_DEV_FIELD_KEY), validation_alias="WERKBRUG_FIELD_KEY")

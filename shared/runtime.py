@@ -299,4 +299,4 @@ def run_service(definition: ServiceDefinition) -> None:
     settings = get_settings()
     runtime = ServiceRuntime(definition, settings)
     asyncio.run(runtime.app.run(log_level=logging.INFO,
-                                run_extra_options={"host": "127.0.0.1", "port": settings.http_port}))
+                                run_extra_options={"host": settings.http_host, "port": settings.http_port}))
