@@ -21,11 +21,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-broker:
+broker: venv
 	@bash infra/rabbitmq.sh
+	@$(PY) -m infra.declare
 
-declare: venv broker
-	$(PY) -m infra.declare
+declare: broker
 
 demo: venv broker
 	$(PY) -m infra.demo

@@ -16,8 +16,8 @@ from shared.config import Settings, get_settings
 from shared.messaging.topology import Topology, service_bindings
 
 
-async def declare_all() -> None:
-    settings = get_settings()
+async def declare_all(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
     topology = Topology(settings.namespace, settings.delivery_limit)
     broker = RabbitBroker(settings.amqp_url, logger=None)
     await broker.connect()
@@ -26,7 +26,7 @@ async def declare_all() -> None:
             definition = make(settings)
             keys = [key for key, _ in service_bindings(definition)]
             await topology.declare(broker, name, keys)
-            print(f"declared {name}: {len(keys)} consumer queues, commands, parking")
+            print(f"{settings.namespace}: declared {name}: {len(keys)} consumer queues, commands, parking")
     finally:
         await broker.stop()
 

@@ -28,7 +28,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.tree import Tree
 
-from infra.declare import delete_all
+from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
 from infra.scenario import play_all, synthetic_cases
 from infra.services import DEFINITIONS
@@ -49,6 +49,7 @@ async def main(args: argparse.Namespace) -> int:
     settings = Settings(WERKBRUG_NAMESPACE=args.namespace, WERKBRUG_SPAN_FILE=str(span_file))
     topology = Topology(settings.namespace, settings.delivery_limit)
     await delete_all(settings)
+    await declare_all(settings)
 
     with contextlib.ExitStack() as stack:
         if settings.mongodb_url:

@@ -23,7 +23,6 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import propagate, trace
@@ -403,6 +402,3 @@ def _claimed_origin(raw: RawMessage) -> tuple[Party, str, int, uuid.UUID | None]
         return None
     return party, f"{parts[1]}.{parts[2]}", int(parts[3][1:]), _as_uuid(raw.correlation_id)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

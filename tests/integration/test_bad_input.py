@@ -240,3 +240,38 @@ def test_time_is_utc_in_envelopes():
     env = registered_envelope(type("S", (), {"pseudonym_key": type("K", (), {
         "get_secret_value": lambda self: "00" * 32})()})(), random.Random(1))
     assert env.time.tzinfo is not None and env.time.utcoffset() == datetime.now(UTC).utcoffset()
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_by_the_broker_after_the_delivery_limit(
+        services, client, amqp, settings, spies, monkeypatch):
+    """Not a refusal but a failure (here: a handler bug). It is retried, then parked, never dropped."""
+    parking, _ = spies
+    accepted = await client.send("intake", a_referral(random.Random("poison")))
+    rid = uuid.UUID(accepted.result["referral_id"])
+
+    async def offer_has_it():
+        return (await client.send("offer", GetReferral(referral_id=rid))).ok
+
+    await wait_for(offer_has_it, what="the referral at offer")
+    handlers = services["offer"].pipeline.d.event_handlers
+    attempts = []
+
+    async def broken_handler(event, uow):
+        attempts.append(event.envelope.id)
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(handlers, QuoteApproved, broken_handler)
+    subject = (await client.send("offer", GetReferral(referral_id=rid))).result["subject"]
+    env = Envelope.wrap(QuoteApproved(referral_id=rid, quote_id=uuid.uuid4(), approved_amount="10.00"),
+                        source=Party.WERKSAAM, subject=subject, correlation_id=rid)
+    await publish(amqp, settings, env.model_dump_json().encode(), env.routing_key, str(env.id))
+
+    async def parked():
+        return [m for m in await parking.messages() if m.message_id == str(env.id)]
+
+    dead = (await wait_for(parked, within=30, what="the failing message in the parking queue"))[0]
+    # The first delivery and `delivery_limit` redeliveries, then the broker gives up on it.
+    assert len(attempts) == settings.delivery_limit + 1
+    assert json.loads(dead.body)["id"] == str(env.id), "parked intact, ready for a replay after the fix"
+    assert dead.headers["x-first-death-reason"] == "delivery_limit"
+    assert dead.headers["x-death"][0]["routing-keys"] == [env.routing_key]
