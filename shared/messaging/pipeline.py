@@ -176,9 +176,6 @@ class Pipeline:
         if envelope.source not in spec.sources:
             raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
                                  detail=f"{envelope.source.value} may not send {envelope.type}"))
-        if envelope.source == self.d.party and spec.model is not Retour:
-            raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
-                                 detail="a party does not send cross-party events to itself"))
         if spec.model.about_a_person and envelope.subject is None:
             raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject",
                                  detail=f"{envelope.type} is about a person and needs the subject's pseudonym"))
@@ -198,6 +195,8 @@ class Pipeline:
         handler = self.d.retour_handler if is_retour else self.d.event_handlers[type(data)]
         incoming = Incoming(envelope, data)
         kind = "retour" if is_retour else "event"
+        # A message that crossed from another party is answered; one between a party's own services is not.
+        answer = not is_retour and envelope.source != self.d.party
 
         async def attempt(uow: UnitOfWork) -> Outcome | None:
             if await uow.processed(str(envelope.id)):
@@ -214,7 +213,7 @@ class Pipeline:
             if handler is not None:
                 await handler(incoming, uow)
             uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type)
-            if not is_retour:
+            if answer:
                 uow.emit(self._retour(envelope, "accepted", []))
             return None
 
@@ -230,7 +229,7 @@ class Pipeline:
                     return Outcome("duplicate")
                 uow.causation_id = envelope.id
                 uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type, {"refused": [r.code for r in reasons]})
-                if not is_retour:
+                if answer:
                     uow.emit(self._retour(envelope, "rejected", reasons))
                 return None
 

@@ -612,3 +612,22 @@ async def test_a_submission_with_a_non_ascii_postal_code_gets_a_reply(intake):
     reply = await intake.command(a_submit_referral(postal_code="1621ÄB"))
     assert reply["ok"] is False
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.INVALID_VALUE]
+
+
+async def test_an_event_between_services_of_one_party_is_handled_without_a_retour():
+    """Retours answer what crosses from one party to another; a party's own services do not answer each other
+    (later: Heliomare's billing consuming Heliomare's trajectory events)."""
+    import dataclasses
+
+    seen = []
+
+    async def on_registered(event, uow):
+        seen.append(event.envelope.id)
+
+    own = dataclasses.replace(offer_definition(), party=Party.WERKSAAM,
+                              event_handlers={ReferralRegistered: on_registered})
+    service = Service(own)
+    env = registration()
+    assert (await service.pipeline.handle_event(raw_of(env))).status == "accepted"
+    assert seen == [env.id]
+    assert service.store.retours_sent == []
