@@ -27,9 +27,10 @@ from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from shared.config import Settings, get_settings
+from shared.contracts.commands import CommandResult
 from shared.contracts.envelope import Envelope, envelope_model
 from shared.contracts.events import Retour
-from shared.contracts.reasons import Reason
+from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers
 from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
@@ -178,7 +179,15 @@ class ServiceRuntime:
 
     def _command_consumer(self):
         async def command(body: bytes, msg: RabbitMessage) -> RabbitResponse:
-            reply = await self.pipeline.handle_command(msg.body)
+            try:
+                reply = await self.pipeline.handle_command(msg.body)
+            except Exception as exc:
+                # An outage or a bug: nothing was committed. Answer at once (the person is waiting) with a
+                # code, never the exception's text (it may quote data); the log says where, not what.
+                log.error("%s: command %s failed (%s)", self.definition.name, msg.raw_message.message_id,
+                          type(exc).__name__, exc_info=_traceback_without_values(exc))
+                reply = CommandResult(ok=False, reasons=[Reason(code=ReasonCode.SERVICE_UNAVAILABLE)]).model_dump(
+                    mode="json")
             # Not mandatory: RabbitMQ returns mandatory publishes to direct reply-to as unroutable even
             # when it delivers them, and a requester that gave up is no reason to retry the command
             # (a command that ran keeps its result in the inbox; asking again with the same command id

@@ -82,3 +82,22 @@ async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lette
                              routing_key=envelope.routing_key, message_id=str(envelope.id))
     assert failures["left"] == 0
     assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
+
+
+async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(caplog):
+    runtime, _ = runtime_on_fakes(offer_definition)
+    secret = "".join(["1234", "56782"])  # not written out, so the traceback's source lines cannot show it
+
+    def broken_unit_of_work():
+        raise ValueError(f"input_value={secret!r} would leak here")
+
+    runtime.pipeline.uow_factory = broken_unit_of_work
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    async with TestRabbitBroker(runtime.broker) as broker:
+        reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
+                                     routing_key="offer")
+    answer = json.loads(reply.body)
+    assert answer["ok"] is False and [r["code"] for r in answer["reasons"]] == ["service_unavailable"]
+    assert secret not in reply.body.decode()
+    assert "ValueError" in caplog.text, "the log says what kind of failure, and where"
+    assert secret not in caplog.text
