@@ -12,11 +12,15 @@ import abc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
 from shared.domain import Aggregate, Outgoing
+from shared.ids import uuid7
+from shared.privacy.processing_log import Processing, ProcessingRecord, records_for
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -83,6 +87,7 @@ class UnitOfWork(abc.ABC):
     inbox: InboxEntry | None = None
     causation_id: uuid.UUID | None = None
     lifecycle_id: uuid.UUID | None = None  # set to record this lifecycle's trace context on commit
+    processing: Processing | None = None  # set by the messaging core: the commit writes its log records
 
     def __getattr__(self, name: str) -> Repository:
         repos = self.__dict__.get("repositories", {})
@@ -114,6 +119,16 @@ class UnitOfWork(abc.ABC):
             for o in self.collect_new_events()
         ]
 
+    def processing_records(self, envelopes: list[Envelope], now: datetime) -> list[ProcessingRecord]:
+        """One processing-log record per data subject this unit of work touched."""
+        if self.processing is None:
+            return []
+        subjects = set(self.processing.subjects)
+        for repo in self.repositories.values():
+            subjects |= {s for agg in repo.seen.values() if (s := getattr(agg, "subject", None))}
+        subjects |= {env.subject for env in envelopes if env.subject}
+        return records_for(self.processing, subjects, [env.id for env in envelopes], now, uuid7)
+
     @abc.abstractmethod
     async def processed(self, message_id: str) -> InboxEntry | None:
         """The inbox entry of a message already handled, or None."""
@@ -129,6 +144,10 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
         """What this service sent in a lifecycle, and how each was answered (read side)."""
+
+    @abc.abstractmethod
+    async def read_processing_log(self, query: ReadProcessingLog) -> list[ProcessingRecord]:
+        """Processing-log records matching a filtered query, oldest first."""
 
     @abc.abstractmethod
     async def commit(self) -> None: ...

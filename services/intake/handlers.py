@@ -13,11 +13,18 @@ from shared.contracts.events import QuoteSent, ReferralAccepted, ReferralDecline
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.messaging.pipeline import Answer, Incoming
 from shared.privacy.bsn import is_valid_bsn
+from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
+
+# The registered processing activities (shared/privacy/register.toml) these handlers perform.
+CASE_OVERVIEW = "urn:werkbrug:activity:werksaam:case-overview:v1"
+QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v1"
+REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v1"
 
 # -- commands (caseworkers) -------------------------------------------------------------------------
 
 
+@performs(REFERRAL_INTAKE)
 async def submit_referral(cmd: SubmitReferral, uow: UnitOfWork, *, pseudonymise: Callable[[str], str]) -> Answer:
     subject = pseudonymise(cmd.bsn) if is_valid_bsn(cmd.bsn) else None
     open_referrals = await uow.referrals.find(limit=1, subject=subject, status=sorted(OPEN)) if subject else []
@@ -28,17 +35,20 @@ async def submit_referral(cmd: SubmitReferral, uow: UnitOfWork, *, pseudonymise:
                   lifecycle_id=referral.id)
 
 
+@performs(QUOTE_DECISION)
 async def decide_quote(cmd: DecideQuote, uow: UnitOfWork) -> dict:
     referral = await _referral(uow, cmd.referral_id)
     referral.decide_quote(cmd.quote_id, cmd.approve, cmd.reject_reason)
     return referral.view()
 
 
+@performs(CASE_OVERVIEW)
 async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
     referral = await _referral(uow, query.referral_id)
     return {**referral.view(), "deliveries": await uow.deliveries(referral.id)}
 
 
+@performs(CASE_OVERVIEW)
 async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
     filters = {"status": query.status} if query.status else {}
     return [r.view() for r in await uow.referrals.find(limit=query.limit, **filters)]
@@ -47,14 +57,17 @@ async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
 # -- events from Heliomare ------------------------------------------------------------------------
 
 
+@performs(REFERRAL_INTAKE)
 async def on_referral_accepted(event: Incoming[ReferralAccepted], uow: UnitOfWork) -> None:
     (await _referral(uow, event.data.referral_id, event)).provider_accepted()
 
 
+@performs(REFERRAL_INTAKE)
 async def on_referral_declined(event: Incoming[ReferralDeclined], uow: UnitOfWork) -> None:
     (await _referral(uow, event.data.referral_id, event)).provider_declined(event.data.reason)
 
 
+@performs(QUOTE_DECISION)
 async def on_quote_sent(event: Incoming[QuoteSent], uow: UnitOfWork) -> None:
     (await _referral(uow, event.data.referral_id, event)).quote_received(event.data)
 

@@ -7,11 +7,18 @@ from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals
 from shared.contracts.events import QuoteApproved, QuoteRejected, ReferralRegistered
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.messaging.pipeline import Incoming
+from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
+
+# The registered processing activities (shared/privacy/register.toml) these handlers perform.
+CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
+QUOTE = "urn:werkbrug:activity:heliomare:quote:v1"
+REFERRAL_REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
 
 # -- events from WerkSaam ---------------------------------------------------------------------------
 
 
+@performs(REFERRAL_REGISTRATION)
 async def on_referral_registered(event: Incoming[ReferralRegistered], uow: UnitOfWork) -> None:
     if await uow.cases.get(event.data.referral_id) is not None:
         raise Refusal(ReasonCode.DUPLICATE_REFERRAL)
@@ -21,11 +28,13 @@ async def on_referral_registered(event: Incoming[ReferralRegistered], uow: UnitO
     uow.cases.add(Case.register(event.data, subject))
 
 
+@performs(QUOTE)
 async def on_quote_approved(event: Incoming[QuoteApproved], uow: UnitOfWork) -> None:
     (await _case(uow, event.data.referral_id, event)).quote_approved(event.data.quote_id,
                                                                       event.data.approved_amount)
 
 
+@performs(QUOTE)
 async def on_quote_rejected(event: Incoming[QuoteRejected], uow: UnitOfWork) -> None:
     (await _case(uow, event.data.referral_id, event)).quote_rejected(event.data.quote_id, event.data.reason)
 
@@ -33,6 +42,7 @@ async def on_quote_rejected(event: Incoming[QuoteRejected], uow: UnitOfWork) -> 
 # -- commands (Heliomare's account managers) -------------------------------------------------------
 
 
+@performs(REFERRAL_REGISTRATION)
 async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict:
     case = await _case(uow, cmd.referral_id)
     if cmd.accept:
@@ -42,17 +52,20 @@ async def decide_referral(cmd: DecideReferral, uow: UnitOfWork) -> dict:
     return case.view()
 
 
+@performs(QUOTE)
 async def send_quote(cmd: SendQuote, uow: UnitOfWork) -> dict:
     case = await _case(uow, cmd.referral_id)
     case.send_quote(cmd)
     return case.view()
 
 
+@performs(CASE_OVERVIEW)
 async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
     case = await _case(uow, query.referral_id)
     return {**case.view(), "deliveries": await uow.deliveries(case.id)}
 
 
+@performs(CASE_OVERVIEW)
 async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
     filters = {"status": query.status} if query.status else {}
     return [c.view() for c in await uow.cases.find(limit=query.limit, **filters)]

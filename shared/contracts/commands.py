@@ -12,7 +12,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events import (
     DeclineReason,
@@ -26,6 +26,7 @@ from shared.contracts.events import (
     SupportNeed,
 )
 from shared.contracts.reasons import Reason
+from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
 
 class Command(BaseModel):
@@ -78,6 +79,28 @@ class ListReferrals(Query):
     command: Literal["list_referrals"] = "list_referrals"
     status: str | None = Field(None, max_length=40)
     limit: int = Field(100, ge=1, le=1000)
+
+
+class ReadProcessingLog(Query):
+    """Read a service's processing log (Logboek Dataverwerkingen): by subject, trace, lifecycle or activity,
+    within an optional time range. An unfiltered read is refused; by activity alone it needs a range."""
+
+    command: Literal["read_processing_log"] = "read_processing_log"
+    subject: str | None = Field(None, pattern=PSEUDONYM_PATTERN)
+    trace_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$")
+    correlation_id: uuid.UUID | None = None
+    activity_id: str | None = Field(None, max_length=200)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int = Field(1000, ge=1, le=10_000)
+
+    def refusal(self) -> str | None:
+        if not (self.subject or self.trace_id or self.correlation_id or self.activity_id):
+            return "name a subject, trace, referral or activity"
+        if self.activity_id and not (self.subject or self.trace_id or self.correlation_id) and not (
+                self.since and self.until):
+            return "reading by activity alone needs a time range (since and until)"
+        return None
 
 
 IntakeCommand = Annotated[

@@ -39,6 +39,7 @@ class ReasonCode(StrEnum):
     QUOTE_SUPERSEDED = "quote_superseded"
     INVOICING_SCHEDULE_INVALID = "invoicing_schedule_invalid"
     UNKNOWN_COMMAND = "unknown_command"
+    UNFILTERED_READ = "unfiltered_read"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
 

@@ -17,24 +17,30 @@ Handlers stay plain functions: `async def handler(message, uow) -> ...`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import operator
 import random
+import typing
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.contracts.commands import Command, CommandResult, Query
+from shared.contracts.commands import Command, CommandResult, Query, ReadProcessingLog
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
 from shared.contracts.events import Retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
 from shared.domain import Outgoing
+from shared.privacy.processing_log import Processing, parent_span_of
+from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.storage.mongo import is_transient
 from shared.unit_of_work import DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
 
@@ -85,9 +91,41 @@ class ServiceDefinition:
 
     @property
     def command_adapter(self) -> TypeAdapter:
+        """The service's own commands, plus the queries every service answers (its processing log)."""
         if self._command_adapter is None:
-            self._command_adapter = TypeAdapter(self.command_type)
+            own = typing.get_args(typing.get_args(self.command_type)[0]) or (typing.get_args(self.command_type)[0],)
+            union = functools.reduce(operator.or_, (*own, ReadProcessingLog))
+            self._command_adapter = TypeAdapter(Annotated[union, Field(discriminator="command")])
         return self._command_adapter
+
+    def activities(self) -> dict[object, Activity]:
+        """The registered activity of every handler, checked against the register. Deny by default:
+        raises UnregisteredProcessing for any handler or message the register does not allow."""
+        register, party, found = load_register(), self.party, {}
+
+        def declared(handler, what: str) -> Activity:
+            activity_id = activity_of(handler)
+            if activity_id is None:
+                raise UnregisteredProcessing(f"{self.name}: the handler for {what} declares no processing activity")
+            activity = register.get(activity_id)
+            if activity.party != party:
+                raise UnregisteredProcessing(f"{self.name}: {activity_id} is an activity of {activity.party.value}")
+            return activity
+
+        for model, handler in self.event_handlers.items():
+            message = f"{model.event_type}.v{model.version}"
+            activity = declared(handler, message)
+            if message not in activity.receives:
+                raise UnregisteredProcessing(f"{self.name}: {activity.id} does not receive {message}")
+            found[model] = activity
+        for model, handler in self.command_handlers.items():
+            found[model] = declared(handler, model.__name__)
+        for model in self.emits:
+            register.sender_of(party, f"{model.event_type}.v{model.version}")
+        found[Retour] = register.receiver_of(party, f"{Retour.event_type}.v{Retour.version}")
+        register.sender_of(party, f"{Retour.event_type}.v{Retour.version}")
+        found[ReadProcessingLog] = register.by_name(party, "processing-log-access")
+        return found
 
 
 @dataclass(frozen=True)
@@ -129,6 +167,7 @@ class Pipeline:
         self.tracer = tracer
         self.max_message_bytes = max_message_bytes
         self._accepts = set(definition.event_handlers) | {Retour}
+        self._activities = definition.activities()  # refuses to build a pipeline for unregistered processing
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -146,7 +185,7 @@ class Pipeline:
         span.set_attributes(_envelope_attributes(envelope))
         with self.tracer.start_as_current_span(f"{self.d.name} handle {envelope.type}") as work:
             work.set_attributes(_envelope_attributes(envelope))
-            outcome = await self._apply_event(envelope, data)
+            outcome = await self._apply_event(envelope, data, raw)
             work.set_attribute("werkbrug.outcome", outcome.status)
             if outcome.reasons:
                 work.set_attribute("werkbrug.reasons", [r.code.value for r in outcome.reasons])
@@ -190,17 +229,30 @@ class Pipeline:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
         return envelope, data
 
-    async def _apply_event(self, envelope: Envelope, data: EventData) -> Outcome:
+    async def _apply_event(self, envelope: Envelope, data: EventData, raw: RawMessage) -> Outcome:
         is_retour = isinstance(data, Retour)
         handler = self.d.retour_handler if is_retour else self.d.event_handlers[type(data)]
         incoming = Incoming(envelope, data)
         kind = "retour" if is_retour else "event"
         # A message that crossed from another party is answered; one between a party's own services is not.
-        answer = not is_retour and envelope.source != self.d.party
+        crossed = envelope.source != self.d.party
+        answer = not is_retour and crossed
+        started = datetime.now(UTC)
+
+        def processing(status: str) -> Processing:
+            return Processing(
+                activity=self._activities[type(data)], operation=f"{self.d.name}.{_name_of(handler, kind)}",
+                service=self.d.name, started_at=started, message_id=str(envelope.id),
+                correlation_id=envelope.correlation_id, status=status,
+                foreign_party=envelope.source if crossed else None,
+                foreign_span_id=parent_span_of(raw.headers.get("traceparent")) if crossed else None,
+                subjects={envelope.subject} if envelope.subject else set(),
+            )
 
         async def attempt(uow: UnitOfWork) -> Outcome | None:
             if await uow.processed(str(envelope.id)):
                 return Outcome("duplicate")
+            uow.processing = processing("ok")
             uow.causation_id = envelope.id
             uow.lifecycle_id = envelope.correlation_id
             if is_retour:
@@ -227,6 +279,7 @@ class Pipeline:
             async def record_refusal(uow: UnitOfWork) -> Outcome | None:
                 if await uow.processed(str(envelope.id)):
                     return Outcome("duplicate")
+                uow.processing = processing("refused")
                 uow.causation_id = envelope.id
                 uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type, {"refused": [r.code for r in reasons]})
                 if answer:
@@ -286,7 +339,9 @@ class Pipeline:
             span.set_attribute("werkbrug.outcome", "rejected")
             return _result(False, None, reasons)
         name = command.command
-        handler = self.d.command_handlers[type(command)]
+        if isinstance(command, ReadProcessingLog) and (why := command.refusal()):
+            return _result(False, command.command_id, [Reason(code=ReasonCode.UNFILTERED_READ, detail=why)])
+        handler = self.d.command_handlers.get(type(command), read_processing_log)
         span.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name})
 
         lifecycle_id: uuid.UUID | None = getattr(command, "referral_id", None)
@@ -307,7 +362,10 @@ class Pipeline:
             try:
                 if isinstance(command, Query):
                     async with self.uow_factory() as uow:
-                        return _result(True, command.command_id, [], await handler(command, uow))
+                        uow.processing = self._command_processing(command, handler)
+                        result = await handler(command, uow)
+                        await uow.commit()  # the reads' processing-log records
+                        return _result(True, command.command_id, [], result)
                 return await self._run_command(command, handler, work)
             except Refusal as refusal:
                 work.set_attributes({"werkbrug.outcome": "rejected",
@@ -323,6 +381,7 @@ class Pipeline:
             if previous is not None:
                 replies.append(previous.result or {})
                 return Outcome("duplicate")
+            uow.processing = self._command_processing(command, handler)
             answer = await handler(command, uow)
             if not isinstance(answer, Answer):
                 answer = Answer(answer)
@@ -339,6 +398,13 @@ class Pipeline:
         if reply["reasons"]:
             span.set_attribute("werkbrug.reasons", [r["code"] for r in reply["reasons"]])
         return reply
+
+    def _command_processing(self, command: Command, handler: CommandHandler) -> Processing:
+        return Processing(
+            activity=self._activities[type(command)], operation=f"{self.d.name}.{_name_of(handler, 'command')}",
+            service=self.d.name, started_at=datetime.now(UTC), message_id=f"command:{command.command_id}",
+            correlation_id=getattr(command, "referral_id", None),
+        )
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -358,6 +424,20 @@ class Pipeline:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * attempt_no)
         raise AssertionError("unreachable")
+
+
+async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list[dict[str, Any]]:
+    """The query every service answers: its own processing log (reading it is logged too)."""
+    records = await uow.read_processing_log(query)
+    if uow.processing is not None:
+        uow.processing.subjects |= {r.subject for r in records}
+    return [r.model_dump(mode="json") for r in records]
+
+
+def _name_of(handler: Any, default: str) -> str:
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    return getattr(handler, "__name__", default)
 
 
 def _result(ok: bool, command_id: uuid.UUID | None, reasons: list[Reason], result: Any = None) -> dict[str, Any]:

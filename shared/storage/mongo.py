@@ -21,8 +21,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
+from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.parties import Party
 from shared.privacy.crypto import FieldCipher
+from shared.privacy.processing_log import ProcessingRecord
 from shared.storage.codec import from_bson, to_bson
 from shared.unit_of_work import (
     A,
@@ -185,6 +187,24 @@ class MongoUnitOfWork(UnitOfWork):
             async for d in cursor
         ]
 
+    async def read_processing_log(self, query: ReadProcessingLog) -> list[ProcessingRecord]:
+        filters: dict[str, Any] = {}
+        for name in ("subject", "trace_id", "activity_id"):
+            if (value := getattr(query, name)) is not None:
+                filters[name] = value
+        if query.correlation_id is not None:
+            filters["correlation_id"] = str(query.correlation_id)
+        if query.since or query.until:
+            filters["time"] = {k: v for k, v in (("$gte", query.since), ("$lt", query.until)) if v is not None}
+        cursor = (self._storage.db.processing_log.find(filters, session=self._session)
+                  .sort([("time", ASCENDING), ("_id", ASCENDING)]).limit(query.limit))
+        out = []
+        async for doc in cursor:
+            doc = from_bson(doc)
+            doc["id"] = doc.pop("_id")
+            out.append(ProcessingRecord.model_validate(doc))
+        return out
+
     async def commit(self) -> None:
         assert self._session is not None
         db, now = self._storage.db, datetime.now(UTC)
@@ -214,6 +234,11 @@ class MongoUnitOfWork(UnitOfWork):
                 ],
                 session=self._session,
             )
+        records = self.processing_records(envelopes, now)
+        if records:
+            await db.processing_log.insert_many(
+                [_record_doc(r) for r in records], session=self._session
+            )
         if self.lifecycle_id is not None and carrier and await self.lifecycle_trace(self.lifecycle_id) is None:
             await db.lifecycles.update_one(
                 {"_id": str(self.lifecycle_id)},
@@ -237,6 +262,12 @@ class MongoUnitOfWork(UnitOfWork):
             except DuplicateKeyError as exc:
                 raise DuplicateMessage(self.inbox.message_id) from exc
         await self._session.commit_transaction()
+
+
+def _record_doc(record: ProcessingRecord) -> dict[str, Any]:
+    doc = to_bson(record.model_dump(mode="python"))
+    doc["_id"] = doc.pop("id")
+    return doc
 
 
 class MongoStorage:
@@ -274,13 +305,15 @@ class MongoStorage:
     async def ensure_schema(self) -> None:
         db = self.db
         existing = set(await db.list_collection_names())
-        for name in {"outbox", "inbox", "lifecycles", *(s.name for s in self.specs)} - existing:
+        for name in {"outbox", "inbox", "lifecycles", "processing_log", *(s.name for s in self.specs)} - existing:
             # Collections must exist before a transaction writes to them on MongoDB < 4.4.
             await db.create_collection(name)
         await db.outbox.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await db.outbox.create_index([("correlation_id", ASCENDING)])
         await db.outbox.create_index("expire_at", expireAfterSeconds=0)
         await db.inbox.create_index("expire_at", expireAfterSeconds=0)
+        for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time")):
+            await db.processing_log.create_index([(f, ASCENDING) for f in fields])
         for spec in self.specs:
             for fields in spec.indexes:
                 await db[spec.name].create_index([(f, ASCENDING) for f in fields])

@@ -84,7 +84,7 @@ def an_envelope(data: EventData, source: Party, subject: str | None = None,
 
 
 def raw_of(envelope: Envelope | dict[str, Any], *, routing_key: str | None = None, message_id: Any = "same",
-           body: bytes | None = None) -> RawMessage:
+           body: bytes | None = None, headers: dict[str, Any] | None = None) -> RawMessage:
     """The broker message carrying an envelope (or an envelope-like document), as a publisher sends it.
 
     By default the routing key and message id follow the envelope; override them to break the contract.
@@ -97,7 +97,7 @@ def raw_of(envelope: Envelope | dict[str, Any], *, routing_key: str | None = Non
         key = f"{document['source']}.{document['type']}.v{document['version']}"
     return RawMessage(
         body=json.dumps(document).encode() if body is None else body,
-        headers={},
+        headers=headers or {},
         routing_key=key if routing_key is None else routing_key,
         message_id=str(document.get("id")) if message_id == "same" else message_id,
         correlation_id=str(document.get("correlation_id")),

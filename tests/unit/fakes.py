@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
 
+from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.domain import Aggregate
 from shared.messaging.pipeline import DeadLetterSink, RawMessage
+from shared.privacy.processing_log import ProcessingRecord
 from shared.unit_of_work import (
     A,
     ConcurrencyError,
@@ -104,6 +107,7 @@ class FakeStore:
         self.outbox: list[Envelope] = []
         self.retours: dict[uuid.UUID, dict[str, Any]] = {}
         self.lifecycles: dict[uuid.UUID, dict[str, str]] = {}
+        self.processing_log: list[ProcessingRecord] = []
         self.commits = 0
 
     def unit_of_work(self) -> FakeUnitOfWork:
@@ -152,6 +156,16 @@ class FakeUnitOfWork(UnitOfWork):
             if e.correlation_id == correlation_id and e.type != "retour.issued"
         ]
 
+    async def read_processing_log(self, query: ReadProcessingLog) -> list[ProcessingRecord]:
+        def matches(r: ProcessingRecord) -> bool:
+            return all((
+                query.subject in (None, r.subject), query.trace_id in (None, r.trace_id),
+                query.activity_id in (None, r.activity_id), query.correlation_id in (None, r.correlation_id),
+                query.since is None or r.time >= query.since, query.until is None or r.time < query.until,
+            ))
+
+        return [r for r in self.store.processing_log if matches(r)][: query.limit]
+
     async def commit(self) -> None:
         store = self.store
         # Check everything first, so that a failed commit writes nothing.
@@ -160,12 +174,14 @@ class FakeUnitOfWork(UnitOfWork):
         writes = [(repo, aggregate) for repo in self.repositories.values()
                   for aggregate in repo.pending_writes()]
         envelopes = self.new_envelopes()
+        records = self.processing_records(envelopes, datetime.now(UTC))
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         # Then write.
         for repo, aggregate in writes:
             repo.write(aggregate)
         store.outbox.extend(envelopes)
+        store.processing_log.extend(records)
         store.retours.update(self._retour_answers)
         if self.lifecycle_id is not None and carrier and self.lifecycle_id not in store.lifecycles:
             store.lifecycles[self.lifecycle_id] = carrier

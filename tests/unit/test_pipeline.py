@@ -544,14 +544,20 @@ async def test_a_quote_with_a_wrong_schedule_is_refused_and_changes_nothing(offe
     assert offer.store.outbox_of("quote.sent") == []
 
 
-async def test_queries_read_without_recording_anything(offer):
+async def test_queries_change_nothing_but_are_logged_as_processing(offer):
     referral_id = await registered_case(offer)
-    commits = offer.store.commits
+    cases_before = [c.model_dump() for c in offer.store.aggregates("cases")]
+    outbox_before, log_before = len(offer.store.outbox), len(offer.store.processing_log)
     listed = await offer.command(ListReferrals(status="accepted"))
     got = await offer.command(GetReferral(referral_id=referral_id))
     assert listed["ok"] and [c["referral_id"] for c in listed["result"]] == [str(referral_id)]
     assert got["ok"] and got["result"]["status"] == "accepted"
-    assert offer.store.commits == commits
+    assert [c.model_dump() for c in offer.store.aggregates("cases")] == cases_before
+    assert len(offer.store.outbox) == outbox_before
+    reads = offer.store.processing_log[log_before:]
+    assert [r.operation for r in reads] == ["offer.list_referrals", "offer.get_referral"]
+    assert {r.activity_id for r in reads} == {"urn:werkbrug:activity:heliomare:case-overview:v1"}
+    assert {r.subject for r in reads} == {SUBJECT}
     missing = await offer.command(GetReferral(referral_id=uuid.uuid4()))
     assert [r["code"] for r in missing["reasons"]] == [ReasonCode.UNKNOWN_REFERRAL]
 
@@ -614,17 +620,27 @@ async def test_a_submission_with_a_non_ascii_postal_code_gets_a_reply(intake):
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.INVALID_VALUE]
 
 
-async def test_an_event_between_services_of_one_party_is_handled_without_a_retour():
+async def test_an_event_between_services_of_one_party_is_handled_without_a_retour(monkeypatch):
     """Retours answer what crosses from one party to another; a party's own services do not answer each other
     (later: Heliomare's billing consuming Heliomare's trajectory events)."""
     import dataclasses
 
+    from shared.messaging import pipeline as pipeline_module
+    from shared.privacy.register import load_register, performs
+
+    # A register in which a WerkSaam activity receives a WerkSaam event (as a later service will).
+    register = load_register()
+    intake_activity = register.get("urn:werkbrug:activity:werksaam:referral-intake:v1")
+    widened = intake_activity.model_copy(update={"receives": (*intake_activity.receives, "referral.registered.v1")})
+    monkeypatch.setattr(pipeline_module, "load_register", lambda: register.model_copy(update={"activity": tuple(
+        widened if a.id == widened.id else a for a in register.activity)}))
     seen = []
 
+    @performs(widened.id)
     async def on_registered(event, uow):
         seen.append(event.envelope.id)
 
-    own = dataclasses.replace(offer_definition(), party=Party.WERKSAAM,
+    own = dataclasses.replace(intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)),
                               event_handlers={ReferralRegistered: on_registered})
     service = Service(own)
     env = registration()

@@ -1,0 +1,156 @@
+"""The register of processing activities (agreement art 3.7, Bijlage 1), loaded from `register.toml`.
+
+It is the one source of truth for what werkbrug may do with personal data:
+- every handler declares the activity it performs (`@performs(...)`); a handler without one, with one
+  that is not registered, of another party, or handling a message its activity does not receive, is
+  refused when the service starts (deny by default);
+- every event type's fields must equal the allow-list of the activity that sends it (art 5.5); an
+  event type that no activity sends does not load;
+- the processing log names the activity (id and version) and its legal basis (art 9).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.contracts.parties import LEGAL_BASIS, LegalBasis, Party
+
+REGISTER_PATH = Path(__file__).with_name("register.toml")
+ACTIVITY_ID = re.compile(
+    r"^urn:werkbrug:activity:(?P<party>[a-z][a-z0-9-]*):(?P<slug>[a-z][a-z0-9-]*):v(?P<version>\d+)$"
+)
+
+
+class UnregisteredProcessing(Exception):
+    """Processing that the register does not allow. Raised at start-up or import, never at run time."""
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    fields: tuple[str, ...]
+
+
+class MessageGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    message: str = Field(pattern=r"^[a-z][a-z-]*\.[a-z][a-z-]*\.v\d+$")
+    fields: tuple[str, ...]
+
+
+class Activity(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    purpose: str
+    party: Party
+    legal_basis: LegalBasis
+    recipients: tuple[Party, ...] = ()
+    retention: str = Field(pattern=r"^P(\d+[YMWD])+$")
+    retention_ground: str
+    categories: tuple[Category, ...] = ()
+    sends: tuple[MessageGrant, ...] = ()
+    receives: tuple[str, ...] = ()
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not ACTIVITY_ID.match(value):
+            raise ValueError("activity id must look like urn:werkbrug:activity:<party>:<name>:v<N>")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Activity:
+        if ACTIVITY_ID.match(self.id)["party"] != self.party.value:
+            raise ValueError(f"{self.id}: id names another party than {self.party.value}")
+        if LEGAL_BASIS[self.party] != self.legal_basis:
+            raise ValueError(f"{self.id}: {self.party.value} processes on {LEGAL_BASIS[self.party]} (art 9)")
+        return self
+
+    @property
+    def version(self) -> int:
+        return int(ACTIVITY_ID.match(self.id)["version"])
+
+    def grant(self, message: str) -> MessageGrant | None:
+        return next((g for g in self.sends if g.message == message), None)
+
+
+class Register(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    activity: tuple[Activity, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Register:
+        ids = [a.id for a in self.activity]
+        if len(ids) != len(set(ids)):
+            raise ValueError("activity ids must be unique")
+        sent: dict[tuple[Party, str], str] = {}
+        for a in self.activity:
+            for g in a.sends:
+                if (a.party, g.message) in sent:
+                    raise ValueError(f"{g.message} is sent by two activities of {a.party.value}")
+                sent[(a.party, g.message)] = a.id
+        return self
+
+    def get(self, activity_id: str) -> Activity:
+        for a in self.activity:
+            if a.id == activity_id:
+                return a
+        raise UnregisteredProcessing(f"activity {activity_id} is not in the register of processing activities")
+
+    def sender_of(self, party: Party, message: str) -> Activity:
+        for a in self.activity:
+            if a.party == party and a.grant(message):
+                return a
+        raise UnregisteredProcessing(f"no activity of {party.value} may send {message}")
+
+    def receiver_of(self, party: Party, message: str) -> Activity:
+        for a in self.activity:
+            if a.party == party and message in a.receives:
+                return a
+        raise UnregisteredProcessing(f"no activity of {party.value} receives {message}")
+
+    def by_name(self, party: Party, name: str) -> Activity:
+        """The activity of a party with this name (the id's last word before the version)."""
+        for a in self.activity:
+            if a.party == party and ACTIVITY_ID.match(a.id)["slug"] == name:
+                return a
+        raise UnregisteredProcessing(f"{party.value} has no registered activity {name}")
+
+    def allowed_fields(self, party: Party, message: str) -> tuple[str, ...]:
+        return self.sender_of(party, message).grant(message).fields  # type: ignore[union-attr]
+
+
+@functools.cache
+def load_register(path: Path = REGISTER_PATH) -> Register:
+    with path.open("rb") as fh:
+        return Register.model_validate(tomllib.load(fh))
+
+
+# -- handlers declare their activity --------------------------------------------------------------
+
+_ATTRIBUTE = "__werkbrug_activity__"
+
+
+def performs(activity_id: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the registered processing activity a handler performs."""
+
+    def mark(handler: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(handler, _ATTRIBUTE, activity_id)
+        return handler
+
+    return mark
+
+
+def activity_of(handler: Callable[..., Any]) -> str | None:
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    return getattr(handler, _ATTRIBUTE, None)

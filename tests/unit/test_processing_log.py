@@ -1,0 +1,228 @@
+"""The register of processing activities (deny by default) and the processing log it feeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
+
+from services.offer.adapters import definition as offer_definition
+from shared.contracts.commands import ReadProcessingLog
+from shared.contracts.envelope import EventData, event
+from shared.contracts.events import QuoteSent, ReferralRegistered
+from shared.contracts.parties import Party
+from shared.messaging.pipeline import Pipeline
+from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
+from tests.unit.builders import PSEUDONYM_KEY, VALID_BSN, a_referral_registered, an_envelope, pseudonymise, raw_of
+from tests.unit.fakes import FakeStore, RecordingDeadLetters
+
+SUBJECT = pseudonymise(VALID_BSN)
+PROVIDER = TracerProvider()
+TRACER = PROVIDER.get_tracer("t")
+REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
+_ = PSEUDONYM_KEY
+
+
+def pipeline_for(definition) -> tuple[Pipeline, FakeStore]:
+    store = FakeStore(definition.party, definition.repositories)
+    return Pipeline(definition, store.unit_of_work, RecordingDeadLetters(), TRACER, 64 * 1024), store
+
+
+def registration():
+    return an_envelope(a_referral_registered(), Party.WERKSAAM, subject=SUBJECT)
+
+
+# -- the register --------------------------------------------------------------------------------------
+
+
+def test_the_register_loads_and_every_activity_names_its_partys_legal_basis():
+    register = load_register()
+    assert {a.party for a in register.activity} == set(Party)
+    for activity in register.activity:
+        assert activity.legal_basis.value == {"werksaam": "GDPR 6(1)(e)", "heliomare": "GDPR 6(1)(b)"}[activity.party]
+        assert activity.version >= 1 and activity.retention.startswith("P")
+
+
+def test_every_event_types_fields_are_exactly_its_allow_list_in_the_register():
+    register = load_register()
+    assert set(ReferralRegistered.model_fields) == set(register.allowed_fields(Party.WERKSAAM,
+                                                                               "referral.registered.v1"))
+    assert set(QuoteSent.model_fields) == set(register.allowed_fields(Party.HELIOMARE, "quote.sent.v1"))
+
+
+def test_an_event_type_the_register_does_not_grant_does_not_load():
+    with pytest.raises(UnregisteredProcessing, match="no activity of werksaam may send"):
+        @event("person.gossiped", 1, sources={Party.WERKSAAM})
+        class PersonGossiped(EventData):
+            rumour: str
+
+
+def test_an_event_type_with_a_field_beyond_its_allow_list_does_not_load(monkeypatch):
+    register = load_register()
+    activity = register.sender_of(Party.WERKSAAM, "referral.registered.v1")
+    grant = activity.grant("referral.registered.v1")
+    # Pretend a second version of the event is registered with the same allow-list...
+    v2 = grant.model_copy(update={"message": "referral.registered.v2"})
+    widened = activity.model_copy(update={"sends": (*activity.sends, v2)})
+    patched = register.model_copy(update={"activity": tuple(widened if a.id == activity.id else a
+                                                             for a in register.activity)})
+    import shared.contracts.envelope as envelope_module
+
+    monkeypatch.setattr(envelope_module, "load_register", lambda: patched)
+    # ...and a model that adds a field the register does not allow.
+    with pytest.raises(UnregisteredProcessing, match="register allows"):
+        @event("referral.registered", 2, sources={Party.WERKSAAM})
+        class Wider(EventData):
+            referral_id: uuid.UUID
+            religion: str
+
+
+def test_a_register_entry_with_the_wrong_legal_basis_is_refused():
+    data = tomllib.loads(REGISTER_PATH.read_text())
+    data["activity"][0]["legal_basis"] = "GDPR 6(1)(b)"  # WerkSaam's basis is 6(1)(e) (art 9)
+    with pytest.raises(ValidationError, match="art 9"):
+        Register.model_validate(data)
+
+
+def test_a_register_entry_whose_id_names_another_party_is_refused():
+    data = tomllib.loads(REGISTER_PATH.read_text())
+    data["activity"][0]["id"] = "urn:werkbrug:activity:heliomare:referral-intake:v1"
+    with pytest.raises(ValidationError, match="another party"):
+        Register.model_validate(data)
+
+
+# -- deny by default at start-up -----------------------------------------------------------------------
+
+
+def test_a_handler_that_declares_no_activity_is_refused_at_start_up():
+    async def undeclared(event, uow):
+        return None
+
+    definition = offer_definition()
+    broken = dataclasses.replace(definition, event_handlers={**definition.event_handlers,
+                                                              ReferralRegistered: undeclared})
+    with pytest.raises(UnregisteredProcessing, match="declares no processing activity"):
+        pipeline_for(broken)
+
+
+def test_a_handler_declaring_an_unregistered_activity_is_refused_at_start_up():
+    @performs("urn:werkbrug:activity:heliomare:marketing:v1")
+    async def marketing(event, uow):
+        return None
+
+    definition = offer_definition()
+    broken = dataclasses.replace(definition, event_handlers={**definition.event_handlers,
+                                                              ReferralRegistered: marketing})
+    with pytest.raises(UnregisteredProcessing, match="not in the register"):
+        pipeline_for(broken)
+
+
+def test_a_handler_declaring_another_partys_activity_is_refused_at_start_up():
+    @performs("urn:werkbrug:activity:werksaam:referral-intake:v1")
+    async def borrowed(event, uow):
+        return None
+
+    definition = offer_definition()
+    broken = dataclasses.replace(definition, event_handlers={**definition.event_handlers,
+                                                              ReferralRegistered: borrowed})
+    with pytest.raises(UnregisteredProcessing, match="activity of werksaam"):
+        pipeline_for(broken)
+
+
+def test_a_handler_for_a_message_its_activity_does_not_receive_is_refused_at_start_up():
+    @performs("urn:werkbrug:activity:heliomare:quote:v1")  # registered, but it does not receive referrals
+    async def wrong_activity(event, uow):
+        return None
+
+    definition = offer_definition()
+    broken = dataclasses.replace(definition, event_handlers={**definition.event_handlers,
+                                                              ReferralRegistered: wrong_activity})
+    with pytest.raises(UnregisteredProcessing, match=r"does not receive referral\.registered\.v1"):
+        pipeline_for(broken)
+
+
+def test_a_service_emitting_an_event_its_party_may_not_send_is_refused_at_start_up():
+    from shared.contracts.events import QuoteApproved  # WerkSaam's event
+
+    definition = offer_definition()
+    broken = dataclasses.replace(definition, emits=(*definition.emits, QuoteApproved))
+    with pytest.raises(UnregisteredProcessing, match=r"no activity of heliomare may send quote\.approved\.v1"):
+        pipeline_for(broken)
+
+
+# -- the log --------------------------------------------------------------------------------------------
+
+
+async def test_a_handled_event_writes_one_record_per_subject_in_its_transaction_linked_to_the_sender():
+    pipeline, store = pipeline_for(offer_definition())
+    env = registration()
+    sender_span = "00f067aa0ba902b7"
+    raw = raw_of(env, headers={"traceparent": f"00-4bf92f3577b34da6a3ce929d0e0e4736-{sender_span}-01"})
+    with TRACER.start_as_current_span("consume"):
+        outcome = await pipeline.handle_event(raw)
+    assert outcome.status == "accepted"
+    [record] = store.processing_log
+    assert record.subject == SUBJECT and "bsn" not in json.dumps(record.model_dump(mode="json"))
+    assert record.activity_id == REGISTRATION and record.activity_version == 1
+    assert record.legal_basis == "GDPR 6(1)(b)" and record.party == Party.HELIOMARE
+    assert record.operation == "offer.on_referral_registered" and record.status == "ok"
+    assert record.message_id == str(env.id) and record.correlation_id == env.correlation_id
+    assert record.foreign.party == Party.WERKSAAM and record.foreign.span_id == sender_span
+    assert record.trace_id != "0" * 32 and len(record.span_id) == 16
+    [retour] = store.retours_sent
+    assert record.emitted == [retour.id], "the record names what the processing sent"
+    assert store.commits == 1, "state, retour and log record in one commit"
+
+
+async def test_a_refused_event_is_logged_as_refused_and_a_duplicate_is_not_logged_again():
+    pipeline, store = pipeline_for(offer_definition())
+    env = registration()
+    await pipeline.handle_event(raw_of(env))
+    again = an_envelope(a_referral_registered(uuid.UUID(env.data["referral_id"])), Party.WERKSAAM, subject=SUBJECT)
+    assert (await pipeline.handle_event(raw_of(again))).status == "rejected"  # duplicate_referral
+    assert (await pipeline.handle_event(raw_of(env))).status == "duplicate"
+    assert [r.status for r in store.processing_log] == ["ok", "refused"]
+
+
+async def test_a_message_refused_before_it_is_read_is_not_a_processing():
+    pipeline, store = pipeline_for(offer_definition())
+    await pipeline.handle_event(raw_of(registration(), message_id=str(uuid.uuid4())))  # message_id mismatch
+    assert store.processing_log == []
+
+
+async def test_reading_the_log_needs_a_filter_and_activity_alone_needs_a_range():
+    pipeline, _ = pipeline_for(offer_definition())
+    unfiltered = await pipeline.handle_command(ReadProcessingLog().model_dump_json().encode())
+    assert unfiltered["ok"] is False and unfiltered["reasons"][0]["code"] == "unfiltered_read"
+    open_ended = await pipeline.handle_command(ReadProcessingLog(activity_id=REGISTRATION).model_dump_json().encode())
+    assert open_ended["reasons"][0]["code"] == "unfiltered_read"
+
+
+async def test_the_log_is_read_by_subject_by_trace_and_by_activity_in_a_time_range_and_the_read_is_logged():
+    pipeline, store = pipeline_for(offer_definition())
+    with TRACER.start_as_current_span("flow"):
+        await pipeline.handle_event(raw_of(registration()))
+        trace_id = f"{trace.get_current_span().get_span_context().trace_id:032x}"
+    now = datetime.now(UTC)
+
+    async def read(**filters):
+        reply = await pipeline.handle_command(ReadProcessingLog(**filters).model_dump_json().encode())
+        assert reply["ok"], reply["reasons"]
+        return reply["result"]
+
+    by_subject = await read(subject=SUBJECT)
+    assert [r["operation"] for r in by_subject] == ["offer.on_referral_registered"]
+    assert [r["trace_id"] for r in await read(trace_id=trace_id)] == [trace_id]
+    minute = timedelta(minutes=1)
+    in_range = await read(activity_id=REGISTRATION, since=now - minute, until=now + minute)
+    assert len(in_range) == 1
+    assert await read(activity_id=REGISTRATION, since=now + minute, until=now + 2 * minute) == []
+    reads = [r for r in store.processing_log if r.operation == "offer.read_processing_log"]
+    assert reads and {r.activity_id for r in reads} == {"urn:werkbrug:activity:heliomare:processing-log-access:v1"}
