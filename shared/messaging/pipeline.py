@@ -243,6 +243,7 @@ class Pipeline:
             return Processing(
                 activity=self._activities[type(data)], operation=f"{self.d.name}.{_name_of(handler, kind)}",
                 service=self.d.name, started_at=started, message_id=str(envelope.id),
+                message_type=f"{envelope.type}.v{envelope.version}",
                 correlation_id=envelope.correlation_id, status=status,
                 foreign_party=envelope.source if crossed else None,
                 foreign_span_id=parent_span_of(raw.headers.get("traceparent")) if crossed else None,
@@ -388,6 +389,7 @@ class Pipeline:
             reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
             lifecycle = getattr(command, "referral_id", None) or answer.lifecycle_id
             uow.lifecycle_id = lifecycle
+            uow.processing.correlation_id = lifecycle  # a command that starts a lifecycle learns its id here
             uow.inbox = InboxEntry(key, "command", command.command, reply)
             replies.append(reply)
             return None
@@ -403,6 +405,7 @@ class Pipeline:
         return Processing(
             activity=self._activities[type(command)], operation=f"{self.d.name}.{_name_of(handler, 'command')}",
             service=self.d.name, started_at=datetime.now(UTC), message_id=f"command:{command.command_id}",
+            message_type=f"{'query' if isinstance(command, Query) else 'command'}:{command.command}",
             correlation_id=getattr(command, "referral_id", None),
         )
 

@@ -33,6 +33,7 @@ class Processing:
     service: str
     started_at: datetime
     message_id: str | None = None  # the event or command that caused it
+    message_type: str | None = None  # "quote.sent.v1", "command:send_quote", "query:get_referral"
     correlation_id: uuid.UUID | None = None  # the referral (lifecycle)
     foreign_party: Party | None = None  # the other party whose message triggered it
     foreign_span_id: str | None = None
@@ -70,6 +71,7 @@ class ProcessingRecord(BaseModel):
     time: AwareDatetime
     correlation_id: uuid.UUID | None = None
     message_id: str | None = None
+    message_type: str | None = None
     emitted: list[uuid.UUID] = Field(default_factory=list)
     foreign: ForeignLink | None = None
 
@@ -86,7 +88,8 @@ def records_for(processing: Processing, subjects: set[str], emitted: list[uuid.U
             legal_basis=processing.activity.legal_basis.value, party=processing.activity.party,
             service=processing.service, operation=processing.operation, status=processing.status,
             started_at=processing.started_at, time=now, correlation_id=processing.correlation_id,
-            message_id=processing.message_id, emitted=emitted, foreign=foreign,
+            message_id=processing.message_id, message_type=processing.message_type, emitted=emitted,
+            foreign=foreign,
         )
         for subject in sorted(subjects)
     ]
