@@ -210,15 +210,15 @@ def as_json(flow: Flow) -> str:
 
 def as_svg(flow: Flow) -> str:
     """A sequence diagram: a lifeline per service (grouped by party), a row per step, arrows for messages."""
-    services = sorted({(s.party, s.service) for s in flow.steps})
-    col = {svc: 160 + i * 220 for i, (_, svc) in enumerate(services)}
+    services = list(dict.fromkeys((s.party, s.service) for s in flow.steps))  # in order of first appearance
+    col = {svc: 180 + i * 340 for i, (_, svc) in enumerate(services)}
     row_h, top = 34, 90
     parent_of: dict[int, Step] = {}
     for s in flow.steps:
         for c in s.children:
             parent_of[id(c)] = s
     height = top + row_h * (len(flow.steps) + 1) + 40 + 20 * len(flow.dead_letters)
-    width = 160 + 220 * max(len(services), 1) + 40
+    width = 180 + 340 * max(len(services), 1) + 200
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="Helvetica, Arial, sans-serif" font-size="12">',
            '<defs><marker id="a" markerWidth="10" markerHeight="7" refX="10" refY="3.5" orient="auto">'
