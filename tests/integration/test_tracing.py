@@ -7,10 +7,12 @@ import collections
 import json
 import logging
 import random
+import uuid
 
 import pytest
 
 from infra.scenario import play_all, synthetic_cases
+from shared.contracts.commands import ReadProcessingLog
 from shared.logs import hold_payload_loggers
 
 pytestmark = pytest.mark.integration
@@ -79,9 +81,17 @@ async def test_one_trace_per_referral_across_both_parties_without_personal_data(
     roots = [s for s in in_trace if s.parent is None or s.parent.span_id not in ids]
     assert len(roots) == 1, [s.name for s in roots]
 
-    # No personal data anywhere it was exported or logged.
+    # No personal data anywhere it was exported or logged, nor in the processing logs.
+    processing_log = []
+    for case in cases:
+        for service in ("intake", "offer"):
+            if case.referral_id:
+                reply = await client.send(service, ReadProcessingLog(correlation_id=uuid.UUID(case.referral_id)))
+                processing_log += reply.result or []
+    assert processing_log
     haystacks = {"spans": exported_text(spans), "logs": "\n".join(r.getMessage() for r in caplog.records)
-                 + "\n".join(json.dumps(r.__dict__, default=str) for r in caplog.records)}
+                 + "\n".join(json.dumps(r.__dict__, default=str) for r in caplog.records),
+                 "processing log": json.dumps(processing_log)}
     leaks = {(where, value) for value in personal_values(cases) for where, text in haystacks.items()
              if value in text}
     assert not leaks, f"personal data found in telemetry: {sorted(w for w, _ in leaks)}"
