@@ -12,6 +12,8 @@ It is the one source of truth for what werkbrug may do with personal data:
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Callable
@@ -133,6 +135,36 @@ class Register(BaseModel):
 def load_register(path: Path = REGISTER_PATH) -> Register:
     with path.open("rb") as fh:
         return Register.model_validate(tomllib.load(fh))
+
+
+# -- a changed activity is a new version ---------------------------------------------------------
+
+LOCK_PATH = REGISTER_PATH.with_name("register.lock.json")
+
+
+def fingerprint(activity: Activity) -> str:
+    """What an activity says, hashed: it may not change under the same id (art 14: a change is a new version)."""
+    canonical = json.dumps(activity.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def changed_without_new_version(register: Register, lock: dict[str, str]) -> list[str]:
+    return [a.id for a in register.activity if a.id in lock and lock[a.id] != fingerprint(a)]
+
+
+def write_lock(register: Register, path: Path = LOCK_PATH) -> None:
+    """Record the fingerprints of the activities as agreed (keeps the ones of earlier versions)."""
+    lock = json.loads(path.read_text()) if path.exists() else {}
+    stale = changed_without_new_version(register, lock)
+    if stale:
+        raise UnregisteredProcessing(f"changed without a new version: {', '.join(stale)}")
+    lock.update({a.id: fingerprint(a) for a in register.activity})
+    path.write_text(json.dumps(dict(sorted(lock.items())), indent=2) + "\n")
+
+
+if __name__ == "__main__":  # python -m shared.privacy.register: record newly agreed activity versions
+    write_lock(load_register())
+    print(f"wrote {LOCK_PATH}")
 
 
 # -- handlers declare their activity --------------------------------------------------------------

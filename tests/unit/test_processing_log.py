@@ -226,3 +226,25 @@ async def test_the_log_is_read_by_subject_by_trace_and_by_activity_in_a_time_ran
     assert await read(activity_id=REGISTRATION, since=now + minute, until=now + 2 * minute) == []
     reads = [r for r in store.processing_log if r.operation == "offer.read_processing_log"]
     assert reads and {r.activity_id for r in reads} == {"urn:werkbrug:activity:heliomare:processing-log-access:v1"}
+
+
+def test_an_activity_is_not_changed_under_its_version_and_every_version_is_recorded():
+    """Art 14: a change to an activity is agreed by all parties and gets a new version id. The lock file
+    records what each version said; `python -m shared.privacy.register` adds newly agreed versions."""
+    from shared.privacy.register import LOCK_PATH, changed_without_new_version
+
+    lock = json.loads(LOCK_PATH.read_text())
+    register = load_register()
+    assert changed_without_new_version(register, lock) == [], "change the activity's version (…:vN+1)"
+    assert {a.id for a in register.activity} <= set(lock), "run `python -m shared.privacy.register`"
+
+
+def test_changing_an_activity_under_the_same_id_is_detected():
+    from shared.privacy.register import changed_without_new_version, fingerprint
+
+    register = load_register()
+    lock = {a.id: fingerprint(a) for a in register.activity}
+    first = register.activity[0]
+    quietly_widened = first.model_copy(update={"recipients": (*first.recipients, Party.WERKSAAM)})
+    changed = register.model_copy(update={"activity": (quietly_widened, *register.activity[1:])})
+    assert changed_without_new_version(changed, lock) == [first.id]
