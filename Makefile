@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration lint format up down asyncapi clean
+.PHONY: help venv broker declare demo test test-unit test-integration lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> approval end to end on the embedded defaults"
@@ -51,8 +51,11 @@ up:
 down:
 	docker compose down
 
-asyncapi: venv
+docs: venv
 	$(PY) -m infra.asyncapi
+	$(PY) -m infra.catalogue
+
+asyncapi: docs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

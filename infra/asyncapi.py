@@ -56,7 +56,7 @@ def main() -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(DOCS.parent.parent)}")
     if stale:
-        print(f"AsyncAPI documents out of date: {', '.join(stale)}; run `make asyncapi`", file=sys.stderr)
+        print(f"AsyncAPI documents out of date: {', '.join(stale)}; run `make docs`", file=sys.stderr)
         return 1
     return 0
 
