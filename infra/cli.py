@@ -1,7 +1,18 @@
-"""`werkbrug`: the command line for the people who operate and account for werkbrug.
+"""`werkbrug`: the command line for the people who use and operate werkbrug.
 
-    werkbrug trace <trace id | referral id> [--svg FILE] [--json]
-    werkbrug log (--subject PSN | --trace ID | --referral ID | --activity URN --since T --until T) [--json]
+Caseworker (WerkSaam):
+    werkbrug refer PERSON.json                        submit a referral (personal data from a file, not the shell)
+    werkbrug referrals [--status S]                   list referrals
+    werkbrug status REFERRAL                          one referral at both parties, with every retour
+    werkbrug approve REFERRAL QUOTE | reject REFERRAL QUOTE --reason CODE
+Account manager (Heliomare):
+    werkbrug accept REFERRAL | decline REFERRAL --reason CODE
+    werkbrug quote REFERRAL --amount 4800.00 --start 2027-01-04 --weeks 26 [--advance 1920.00]
+Privacy officer and operator:
+    werkbrug log (--subject PSN | --trace ID | --referral ID | --activity URN --since T --until T)
+    werkbrug trace <trace id | referral id> [--svg FILE]
+    werkbrug health
+Every command takes --json for scripts.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
 Exit codes: 0 done, 1 nothing found, 2 refused or bad input, 3 a service did not answer.
@@ -11,12 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -24,10 +38,21 @@ from infra.services import DEFINITIONS
 from infra.trace_view import as_json, as_svg, as_tree, load_flow
 from shared.client import CommandClient
 from shared.config import get_settings
-from shared.contracts.commands import ReadProcessingLog
+from shared.contracts.commands import (
+    CommandResult,
+    DecideQuote,
+    DecideReferral,
+    GetReferral,
+    ListReferrals,
+    ReadProcessingLog,
+    SendQuote,
+    SubmitReferral,
+)
+from shared.contracts.events import DeclineReason, InvoiceMoment, InvoiceTranche, QuoteKind, QuoteRejectReason
+from shared.contracts.reasons import reasons_from_validation_error
 
-app = typer.Typer(help="werkbrug: trace flows across parties and read the processing log.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
+                  no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
 
@@ -89,6 +114,198 @@ def log(
         table.add_row(r["time"][:23], r["party"], r["service"], r["operation"].split(".", 1)[-1],
                       r["activity_id"].split(":")[-2], r["legal_basis"], r["subject"], r["status"], r["trace_id"][:12])
     console.print(table)
+
+
+# -- caseworkers and account managers --------------------------------------------------------------------
+
+
+@app.command()
+def refer(
+    person: Annotated[Path, typer.Argument(help="JSON file with the referral's fields (see SubmitReferral).",
+                                            exists=True, dir_okay=False)],
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Refer a person to Heliomare. The file keeps the BSN and name out of shell history and process lists."""
+    try:
+        command = SubmitReferral.model_validate_json(person.read_bytes())
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    _answer(_run(_send("intake", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+
+
+@app.command()
+def referrals(
+    status: Annotated[str | None, typer.Option(help="Only referrals in this state.")] = None,
+    service: Annotated[str, typer.Option(help="intake (WerkSaam's view) or offer (Heliomare's).")] = "intake",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List referrals, newest first (pseudonyms and states, no personal data)."""
+    reply = _run(_send(service, ListReferrals(status=status, limit=limit)))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    table = Table(title=f"referrals at {service} · {len(reply.result)}")
+    for column in ("referral", "subject", "status", "municipality", "support need", "quotes"):
+        table.add_column(column)
+    for r in reply.result:
+        quotes = ", ".join(f"#{q['sequence']} €{q['amount']} {q.get('decision') or q.get('status') or ''}".strip()
+                           for q in r["quotes"])
+        table.add_row(r["referral_id"], r["subject"] or "-", r["status"], r["municipality"] or "-",
+                      r["support_need"] or "-", quotes or "-")
+    console.print(table)
+
+
+@app.command()
+def status(
+    referral: Annotated[str, typer.Argument(help="Referral id.")],
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One referral as each party sees it, with every message sent and how it was answered."""
+    rid = _uuid(referral)
+    views = _run(_send_all(GetReferral(referral_id=rid)))
+    if as_json_:
+        print(json.dumps({s: r.model_dump(mode="json") for s, r in views.items()}, indent=2))
+        return
+    if not any(r.ok for r in views.values()):
+        err.print(f"unknown referral {referral}")
+        raise typer.Exit(1)
+    for service, reply in views.items():
+        if not reply.ok:
+            console.print(f"[dim]{service}: {', '.join(str(r) for r in reply.reasons)}[/]")
+            continue
+        view = reply.result
+        console.print(f"[bold]{service}[/]: {view['status']} · subject {view['subject']}")
+        for d in view.get("deliveries", []):
+            retour = d["retour"] or {}
+            outcome = retour.get("status", "awaiting retour")
+            reasons = ", ".join(r["code"] for r in retour.get("reasons", []))
+            console.print(f"  sent {d['type']} ({d['status']}) → {outcome} {reasons}".rstrip())
+
+
+@app.command()
+def approve(referral: str, quote: str, as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Approve a quote (goedkeuring opdrachtgever)."""
+    command = DecideQuote(referral_id=_uuid(referral), quote_id=_uuid(quote), approve=True)
+    _answer(_run(_send("intake", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+
+
+@app.command()
+def reject(
+    referral: str, quote: str,
+    reason: Annotated[QuoteRejectReason, typer.Option(help="Why the quote is rejected.")],
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Reject a quote with a reason; Heliomare may send a new one."""
+    command = DecideQuote(referral_id=_uuid(referral), quote_id=_uuid(quote), approve=False, reject_reason=reason)
+    _answer(_run(_send("intake", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+
+
+@app.command()
+def accept(referral: str, as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Heliomare takes on a referral."""
+    command = DecideReferral(referral_id=_uuid(referral), accept=True)
+    _answer(_run(_send("offer", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+
+
+@app.command()
+def decline(
+    referral: str,
+    reason: Annotated[DeclineReason, typer.Option(help="Why Heliomare declines.")],
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Heliomare declines a referral."""
+    command = DecideReferral(referral_id=_uuid(referral), accept=False, decline_reason=reason)
+    _answer(_run(_send("offer", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+
+
+@app.command()
+def quote(
+    referral: str,
+    amount: Annotated[Decimal, typer.Option(parser=Decimal, help="Total excluding VAT, euros.")],
+    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Planned start.")],
+    weeks: Annotated[int, typer.Option(min=1, max=260, help="Planned duration.")],
+    advance: Annotated[Decimal, typer.Option(parser=Decimal,
+                                             help="Part invoiced in advance; the rest afterwards.")] = Decimal(0),
+    plan: Annotated[bool, typer.Option(help="A reintegration plan rather than a quote.")] = False,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Heliomare sends a custom quote (art 7.1)."""
+    tranches = [InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=advance)] if advance else []
+    if amount - advance:
+        tranches.append(InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=amount - advance))
+    try:
+        command = SendQuote(referral_id=_uuid(referral), amount=amount, planned_start=start.date(),
+                            duration_weeks=weeks, invoicing=tranches,
+                            kind=QuoteKind.REINTEGRATION_PLAN if plan else QuoteKind.QUOTE)
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    _answer(_run(_send("offer", command)), as_json_,
+            lambda r: f"referral {r['referral_id']}: {r['status']}, quote {r['quotes'][-1]['quote_id']}")
+
+
+@app.command()
+def health(as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Ask every service to answer over the broker, and how long it took."""
+    results = _run(_ping_all())
+    if as_json_:
+        print(json.dumps(results, indent=2))
+    else:
+        for name, r in results.items():
+            colour = "green" if r["ok"] else "red"
+            console.print(f"[{colour}]{name}[/]: {'answers' if r['ok'] else r['error']} ({r['ms']:.0f} ms)")
+    if not all(r["ok"] for r in results.values()):
+        raise typer.Exit(3)
+
+
+# -- plumbing -----------------------------------------------------------------------------------------------
+
+
+async def _send(service: str, command) -> CommandResult:
+    async with CommandClient(get_settings(), timeout=15) as client:
+        return await client.send(service, command)
+
+
+async def _send_all(query) -> dict[str, CommandResult]:
+    async with CommandClient(get_settings(), timeout=15) as client:
+        return {s: await client.send(s, query.model_copy(update={"command_id": uuid.uuid4()})) for s in DEFINITIONS}
+
+
+async def _ping_all() -> dict[str, dict]:
+    out = {}
+    async with CommandClient(get_settings(), timeout=5) as client:
+        for service in DEFINITIONS:
+            started = time.perf_counter()
+            try:
+                reply = await client.send(service, ReadProcessingLog(trace_id="0" * 32, limit=1))
+                out[service] = {"ok": reply.ok, "error": None, "ms": (time.perf_counter() - started) * 1000}
+            except TimeoutError:
+                out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000}
+    return out
+
+
+def _answer(reply: CommandResult, as_json_: bool, summary) -> None:
+    if as_json_:
+        print(reply.model_dump_json(indent=2))
+    elif reply.ok:
+        console.print(summary(reply.result))
+    else:
+        for reason in reply.reasons:
+            err.print(f"refused: {reason}")
+    if not reply.ok:
+        raise typer.Exit(2)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        err.print(f"not an id: {value!r}")
+        raise typer.Exit(2) from None
 
 
 async def _read_all(query: ReadProcessingLog) -> list[dict]:
