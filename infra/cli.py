@@ -12,6 +12,7 @@ Privacy officer and operator:
     werkbrug log (--subject PSN | --trace ID | --referral ID | --activity URN --since T --until T)
     werkbrug trace <trace id | referral id> [--svg FILE]
     werkbrug health
+    werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Every command takes --json for scripts.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
@@ -34,6 +35,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from infra.dead_letters import ParkingQueues
 from infra.services import DEFINITIONS
 from infra.trace_view import as_json, as_svg, as_tree, load_flow
 from shared.client import CommandClient
@@ -260,6 +262,65 @@ def health(as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
             console.print(f"[{colour}]{name}[/]: {'answers' if r['ok'] else r['error']} ({r['ms']:.0f} ms)")
     if not all(r["ok"] for r in results.values()):
         raise typer.Exit(3)
+
+
+dlq = typer.Typer(help="Dead letters: list, show and replay what the parking queues hold.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+
+
+@dlq.command("list")
+def dlq_list(
+    service: Annotated[str | None, typer.Option(help="One service's parking queue.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What is parked, why and since when (messages stay parked)."""
+    letters = _run(ParkingQueues(get_settings()).list(_service(service)))
+    if as_json_:
+        print(json.dumps([d.summary() for d in letters], indent=2, default=str))
+        return
+    table = Table(title=f"dead letters · {len(letters)}")
+    for column in ("service", "message id", "routing key", "reason", "since", "bytes"):
+        table.add_column(column)
+    for d in letters:
+        table.add_row(d.service, d.message_id or "-", d.routing_key or "-", d.reason, str(d.dead_lettered_at or "-"),
+                      str(d.size))
+    console.print(table)
+
+
+@dlq.command("show")
+def dlq_show(
+    message_id: str,
+    body: Annotated[bool, typer.Option(help="Also print the body. It may hold personal data: only for staff "
+                                            "bound by confidentiality (art 8).")] = False,
+) -> None:
+    """One parked message: its reasons and headers (and, on request, its body)."""
+    letter = next((d for d in _run(ParkingQueues(get_settings()).list()) if d.message_id == message_id), None)
+    if letter is None:
+        err.print(f"{message_id} is not parked")
+        raise typer.Exit(1)
+    print(json.dumps({**letter.summary(), "headers": letter.headers}, indent=2, default=str))
+    if body:
+        print(letter.body.decode(errors="replace"))
+
+
+@dlq.command("replay")
+def dlq_replay(
+    message_id: str,
+    service: Annotated[str | None, typer.Option(help="Only look in this service's parking queue.")] = None,
+) -> None:
+    """Publish a parked message again after a fix. Idempotent: a message already handled has no second effect."""
+    letter = _run(ParkingQueues(get_settings()).replay(message_id, _service(service)))
+    if letter is None:
+        err.print(f"{message_id} is not parked (replayed already, or never dead-lettered)")
+        raise typer.Exit(1)
+    console.print(f"replayed {message_id} to {letter.routing_key}")
+
+
+def _service(name: str | None) -> str | None:
+    if name is not None and name not in DEFINITIONS:
+        err.print(f"unknown service {name!r}; one of {', '.join(DEFINITIONS)}")
+        raise typer.Exit(2)
+    return name
 
 
 # -- plumbing -----------------------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""Operating dead letters: a message the service failed on is parked, listed with its reason, replayed
+after the fix, and a replay is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+
+import pytest
+
+from infra.dead_letters import ParkingQueues
+from shared.contracts.commands import GetReferral, ReadProcessingLog
+from shared.contracts.events import ReferralRegistered
+from tests.harness import wait_for
+from tests.integration.test_bad_input import publish, registered_envelope
+from tests.integration.test_cli import werkbrug
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_is_idempotent(
+        services, client, amqp, settings, monkeypatch):
+    handlers = services["offer"].pipeline.d.event_handlers
+    fixed = handlers[ReferralRegistered]
+
+    async def broken(event, uow):
+        raise RuntimeError("a bug in the new release")
+
+    monkeypatch.setitem(handlers, ReferralRegistered, broken)
+    env = registered_envelope(settings, random.Random("replay"))
+    body = env.model_dump_json().encode()
+    await publish(amqp, settings, body, env.routing_key, str(env.id), str(env.correlation_id))
+    parking = ParkingQueues(settings)
+
+    async def parked():
+        return [d for d in await parking.list("offer") if d.message_id == str(env.id)]
+
+    [letter] = await wait_for(parked, within=30, what="the message in offer's parking queue")
+    assert letter.reason == "delivery_limit" and letter.routing_key == env.routing_key
+
+    code, out, _ = await werkbrug(settings, "dlq", "list", "--service", "offer", "--json")
+    assert code == 0 and str(env.id) in out
+    assert env.data["bsn"] not in out, "the listing shows no personal data"
+
+    monkeypatch.setitem(handlers, ReferralRegistered, fixed)  # the fix is deployed
+    code, out, err = await werkbrug(settings, "dlq", "replay", str(env.id))
+    assert code == 0, err
+
+    async def registered():
+        return (await client.send("offer", GetReferral(referral_id=env.correlation_id))).ok
+
+    await wait_for(registered, what="the replayed referral registered")
+    assert not await parked(), "taken off the parking queue"
+    code, _, _ = await werkbrug(settings, "dlq", "replay", str(env.id))
+    assert code == 1, "nothing left to replay"
+
+    # The sender's outbox could deliver it again too: still one case, and one accepted retour.
+    await publish(amqp, settings, body, env.routing_key, str(env.id), str(env.correlation_id))
+    await asyncio.sleep(1.0)  # time for a second effect to show, if there were one
+    view = await client.send("offer", GetReferral(referral_id=env.correlation_id))
+    assert view.ok and view.result["status"] == "registered"
+    log = await client.send("offer", ReadProcessingLog(correlation_id=env.correlation_id))
+    handled = [r for r in log.result if r["message_type"] == "referral.registered.v1"]
+    assert [r["status"] for r in handled] == ["ok"], json.dumps(handled)[:300]
+    assert uuid.UUID(handled[0]["message_id"]) == env.id
