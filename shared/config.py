@@ -6,6 +6,7 @@ sets them explicitly (see README, "Configuration").
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import Field, SecretStr
@@ -39,9 +40,22 @@ class Settings(BaseSettings):
     http_port: int = Field(0, ge=0, validation_alias="WERKBRUG_HTTP_PORT")
     http_host: str = Field("127.0.0.1", validation_alias="WERKBRUG_HTTP_HOST",
                            description="Bind address of health and AsyncAPI routes (0.0.0.0 in containers).")
+    startup_attempts: int = Field(
+        8, ge=1, le=100, validation_alias="WERKBRUG_STARTUP_ATTEMPTS",
+        description="Tries to reach the database and the broker at start-up (backoff 0.5 s doubling to 10 s).",
+    )
+    db_timeout_ms: int = Field(10_000, ge=100, validation_alias="WERKBRUG_DB_TIMEOUT_MS",
+                               description="How long the driver looks for a reachable database server.")
 
     pseudonym_key: SecretStr = Field(SecretStr(_DEV_PSEUDONYM_KEY), validation_alias="WERKBRUG_PSEUDONYM_KEY")
     field_key: SecretStr = Field(SecretStr(_DEV_FIELD_KEY), validation_alias="WERKBRUG_FIELD_KEY")
+
+    # VAT on Heliomare's invoices (billing). Default 21 %: the general rate of the Wet op de omzetbelasting
+    # 1968, art 9 lid 1 (21 % since 1 October 2012; Belastingdienst, "Btw-tarieven"). Some reintegration
+    # services are exempt from VAT (Wet OB 1968 art 11, e.g. where they count as education or care, or
+    # under a ruling for the provider): such a provider sets WERKBRUG_VAT_RATE=0.
+    vat_rate: Decimal = Field(Decimal("0.21"), ge=0, le=1, max_digits=5, decimal_places=4,
+                              validation_alias="WERKBRUG_VAT_RATE")
 
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     span_file: str | None = Field(

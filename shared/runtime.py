@@ -19,6 +19,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import aio_pika
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitResponse
@@ -106,7 +107,7 @@ class ServiceRuntime:
             fail_fast=True,
         )
         # The client connects lazily: building the app (for AsyncAPI docs) needs no database.
-        self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/")
+        self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
         self.pipeline = Pipeline(d, self.storage.unit_of_work, _BrokerDeadLetters(self.broker, self.topology, d.name),
@@ -233,10 +234,11 @@ class ServiceRuntime:
                 f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start the services with `make demo` "
                 "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
             )
-        await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"))
+        attempts = self.settings.startup_attempts
+        await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"), attempts)
         log.info("%s uses %s", self.definition.name, await self.storage.detect_server())
         await self.storage.ensure_schema()
-        await _with_retries("RabbitMQ", self.broker.connect)
+        await _with_retries("RabbitMQ", self.broker.connect, attempts)
         await self.declare()
 
     async def declare(self) -> None:
@@ -266,7 +268,7 @@ class ServiceRuntime:
         await self._after_stop()
 
 
-async def _with_retries(what: str, attempt, tries: int = 8) -> None:
+async def _with_retries(what: str, attempt, tries: int) -> None:
     delay = 0.5
     for n in range(1, tries + 1):
         try:
@@ -302,10 +304,30 @@ def app_factory(make_definition):
     return create
 
 
+async def preflight(settings: Settings, service: str) -> None:
+    """Before the application starts: are the database and the broker there? Waits with backoff, and ends
+    with one clear line (no stack trace) when they stay away."""
+    if not settings.mongodb_url:
+        raise SystemExit(f"werkbrug-{service}: MONGODB_URL is not set. Start the services with `make demo` "
+                         "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set.")
+    client = connect(settings.mongodb_url, settings.db_timeout_ms)
+    try:
+        await _with_retries(f"MongoDB for {service}", lambda: client.admin.command("ping"), settings.startup_attempts)
+    finally:
+        await client.close()
+
+    async def broker_answers() -> None:
+        connection = await aio_pika.connect(settings.amqp_url, timeout=5)
+        await connection.close()
+
+    await _with_retries("RabbitMQ", broker_answers, settings.startup_attempts)
+
+
 def run_service(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`."""
     configure_logging(definition.name)
     settings = get_settings()
+    asyncio.run(preflight(settings, definition.name))
     runtime = ServiceRuntime(definition, settings)
     asyncio.run(runtime.app.run(log_level=logging.INFO,
                                 run_extra_options={"host": settings.http_host, "port": settings.http_port}))

@@ -62,8 +62,8 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionFailure)
 
 
-def connect(url: str) -> AsyncMongoClient:
-    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard", serverSelectionTimeoutMS=10_000)
+def connect(url: str, timeout_ms: int = 10_000) -> AsyncMongoClient:
+    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard", serverSelectionTimeoutMS=timeout_ms)
 
 
 class MongoRepository(Repository[A]):
