@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 .PHONY: help venv broker declare demo test test-unit test-integration lint format up down docs asyncapi clean
 
 help:
-	@echo "make demo   - run referral -> quote -> approval end to end on the embedded defaults"
+	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"

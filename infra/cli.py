@@ -182,7 +182,8 @@ def status(
         console.print(f"[bold]{service}[/]: {view['status']} · subject {view['subject']}")
         for d in view.get("deliveries", []):
             retour = d["retour"] or {}
-            outcome = retour.get("status", "awaiting retour")
+            waiting = "awaiting retour" if d.get("expects_retour", True) else "internal: no retour"
+            outcome = retour.get("status", waiting)
             reasons = ", ".join(r["code"] for r in retour.get("reasons", []))
             console.print(f"  sent {d['type']} ({d['status']}) → {outcome} {reasons}".rstrip())
 

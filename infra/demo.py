@@ -1,10 +1,13 @@
-"""`make demo`: referral → quote → approval between WerkSaam and Heliomare, end to end.
+"""`make demo`: referral → quote → approval → trajectory → invoices → yearly report, end to end.
 
 On the embedded defaults it: makes sure RabbitMQ runs (the Makefile did), starts one embedded
-MongoDB-compatible server per service, declares the topology, starts `intake` and `offer` as separate
-processes, pushes a batch of synthetic referrals (valid and invalid) through to approval or refusal,
-sends a few malformed messages to show how they are refused, and prints what happened and one
-referral's trace as a tree. Set MONGODB_URL to use a real MongoDB instead.
+MongoDB-compatible server per service, declares the topology, starts `intake`, `offer`, `trajectory`
+and `billing` as separate processes, pushes a batch of synthetic referrals (valid and invalid) through
+refusal, decline, or approval and then the trajectory's start, progress and end and its invoices
+(in advance only, afterwards only, partly both; stopped early; a rejected quote followed by a new one),
+publishes the yearly report to WerkSaam, sends a few malformed messages to show how they are refused,
+and prints what happened, invoiced versus approved, the report (also as var/demo/report-<year>.svg) and
+one referral's trace as a tree. Set MONGODB_URL to use a real MongoDB instead.
 
     python -m infra.demo [--referrals 24] [--seed 7] [--keep]
 """
@@ -19,6 +22,7 @@ import json
 import os
 import random
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import aio_pika
@@ -26,15 +30,16 @@ from faststream.rabbit import RabbitBroker
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from rich.tree import Tree
 
 from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
-from infra.scenario import play_all, synthetic_cases
+from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.services import DEFINITIONS
+from infra.trace_view import as_svg, as_tree, load_flow
+from shared import report_view
 from shared.client import CommandClient
 from shared.config import Settings
-from shared.contracts.commands import GetReferral
+from shared.contracts.commands import GetReferral, GetReport, PublishReport
 from shared.messaging.topology import Topology
 from shared.storage.embedded import embedded_mongodb
 
@@ -72,11 +77,16 @@ async def main(args: argparse.Namespace) -> int:
             console.print("services up: " + ", ".join(f"{p.name} (pid {p.proc.pid}, :{p.http_port}/health)"
                                                       for p in processes))
             async with CommandClient(settings) as client:
-                cases = synthetic_cases(random.Random(args.seed), args.referrals)
+                rng = random.Random(args.seed)
+                cases = with_trajectories(synthetic_cases(rng, args.referrals), rng)
                 with Progress(console=console, transient=True) as progress:
                     task = progress.add_task("referrals", total=len(cases))
                     cases = await play_all(client, cases, args.seed, progress=lambda: progress.advance(task))
+                report_data = await publish_report(client, REPORT_YEAR)
+                money = await collect_money(client, cases)
                 deliveries = await collect_deliveries(client, cases)
+                chosen = chosen_referral(cases)
+                flow = await load_flow(settings, chosen.referral_id, client=client) if chosen else None
             bad = await send_bad_messages(settings, topology)
             await asyncio.sleep(1.0)
             parked = await read_parking(settings, topology)
@@ -84,7 +94,10 @@ async def main(args: argparse.Namespace) -> int:
             for p in processes:
                 p.stop()
         report(cases, deliveries, bad, parked)
-        show_trace(span_file, cases)
+        show_money(money)
+        show_report(report_data)
+        if flow is not None:
+            show_flow(flow, VAR / f"flow-{flow.key}.svg")
     if not args.keep:
         await delete_all(settings)
     failed = [c for c in cases if c.outcome is None]
@@ -107,15 +120,54 @@ async def collect_deliveries(client: CommandClient, cases) -> collections.Counte
         for service in DEFINITIONS:
             view = await client.send(service, GetReferral(referral_id=uuid.UUID(case.referral_id)))
             for d in (view.result or {}).get("deliveries", []):
-                counts[(service, d["type"], (d["retour"] or {}).get("status", "awaiting retour"))] += 1
+                waiting = "awaiting retour" if d["expects_retour"] else "within the party: no retour"
+                counts[(service, d["type"], (d["retour"] or {}).get("status", waiting))] += 1
     return counts
 
 
-async def send_bad_messages(settings: Settings, topology: Topology) -> list[tuple[str, str]]:
+async def publish_report(client: CommandClient, year: int) -> dict | None:
+    """Heliomare publishes the yearly report; return it as WerkSaam received it."""
+    published = await client.send("trajectory", PublishReport(year=year))
+    if not published.ok:
+        console.print(f"[red]report not published: {published.reasons}[/]")
+        return None
+    deadline = asyncio.get_running_loop().time() + 30
+    while asyncio.get_running_loop().time() < deadline:
+        received = await client.send("intake", GetReport(year=year))
+        if received.ok and received.result["report_id"] == published.result["report_id"]:
+            return received.result
+        await asyncio.sleep(0.1)
+    console.print("[red]WerkSaam did not receive the report[/]")
+    return None
+
+
+async def collect_money(client: CommandClient, cases) -> list[dict]:
+    """Per referral with a trajectory: the branch, approved (WerkSaam), invoiced (Heliomare billing) and
+    invoiced as WerkSaam received and checked it."""
+    rows = []
+    for case in cases:
+        if case.trajectory is None or case.outcome in (None, "refused", "declined"):
+            continue
+        rid = uuid.UUID(case.referral_id)
+        intake = (await client.send("intake", GetReferral(referral_id=rid))).result or {}
+        billing = (await client.send("billing", GetReferral(referral_id=rid))).result or {}
+        rows.append({
+            "schedule": case.trajectory.schedule.replace("_only", ""), "ending": case.trajectory.ending,
+            "requoted": case.plan == "reject_then_approve",
+            "approved": Decimal(intake.get("approved_amount") or 0),
+            "invoiced": Decimal(billing.get("invoiced_total") or 0),
+            "received": Decimal(intake.get("invoiced_total") or 0),
+            "invoices": len(billing.get("invoices", [])),
+            "numbers": [i["number"] for i in billing.get("invoices", [])],
+        })
+    return rows
+
+
+async def send_bad_messages(settings: Settings, topology: Topology) -> list[tuple[str, str, str]]:
     """What a careless or hostile sender might put on the exchange; each must be refused, not lost."""
     broker = RabbitBroker(settings.amqp_url, logger=None)
     await broker.connect()
-    good_id = str(uuid.uuid4())
+    good_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     forged = {
         "id": good_id, "type": "referral.registered", "version": 1, "source": "heliomare",
         "time": "2026-11-28T12:00:00Z", "subject": None, "correlation_id": str(uuid.uuid4()), "data": {},
@@ -124,8 +176,9 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
         ("malformed JSON", b'{"id": "not json', "werksaam.referral.registered.v1", str(uuid.uuid4())),
         ("forged source (heliomare sends a WerkSaam event)", json.dumps(forged).encode(),
          "werksaam.referral.registered.v1", good_id),
-        ("unknown field in data", json.dumps({**forged, "source": "werksaam", "data": {"shoe_size": 44}}).encode(),
-         "werksaam.referral.registered.v1", good_id),
+        ("unknown field in data", json.dumps({**forged, "id": other_id, "source": "werksaam",
+                                               "data": {"shoe_size": 44}}).encode(),
+         "werksaam.referral.registered.v1", other_id),
     ]
     try:
         for _, body, key, message_id in samples:
@@ -133,7 +186,7 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
                                  persist=True, mandatory=True, content_type="application/json")
     finally:
         await broker.stop()
-    return [(label, key) for label, _, key, _ in samples]
+    return [(label, key, message_id) for label, _, key, message_id in samples]
 
 
 async def read_parking(settings: Settings, topology: Topology) -> list[dict]:
@@ -145,6 +198,7 @@ async def read_parking(settings: Settings, topology: Topology) -> list[dict]:
             queue = await channel.get_queue(topology.parking_queue(name).name, ensure=False)
             while (message := await queue.get(no_ack=False, fail=False)) is not None:
                 parked.append({"service": name, "reason": message.headers.get("x-werkbrug-reason"),
+                               "message_id": message.message_id,
                                "routing_key": message.headers.get("x-werkbrug-original-routing-key")})
                 await message.ack()  # the demo reads its own parking queue empty
     return parked
@@ -183,62 +237,81 @@ def report(cases, deliveries: collections.Counter, bad, parked) -> None:
     t.add_column("routing key", no_wrap=True)
     t.add_column("parked by")
     t.add_column("reason")
-    for (label, key), p in zip(bad, parked + [{}] * (len(bad) - len(parked)), strict=False):
+    for label, key, message_id in bad:
+        p = next((p for p in parked if p.get("message_id") == message_id), {})
         reason = ", ".join(sorted(set((p.get("reason") or "not found").split(","))))
         t.add_row(label, key, p.get("service", "?"), reason)
     console.print(t)
 
 
-def show_trace(span_file: Path, cases) -> None:
-    if not span_file.exists():
-        console.print("[yellow]no spans were written[/]")
+def show_money(rows: list[dict]) -> None:
+    t = Table(title="Invoiced versus approved, euros excl. VAT (art 7: never more than approved)")
+    for column in ("schedule", "ending", "n", "re-quoted", "approved", "invoiced", "at WerkSaam"):
+        t.add_column(column, justify="left" if column in ("schedule", "ending") else "right")
+    branches: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    for row in rows:
+        branches[(row["schedule"], row["ending"])].append(row)
+
+    def money(members: list[dict], key: str) -> str:
+        return f"{sum((r[key] for r in members), Decimal(0)):,.2f}"
+
+    for (schedule, ending), members in sorted(branches.items()):
+        t.add_row(schedule, ending, str(len(members)), str(sum(r["requoted"] for r in members)),
+                  money(members, "approved"), money(members, "invoiced"), money(members, "received"))
+    t.add_row("[bold]total[/]", "", str(len(rows)), str(sum(r["requoted"] for r in rows)),
+              *(f"[bold]{money(rows, k)}[/]" for k in ("approved", "invoiced", "received")))
+    console.print(t)
+    over = [r for r in rows if r["invoiced"] > r["approved"] or r["received"] != r["invoiced"]]
+    numbers = sorted(n for r in rows for n in r["numbers"])
+    gap_free = numbers == [f"{REPORT_YEAR}-{i:06d}" for i in range(1, len(numbers) + 1)]
+    console.print(f"{len(numbers)} invoices, numbers {numbers[0] if numbers else '-'} … "
+                  f"{numbers[-1] if numbers else '-'}: {'gap-free' if gap_free else '[red]NOT gap-free[/]'}; "
+                  f"trajectories invoiced above approved or not matching WerkSaam's books: {len(over)}")
+
+
+def show_report(data: dict | None) -> None:
+    if data is None:
         return
-    spans = [json.loads(line) for line in span_file.read_text().splitlines() if line.strip()]
-    chosen = next((c for c in cases if c.plan == "reject_then_approve" and c.outcome == "quote_approved"), None)
-    chosen = chosen or next((c for c in cases if c.outcome == "quote_approved"), None)
-    if chosen is None:
-        return
-    traces = collections.Counter(s["trace_id"] for s in spans
-                                 if s["attributes"].get("werkbrug.correlation_id") == chosen.referral_id)
-    if not traces:
-        return
-    trace_id = traces.most_common(1)[0][0]
-    in_trace = sorted((s for s in spans if s["trace_id"] == trace_id), key=lambda s: s["start"])
-    # Show werkbrug's own steps (commands, handling, relay); FastStream's publish/process spans sit
-    # between them and are folded into the step below them.
-    by_id = {s["span_id"]: s for s in in_trace}
-    steps = [s for s in in_trace if s["name"].split(" ", 1)[0] in DEFINITIONS]
+    console.print(f"[bold]Yearly report {data['year']}[/] (art 6.2) as WerkSaam received it · counts below "
+                  f"{data['threshold']} suppressed with their complements ({report_view.SUPPRESSED}) · "
+                  f"trend: {data['trend_signal']}")
+    for table in data["tables"]:
+        header, rows = report_view.table_rows(table)
+        t = Table(title=report_view.TITLES.get(table["measure"], table["measure"]))
+        for i, name in enumerate(header):
+            t.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
+    for title, (header, rows) in (("Duration of ended trajectories", report_view.duration_rows(data)),
+                                  ("Quarterly figures and trend (art 6.1, 3.5)", report_view.trend_rows(data))):
+        t = Table(title=title)
+        for i, name in enumerate(header):
+            t.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
+    chart = VAR / f"report-{data['year']}.svg"
+    chart.write_text(report_view.svg_chart(data))
+    console.print(f"chart: {chart.relative_to(ROOT)}")
 
-    def step_parent(span: dict) -> str | None:
-        parent = span["parent_id"]
-        while parent in by_id and by_id[parent] not in steps:
-            parent = by_id[parent]["parent_id"]
-        return parent if parent in by_id else None
 
-    children = collections.defaultdict(list)
-    for s in steps:
-        children[step_parent(s)].append(s)
-    parties = {n: d(Settings()).party.value for n, d in DEFINITIONS.items()}
-    root = Tree(f"[bold]trace {trace_id}[/] · referral {chosen.referral_id} · {len(in_trace)} spans, "
-                f"{len(steps)} steps")
+def chosen_referral(cases):
+    """The referral whose flow is shown: one that went through a rejected quote and ended, if any."""
+    ended = [c for c in cases if c.outcome == "trajectory_ended"]
+    return next((c for c in ended if c.plan == "reject_then_approve"), None) or next(iter(ended), None)
 
-    def add(node: Tree, span: dict) -> None:
-        service, step = span["name"].split(" ", 1)
-        ms = (span["end"] - span["start"]) / 1e6
-        outcome = span["attributes"].get("werkbrug.outcome", "")
-        colour = "green" if outcome == "accepted" else "red" if outcome in ("rejected", "refused") else "dim"
-        child = node.add(f"[cyan]{parties[service]}[/] / {service} / {step} [dim]{ms:.1f} ms[/] [{colour}]{outcome}[/]")
-        for c in children.get(span["span_id"], []):
-            add(child, c)
 
-    for top in children[None]:
-        add(root, top)
-    console.print(root)
+def show_flow(flow, svg_path: Path) -> None:
+    console.print(as_tree(flow))
+    svg_path.write_text(as_svg(flow))
+    console.print(f"[dim]the same flow as a sequence diagram: {svg_path.relative_to(ROOT)} · against a running "
+                  f"deployment: werkbrug trace {flow.key} --svg flow.svg[/]")
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--referrals", type=int, default=int(os.environ.get("DEMO_REFERRALS", "24")))
+    parser.add_argument("--referrals", type=int, default=int(os.environ.get("DEMO_REFERRALS", "32")))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--namespace", default="werkbrug-demo")
     parser.add_argument("--keep", action="store_true", help="leave the demo's queues on the broker")

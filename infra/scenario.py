@@ -5,7 +5,8 @@ people's), addresses as postal codes in the right region. A share of the referra
 purpose, each in one of the ways intake must refuse.
 
 The people on both sides are played by code: a WerkSaam caseworker submits and decides on quotes,
-a Heliomare account manager accepts or declines and quotes.
+a Heliomare account manager accepts or declines and quotes, and Heliomare's staff start, report on and
+end the trajectory (when the case has a trajectory plan: `with_trajectories`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,27 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.client import CommandClient
-from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, SendQuote, SubmitReferral
+from shared.contracts.commands import (
+    DecideQuote,
+    DecideReferral,
+    EndTrajectory,
+    GetReferral,
+    ReportProgress,
+    SendQuote,
+    StartTrajectory,
+    SubmitReferral,
+)
 from shared.contracts.events import (
+    ContractType,
     DeclineReason,
+    HoursBand,
     InvoiceMoment,
     InvoiceTranche,
+    Outcome,
+    Phase,
+    ProgressStatus,
     QuoteRejectReason,
+    StopReason,
     SupportNeed,
 )
 from shared.contracts.parties import Municipality
@@ -37,6 +53,19 @@ POSTAL_PREFIX = {  # a real postal-code area in each municipality
     Municipality.STEDE_BROEC: "1611",
 }
 FLAWS = ("bsn", "outside_region", "no_disability", "no_entitlement")
+SCHEDULES = ("both", "advance_only", "afterwards_only")  # the invoicing branches of Bijlage 2 steps 5 and 8
+ENDINGS = ("paid_work", "paid_work", "education", "stopped_early", "paid_work", "other_provision", "running")
+REPORT_YEAR = 2027
+
+
+@dataclass
+class TrajectoryPlan:
+    """What Heliomare's staff will do once the quote is approved, and how it is invoiced."""
+
+    schedule: str = "both"  # both | advance_only | afterwards_only
+    ending: str = "paid_work"  # an Outcome value, or "running" (not ended)
+    start: date = date(REPORT_YEAR, 2, 1)
+    weeks_run: int = 26
 
 
 @dataclass
@@ -46,6 +75,7 @@ class Case:
     command: SubmitReferral
     flaw: str | None = None  # the intake check it should fail, if any
     plan: str = "approve"  # approve | reject_then_approve | decline
+    trajectory: TrajectoryPlan | None = None  # None: stop at the quote decision
     referral_id: str | None = None
     outcome: str | None = None
     reasons: list[str] = field(default_factory=list)
@@ -78,15 +108,57 @@ def synthetic_cases(rng: random.Random, count: int) -> list[Case]:
     return cases
 
 
-def quote_for(referral_id: str, rng: random.Random, amount: Decimal | None = None) -> SendQuote:
-    amount = amount or Decimal(rng.randrange(2400, 9600, 50))
+def with_trajectories(cases: list[Case], rng: random.Random) -> list[Case]:
+    """Give every case that may reach approval a trajectory plan, covering each invoicing schedule and
+    each ending, with starts and ends spread over the quarters of the report year."""
+    n = 0
+    for case in cases:
+        if case.flaw or case.plan == "decline":
+            continue
+        ending = ENDINGS[n % len(ENDINGS)]
+        start = date(REPORT_YEAR, 1, 11) + timedelta(weeks=(n * 3) % 22)
+        weeks = 6 if ending == "stopped_early" else rng.choice([13, 16, 20])
+        case.trajectory = TrajectoryPlan(schedule=SCHEDULES[n % len(SCHEDULES)], ending=ending, start=start,
+                                         weeks_run=weeks)
+        n += 1
+    return cases
+
+
+def schedule_of(amount: Decimal, kind: str) -> list[InvoiceTranche]:
+    if kind == "advance_only":
+        return [InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=amount)]
+    if kind == "afterwards_only":
+        return [InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=amount)]
     advance = (amount * Decimal("0.4")).quantize(Decimal("0.01"))
+    return [InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=advance),
+            InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=amount - advance)]
+
+
+def quote_for(referral_id: str, rng: random.Random, amount: Decimal | None = None,
+              schedule: str = "both", duration_weeks: int | None = None) -> SendQuote:
+    amount = amount or Decimal(rng.randrange(2400, 9600, 50))
     return SendQuote(
-        referral_id=uuid.UUID(referral_id), amount=amount, planned_start=date(2027, 2, 1),
-        duration_weeks=rng.choice([13, 26, 39, 52]),
-        invoicing=[InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=advance),
-                   InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=amount - advance)],
+        referral_id=uuid.UUID(referral_id), amount=amount, planned_start=date(REPORT_YEAR, 2, 1),
+        duration_weeks=duration_weeks or rng.choice([13, 26, 39, 52]), invoicing=schedule_of(amount, schedule),
     )
+
+
+def end_command(referral_id: str, plan: TrajectoryPlan) -> EndTrajectory:
+    outcome = Outcome(plan.ending)
+    details: dict = {}
+    if outcome == Outcome.PAID_WORK:
+        details = {"contract_type": ContractType.FIXED_TERM, "hours_band": HoursBand.FROM_24_TO_32}
+    elif outcome == Outcome.STOPPED_EARLY:
+        details = {"stop_reason": StopReason.PERSON_WITHDREW}
+    return EndTrajectory(referral_id=uuid.UUID(referral_id), end_date=plan.start + timedelta(weeks=plan.weeks_run),
+                         outcome=outcome, **details)
+
+
+def expected_invoices(plan: TrajectoryPlan) -> int:
+    """How many invoices billing makes for the plan: the advance at the start, the afterwards part at
+    the end (pro rata when stopped early, which is more than nothing here)."""
+    ended = plan.ending != "running"
+    return (plan.schedule != "afterwards_only") + (ended and plan.schedule != "advance_only")
 
 
 async def status(client: CommandClient, service: str, referral_id: str) -> str | None:
@@ -115,6 +187,7 @@ async def play(client: CommandClient, case: Case, rng: random.Random) -> Case:
         return case
     rid = case.referral_id
     assert rid is not None
+    schedule = case.trajectory.schedule if case.trajectory else "both"
     await until_status(client, "offer", rid, {"registered"})
     if case.plan == "decline":
         await client.send("offer", DecideReferral(referral_id=uuid.UUID(rid), accept=False,
@@ -122,7 +195,7 @@ async def play(client: CommandClient, case: Case, rng: random.Random) -> Case:
         case.outcome = await until_status(client, "intake", rid, {"declined"})
         return case
     await client.send("offer", DecideReferral(referral_id=uuid.UUID(rid), accept=True))
-    quote = quote_for(rid, rng)
+    quote = quote_for(rid, rng, schedule=schedule)
     for attempt in (1, 2):
         sent = await client.send("offer", quote)
         quote_id = uuid.UUID(sent.result["quotes"][-1]["quote_id"])
@@ -131,13 +204,49 @@ async def play(client: CommandClient, case: Case, rng: random.Random) -> Case:
             await client.send("intake", DecideQuote(referral_id=uuid.UUID(rid), quote_id=quote_id, approve=False,
                                                     reject_reason=QuoteRejectReason.AMOUNT_TOO_HIGH))
             await until_status(client, "offer", rid, {"quote_rejected"})
-            quote = quote_for(rid, rng, amount=(quote.amount * Decimal("0.85")).quantize(Decimal("1")))
+            quote = quote_for(rid, rng, amount=(quote.amount * Decimal("0.85")).quantize(Decimal("1")),
+                              schedule=schedule)
             continue
         await client.send("intake", DecideQuote(referral_id=uuid.UUID(rid), quote_id=quote_id, approve=True))
         await until_status(client, "offer", rid, {"quote_approved"})
         break
+    if case.trajectory is not None:
+        await play_trajectory(client, case, rng)
     case.outcome = await status(client, "intake", rid)
     return case
+
+
+async def play_trajectory(client: CommandClient, case: Case, rng: random.Random) -> None:
+    """Heliomare's staff start the trajectory, report progress and end it; then wait until WerkSaam has
+    registered it all and billing's invoices arrived there."""
+    rid, plan = case.referral_id, case.trajectory
+    assert rid is not None and plan is not None
+    await until_status(client, "trajectory", rid, {"commissioned"})
+    started = await client.send("trajectory", StartTrajectory(referral_id=uuid.UUID(rid), start_date=plan.start))
+    assert started.ok, started.reasons
+    for week, phase in ((2, Phase.ORIENTATION), (5, Phase.JOB_SEARCH)):
+        if week < plan.weeks_run:
+            progressed = await client.send("trajectory", ReportProgress(
+                referral_id=uuid.UUID(rid), reported_on=plan.start + timedelta(weeks=week), phase=phase,
+                status=rng.choice([ProgressStatus.ON_TRACK, ProgressStatus.ON_TRACK, ProgressStatus.DELAYED])))
+            assert progressed.ok, progressed.reasons
+    wanted = "trajectory_running"
+    if plan.ending != "running":
+        ended = await client.send("trajectory", end_command(rid, plan))
+        assert ended.ok, ended.reasons
+        wanted = "trajectory_ended"
+    await until_status(client, "intake", rid, {wanted})
+    count = expected_invoices(plan)
+
+    async def invoices_arrived() -> bool:
+        view = (await client.send("intake", GetReferral(referral_id=uuid.UUID(rid)))).result or {}
+        return len(view.get("invoices", [])) >= count
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while not await invoices_arrived():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"intake did not receive {count} invoices for {rid}")
+        await asyncio.sleep(0.1)
 
 
 async def play_all(client: CommandClient, cases: list[Case], seed: int, concurrency: int = 6,

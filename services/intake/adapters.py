@@ -11,14 +11,26 @@ from functools import partial
 from services.intake import handlers
 from services.intake.domain import Referral
 from shared.config import Settings, get_settings
-from shared.contracts.commands import DecideQuote, GetReferral, IntakeCommand, ListReferrals, SubmitReferral
+from shared.contracts.commands import (
+    DecideQuote,
+    GetReferral,
+    GetReport,
+    IntakeCommand,
+    ListReferrals,
+    SubmitReferral,
+)
 from shared.contracts.events import (
+    InvoiceIssued,
     QuoteApproved,
     QuoteRejected,
     QuoteSent,
     ReferralAccepted,
     ReferralDeclined,
     ReferralRegistered,
+    ReportPublished,
+    TrajectoryEnded,
+    TrajectoryProgressed,
+    TrajectoryStarted,
 )
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
@@ -28,6 +40,7 @@ from shared.unit_of_work import RepositorySpec
 REFERRALS = RepositorySpec(
     "referrals", Referral, encrypted=("person",), indexes=(("subject",), ("status",)),
 )
+REPORTS = RepositorySpec("reports", handlers.ReceivedReport, indexes=(("year",),))
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:
@@ -36,12 +49,18 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="intake",
         party=Party.WERKSAAM,
-        description="WerkSaam intake: referrals (aanmelding) and the commissioner's quote decisions.",
-        repositories=[REFERRALS],
+        description="WerkSaam intake: referrals (aanmelding), the commissioner's quote decisions, the trajectory "
+                    "as Heliomare reports it, invoice checks and the yearly report.",
+        repositories=[REFERRALS, REPORTS],
         event_handlers={
             ReferralAccepted: handlers.on_referral_accepted,
             ReferralDeclined: handlers.on_referral_declined,
             QuoteSent: handlers.on_quote_sent,
+            TrajectoryStarted: handlers.on_trajectory_started,
+            TrajectoryProgressed: handlers.on_trajectory_progressed,
+            TrajectoryEnded: handlers.on_trajectory_ended,
+            InvoiceIssued: handlers.on_invoice_issued,
+            ReportPublished: handlers.on_report_published,
         },
         command_type=IntakeCommand,
         command_handlers={
@@ -49,6 +68,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             DecideQuote: handlers.decide_quote,
             GetReferral: handlers.get_referral,
             ListReferrals: handlers.list_referrals,
+            GetReport: handlers.get_report,
         },
         emits=(ReferralRegistered, QuoteApproved, QuoteRejected),
     )

@@ -22,15 +22,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.contracts.commands import SubmitReferral
 from shared.contracts.envelope import now_utc
 from shared.contracts.events import (
+    ContractType,
     DeclineReason,
+    HoursBand,
+    InvoiceBasis,
+    InvoiceIssued,
+    InvoiceMoment,
     InvoiceTranche,
+    Outcome,
+    Phase,
+    ProgressStatus,
     QuoteApproved,
     QuoteKind,
     QuoteRejected,
     QuoteRejectReason,
     QuoteSent,
     ReferralRegistered,
+    StopReason,
     SupportNeed,
+    TrajectoryEnded,
+    TrajectoryProgressed,
+    TrajectoryStarted,
 )
 from shared.contracts.parties import Municipality
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
@@ -47,10 +59,12 @@ class ReferralStatus(StrEnum):
     QUOTE_RECEIVED = "quote_received"  # waiting for WerkSaam's decision
     QUOTE_REJECTED = "quote_rejected"  # waiting for a new quote
     QUOTE_APPROVED = "quote_approved"  # ready for the trajectory start
+    TRAJECTORY_RUNNING = "trajectory_running"  # Heliomare reported the start (or progress)
+    TRAJECTORY_ENDED = "trajectory_ended"  # Heliomare reported the end (invoices may follow)
 
 
 OPEN = {ReferralStatus.REGISTERED, ReferralStatus.ACCEPTED, ReferralStatus.QUOTE_RECEIVED,
-        ReferralStatus.QUOTE_REJECTED, ReferralStatus.QUOTE_APPROVED}
+        ReferralStatus.QUOTE_REJECTED, ReferralStatus.QUOTE_APPROVED, ReferralStatus.TRAJECTORY_RUNNING}
 
 
 class Person(BaseModel):
@@ -83,6 +97,48 @@ class ReceivedQuote(BaseModel):
     decided_at: datetime | None = None
 
 
+class ProgressRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence: int
+    reported_on: date
+    phase: Phase
+    status: ProgressStatus
+
+
+class TrajectoryRecord(BaseModel):
+    """The trajectory as WerkSaam registers it from Heliomare's messages (art 3.5). Its messages travel on
+    separate queues and may arrive in any order, so each part is recorded as it comes and checked
+    against the parts already known: a date before the start, progress after the end or a second,
+    different start or end are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trajectory_id: uuid.UUID
+    start_date: date | None = None
+    planned_end: date | None = None
+    progress: list[ProgressRecord] = Field(default_factory=list)
+    end_date: date | None = None
+    outcome: Outcome | None = None
+    contract_type: ContractType | None = None
+    hours_band: HoursBand | None = None
+    stop_reason: StopReason | None = None
+
+
+class ReceivedInvoice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    invoice_id: uuid.UUID
+    number: str
+    trajectory_id: uuid.UUID
+    invoice_date: date
+    moment: InvoiceMoment
+    basis: InvoiceBasis
+    amount_excl_vat: Decimal
+    vat_amount: Decimal
+    total: Decimal
+
+
 class Referral(Aggregate):
     subject: str | None  # pseudonym; None when the BSN itself was invalid
     status: ReferralStatus
@@ -94,6 +150,8 @@ class Referral(Aggregate):
     refusal_reasons: list[Reason] = Field(default_factory=list)
     decline_reason: DeclineReason | None = None
     quotes: list[ReceivedQuote] = Field(default_factory=list)
+    trajectory: TrajectoryRecord | None = None
+    invoices: list[ReceivedInvoice] = Field(default_factory=list)
 
     # -- step 1 ------------------------------------------------------------------------------------
 
@@ -187,6 +245,104 @@ class Referral(Aggregate):
             self.emit(QuoteRejected(referral_id=self.id, quote_id=quote_id, reason=reason), subject=self.subject)
         self.quotes = list(self.quotes)  # re-validate the changed item
 
+    # -- steps 4, 6, 7: the trajectory as Heliomare reports it -----------------------------------------
+
+    def trajectory_started(self, event: TrajectoryStarted) -> None:
+        if event.quote_id != self._approved_quote().quote_id:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
+        t = self._trajectory(event.trajectory_id)
+        if t.start_date is not None:
+            if (t.start_date, t.planned_end) != (event.start_date, event.planned_end):
+                raise Refusal(ReasonCode.TRAJECTORY_ALREADY_STARTED)
+            return  # the same start again: nothing new
+        if any(p.reported_on < event.start_date for p in t.progress) or (
+                t.end_date is not None and t.end_date < event.start_date):
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_START, detail="reported dates precede this start"))
+        t.start_date, t.planned_end = event.start_date, event.planned_end
+        self._trajectory_changed(t)
+
+    def trajectory_progressed(self, event: TrajectoryProgressed) -> None:
+        self._approved_quote()
+        t = self._trajectory(event.trajectory_id)
+        report = ProgressRecord(sequence=event.sequence, reported_on=event.reported_on, phase=event.phase,
+                                status=event.status)
+        same = next((p for p in t.progress if p.sequence == event.sequence), None)
+        if same is not None:
+            if same != report:
+                raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, field="data.sequence",
+                                     detail="another report with this sequence"))
+            return
+        if t.start_date is not None and event.reported_on < t.start_date:
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_START, field="data.reported_on"))
+        if t.end_date is not None and event.reported_on > t.end_date:
+            raise Refusal(Reason(code=ReasonCode.TRAJECTORY_ENDED, field="data.reported_on", detail="after the end"))
+        t.progress = sorted([*t.progress, report], key=lambda p: p.sequence)
+        self._trajectory_changed(t)
+
+    def trajectory_ended(self, event: TrajectoryEnded) -> None:
+        self._approved_quote()
+        t = self._trajectory(event.trajectory_id)
+        end = (event.end_date, event.outcome, event.contract_type, event.hours_band, event.stop_reason)
+        if t.end_date is not None:
+            if (t.end_date, t.outcome, t.contract_type, t.hours_band, t.stop_reason) != end:
+                raise Refusal(ReasonCode.TRAJECTORY_ENDED)
+            return
+        if t.start_date is not None and event.end_date < t.start_date:
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_START, field="data.end_date"))
+        if any(p.reported_on > event.end_date for p in t.progress):
+            raise Refusal(Reason(code=ReasonCode.DATE_OUT_OF_ORDER, field="data.end_date",
+                                 detail="progress was reported after this end"))
+        t.end_date, t.outcome, t.contract_type, t.hours_band, t.stop_reason = end
+        self._trajectory_changed(t)
+
+    # -- steps 5, 8: invoices (art 7) ----------------------------------------------------------------
+
+    def invoice_received(self, event: InvoiceIssued) -> None:
+        """Check an invoice on WerkSaam's side: for the approved quote and this trajectory, not twice,
+        and never more in total than the approved amount (art 7.2)."""
+        quote = self._approved_quote()
+        if event.quote_id != quote.quote_id:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
+        if self.trajectory is not None and self.trajectory.trajectory_id != event.trajectory_id:
+            raise Refusal(ReasonCode.UNKNOWN_TRAJECTORY)
+        invoice = ReceivedInvoice(invoice_id=event.invoice_id, number=event.invoice_number,
+                                  trajectory_id=event.trajectory_id, invoice_date=event.invoice_date,
+                                  moment=event.moment, basis=event.basis, amount_excl_vat=event.amount_excl_vat,
+                                  vat_amount=event.vat_amount, total=event.total)
+        same = next((i for i in self.invoices if event.invoice_id == i.invoice_id or event.invoice_number == i.number),
+                    None)
+        if same is not None:
+            if same != invoice:
+                raise Refusal(ReasonCode.DUPLICATE_INVOICE)
+            return
+        if self.invoiced_total() + event.amount_excl_vat > quote.amount:
+            raise Refusal(Reason(code=ReasonCode.INVOICE_EXCEEDS_APPROVED, field="data.amount_excl_vat"))
+        self.invoices = [*self.invoices, invoice]
+
+    def invoiced_total(self) -> Decimal:
+        return sum((i.amount_excl_vat for i in self.invoices), Decimal(0))
+
+    def approved_amount(self) -> Decimal | None:
+        return next((q.amount for q in self.quotes if q.decision == "approved"), None)
+
+    def _approved_quote(self) -> ReceivedQuote:
+        quote = next((q for q in self.quotes if q.decision == "approved"), None)
+        if quote is None:
+            raise Refusal(ReasonCode.NO_APPROVED_QUOTE)
+        return quote
+
+    def _trajectory(self, trajectory_id: uuid.UUID) -> TrajectoryRecord:
+        if self.trajectory is None:
+            return TrajectoryRecord(trajectory_id=trajectory_id)
+        if self.trajectory.trajectory_id != trajectory_id:
+            raise Refusal(ReasonCode.UNKNOWN_TRAJECTORY)
+        return self.trajectory.model_copy(deep=True)
+
+    def _trajectory_changed(self, trajectory: TrajectoryRecord) -> None:
+        self.trajectory = trajectory
+        self.status = (ReferralStatus.TRAJECTORY_ENDED if trajectory.end_date is not None
+                       else ReferralStatus.TRAJECTORY_RUNNING)
+
     def view(self) -> dict:
         """A summary without personal data, for caseworkers' lists and the demo."""
         return {
@@ -203,6 +359,10 @@ class Referral(Aggregate):
                  "decision": q.decision, "reject_reason": q.reject_reason}
                 for q in self.quotes
             ],
+            "trajectory": self.trajectory.model_dump(mode="json") if self.trajectory else None,
+            "approved_amount": str(a) if (a := self.approved_amount()) is not None else None,
+            "invoices": [i.model_dump(mode="json") for i in self.invoices],
+            "invoiced_total": str(self.invoiced_total()),
         }
 
 

@@ -6,11 +6,23 @@ The messaging core around them does validation, deduplication, retours, tracing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from services.intake.domain import OPEN, Referral, ReferralStatus
-from shared.contracts.commands import DecideQuote, GetReferral, ListReferrals, SubmitReferral
-from shared.contracts.events import QuoteSent, ReferralAccepted, ReferralDeclined
+from shared.contracts.commands import DecideQuote, GetReferral, GetReport, ListReferrals, SubmitReferral
+from shared.contracts.envelope import now_utc
+from shared.contracts.events import (
+    InvoiceIssued,
+    QuoteSent,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReportPublished,
+    TrajectoryEnded,
+    TrajectoryProgressed,
+    TrajectoryStarted,
+)
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
+from shared.domain import Aggregate
 from shared.messaging.pipeline import Answer, Incoming
 from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.register import performs
@@ -20,6 +32,17 @@ from shared.unit_of_work import UnitOfWork
 CASE_OVERVIEW = "urn:werkbrug:activity:werksaam:case-overview:v1"
 QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v1"
 REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v1"
+TRAJECTORY_MONITORING = "urn:werkbrug:activity:werksaam:trajectory-monitoring:v1"
+INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v1"
+TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v1"
+
+
+class ReceivedReport(Aggregate):
+    """A yearly report as Heliomare sent it (aggregates only, no subject)."""
+
+    year: int
+    received_at: datetime
+    report: dict
 
 # -- commands (caseworkers) -------------------------------------------------------------------------
 
@@ -70,6 +93,42 @@ async def on_referral_declined(event: Incoming[ReferralDeclined], uow: UnitOfWor
 @performs(QUOTE_DECISION)
 async def on_quote_sent(event: Incoming[QuoteSent], uow: UnitOfWork) -> None:
     (await _referral(uow, event.data.referral_id, event)).quote_received(event.data)
+
+
+@performs(TRAJECTORY_MONITORING)
+async def on_trajectory_started(event: Incoming[TrajectoryStarted], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).trajectory_started(event.data)
+
+
+@performs(TRAJECTORY_MONITORING)
+async def on_trajectory_progressed(event: Incoming[TrajectoryProgressed], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).trajectory_progressed(event.data)
+
+
+@performs(TRAJECTORY_MONITORING)
+async def on_trajectory_ended(event: Incoming[TrajectoryEnded], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).trajectory_ended(event.data)
+
+
+@performs(INVOICE_VERIFICATION)
+async def on_invoice_issued(event: Incoming[InvoiceIssued], uow: UnitOfWork) -> None:
+    (await _referral(uow, event.data.referral_id, event)).invoice_received(event.data)
+
+
+@performs(TRAJECTORY_REPORT)
+async def on_report_published(event: Incoming[ReportPublished], uow: UnitOfWork) -> None:
+    if await uow.reports.get(event.data.report_id) is None:
+        uow.reports.add(ReceivedReport(id=event.data.report_id, year=event.data.year, received_at=now_utc(),
+                                       report=event.data.model_dump(mode="json")))
+
+
+@performs(TRAJECTORY_REPORT)
+async def get_report(query: GetReport, uow: UnitOfWork) -> dict:
+    """The latest report Heliomare sent for the year."""
+    reports = await uow.reports.find(limit=1, year=query.year)
+    if not reports:
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="year", detail="no report received for the year"))
+    return reports[0].report
 
 
 async def _referral(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Referral:

@@ -13,6 +13,7 @@ from shared.contracts.events import (
     ReferralAccepted,
     ReferralDeclined,
     ReferralRegistered,
+    TrajectoryCommissioned,
 )
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
@@ -39,5 +40,5 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             GetReferral: handlers.get_referral,
             ListReferrals: handlers.list_referrals,
         },
-        emits=(ReferralAccepted, ReferralDeclined, QuoteSent),
+        emits=(ReferralAccepted, ReferralDeclined, QuoteSent, TrajectoryCommissioned),
     )

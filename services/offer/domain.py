@@ -27,6 +27,7 @@ from shared.contracts.events import (
     ReferralDeclined,
     ReferralRegistered,
     SupportNeed,
+    TrajectoryCommissioned,
 )
 from shared.contracts.parties import Municipality
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
@@ -130,6 +131,11 @@ class Case(Aggregate):
                                  detail="differs from the quoted amount"))
         self._set_quote(quote.model_copy(update={"status": "approved"}))
         self.status = CaseStatus.QUOTE_APPROVED
+        # Heliomare's trajectory and billing services take it from here (event-carried state).
+        self.emit(TrajectoryCommissioned(referral_id=self.id, quote_id=quote.quote_id, approved_amount=quote.amount,
+                                         planned_start=quote.planned_start, duration_weeks=quote.duration_weeks,
+                                         invoicing=quote.invoicing, municipality=self.municipality),
+                  subject=self.subject)
 
     def quote_rejected(self, quote_id: uuid.UUID, reason: QuoteRejectReason) -> None:
         quote = self._current_quote(quote_id)

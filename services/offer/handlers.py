@@ -12,7 +12,7 @@ from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
-QUOTE = "urn:werkbrug:activity:heliomare:quote:v1"
+QUOTE = "urn:werkbrug:activity:heliomare:quote:v2"
 REFERRAL_REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
 
 # -- events from WerkSaam ---------------------------------------------------------------------------

@@ -15,14 +15,20 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events import (
+    ContractType,
     DeclineReason,
     Email,
     Euro,
+    HoursBand,
     InvoiceTranche,
     Name,
+    Outcome,
+    Phase,
     Phone,
+    ProgressStatus,
     QuoteKind,
     QuoteRejectReason,
+    StopReason,
     SupportNeed,
 )
 from shared.contracts.reasons import Reason
@@ -103,8 +109,16 @@ class ReadProcessingLog(Query):
         return None
 
 
+class GetReport(Query):
+    """The yearly report on executed trajectories (art 6.2) with its quarterly figures and trend (art 6.1,
+    3.5): computed by Heliomare's trajectory service, or as WerkSaam received it (intake)."""
+
+    command: Literal["get_report"] = "get_report"
+    year: int = Field(ge=2000, le=2100)
+
+
 IntakeCommand = Annotated[
-    SubmitReferral | DecideQuote | GetReferral | ListReferrals, Field(discriminator="command")
+    SubmitReferral | DecideQuote | GetReferral | ListReferrals | GetReport, Field(discriminator="command")
 ]
 
 
@@ -135,6 +149,65 @@ class SendQuote(Command):
 OfferCommand = Annotated[
     DecideReferral | SendQuote | GetReferral | ListReferrals, Field(discriminator="command")
 ]
+
+
+# --- trajectory (Heliomare) --------------------------------------------------------------------
+
+
+class StartTrajectory(Command):
+    """Heliomare registers the start of the trajectory of an approved quote (Bijlage 2 step 4)."""
+
+    command: Literal["start_trajectory"] = "start_trajectory"
+    referral_id: uuid.UUID
+    start_date: date
+
+
+class ReportProgress(Command):
+    """A progress report (step 6): a date, a phase and a status code. No free text (art 5.5)."""
+
+    command: Literal["report_progress"] = "report_progress"
+    referral_id: uuid.UUID
+    reported_on: date
+    phase: Phase
+    status: ProgressStatus
+
+
+class EndTrajectory(Command):
+    """The end of the trajectory (step 7) with its outcome: paid work (contract type and hours band),
+    education, another provision, or stopped early (with a reason code)."""
+
+    command: Literal["end_trajectory"] = "end_trajectory"
+    referral_id: uuid.UUID
+    end_date: date
+    outcome: Outcome
+    contract_type: ContractType | None = None
+    hours_band: HoursBand | None = None
+    stop_reason: StopReason | None = None
+
+
+class PublishReport(Command):
+    """Send the yearly report for a year to WerkSaam (art 6.2)."""
+
+    command: Literal["publish_report"] = "publish_report"
+    year: int = Field(ge=2000, le=2100)
+
+
+TrajectoryCommand = Annotated[
+    StartTrajectory | ReportProgress | EndTrajectory | PublishReport | GetReport | GetReferral | ListReferrals,
+    Field(discriminator="command"),
+]
+
+
+# --- billing (Heliomare) -----------------------------------------------------------------------
+
+
+class ListInvoices(Query):
+    command: Literal["list_invoices"] = "list_invoices"
+    year: int | None = Field(None, ge=2000, le=2100)
+    limit: int = Field(1000, ge=1, le=10_000)
+
+
+BillingCommand = Annotated[GetReferral | ListReferrals | ListInvoices, Field(discriminator="command")]
 
 
 class CommandResult(BaseModel):

@@ -34,6 +34,7 @@ class EventData(BaseModel):
     version: ClassVar[int]
     sources: ClassVar[frozenset[Party]]
     about_a_person: ClassVar[bool] = True  # the envelope must then carry the subject's pseudonym
+    internal: ClassVar[bool] = False  # read only by the sending party's own services: never answered by a retour
 
     @classmethod
     def routing_subject_of(cls, data: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -166,3 +166,289 @@ class Retour(EventData):
     def binding_for(answered: type[EventData]) -> str:
         """Binding key that collects every party's retours to one of our event types."""
         return f"*.retour.{answered.event_type.replace('.', '-')}.v1"
+
+
+# --- Heliomare internal: the approved quote becomes a commission for a trajectory ----------------
+
+
+@event("trajectory.commissioned", 1, sources={Party.HELIOMARE})
+class TrajectoryCommissioned(EventData):
+    """Heliomare's own services learn that WerkSaam approved a quote (opdracht): the basis of the
+    trajectory and of its invoicing. Sent by offer once it has checked the approval; read by trajectory
+    and billing (event-carried state: neither reads offer's database)."""
+
+    internal = True
+
+    referral_id: uuid.UUID
+    quote_id: uuid.UUID
+    approved_amount: Euro
+    planned_start: date
+    duration_weeks: int = Field(ge=1, le=260)
+    invoicing: list[InvoiceTranche] = Field(min_length=1, max_length=12)
+    municipality: Municipality
+
+    @model_validator(mode="after")
+    def _schedule_adds_up(self) -> TrajectoryCommissioned:
+        if sum((t.amount for t in self.invoicing), Decimal(0)) != self.approved_amount:
+            raise ValueError("invoicing schedule must add up to the approved amount")
+        return self
+
+
+# --- steps 4, 6, 7: the trajectory, Heliomare -> WerkSaam ----------------------------------------
+
+
+class Phase(StrEnum):
+    """Where in the trajectory the person is (a code; no content of the guidance)."""
+
+    ORIENTATION = "orientation"
+    TRAINING = "training"
+    WORK_EXPERIENCE = "work_experience"  # werkervaringsplaats
+    JOB_SEARCH = "job_search"
+    PLACEMENT = "placement"
+    AFTERCARE = "aftercare"  # nazorg
+
+
+class ProgressStatus(StrEnum):
+    """How it goes, as a code: never the reason in words (no health details, art 5.5)."""
+
+    ON_TRACK = "on_track"
+    DELAYED = "delayed"
+    AT_RISK = "at_risk"
+    PAUSED = "paused"
+
+
+class Outcome(StrEnum):
+    """The result of a trajectory; paid work is the highest goal (art 3.1)."""
+
+    PAID_WORK = "paid_work"
+    EDUCATION = "education"
+    OTHER_PROVISION = "other_provision"
+    STOPPED_EARLY = "stopped_early"
+
+
+class ContractType(StrEnum):
+    PERMANENT = "permanent"
+    FIXED_TERM = "fixed_term"
+    TEMPORARY_AGENCY = "temporary_agency"
+    SHELTERED = "sheltered"  # beschut werk
+    SELF_EMPLOYED = "self_employed"
+
+
+class HoursBand(StrEnum):
+    UNDER_12 = "under_12"
+    FROM_12_TO_24 = "12_to_24"
+    FROM_24_TO_32 = "24_to_32"
+    FROM_32 = "32_or_more"
+
+
+class StopReason(StrEnum):
+    """Why a trajectory stopped early, as a code (no health details)."""
+
+    PERSON_WITHDREW = "person_withdrew"
+    MOVED_AWAY = "moved_away"
+    NO_LONGER_ENTITLED = "no_longer_entitled"
+    NOT_FEASIBLE = "not_feasible"
+    OTHER = "other"
+
+
+def outcome_detail_errors(outcome: Outcome, contract_type: ContractType | None, hours_band: HoursBand | None,
+                          stop_reason: StopReason | None) -> list[str]:
+    """Which detail fields are wrong for the outcome: paid work needs contract type and hours band,
+    stopped early needs a reason, and no outcome carries a detail that belongs to another."""
+    wrong = []
+    paid, stopped = outcome == Outcome.PAID_WORK, outcome == Outcome.STOPPED_EARLY
+    if (contract_type is None) == paid:
+        wrong.append("contract_type")
+    if (hours_band is None) == paid:
+        wrong.append("hours_band")
+    if (stop_reason is None) == stopped:
+        wrong.append("stop_reason")
+    return wrong
+
+
+@event("trajectory.started", 1, sources={Party.HELIOMARE})
+class TrajectoryStarted(EventData):
+    """Bijlage 2 step 4: the trajectory started (registered by Heliomare)."""
+
+    referral_id: uuid.UUID
+    trajectory_id: uuid.UUID
+    quote_id: uuid.UUID
+    start_date: date
+    planned_end: date
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TrajectoryStarted:
+        if self.planned_end <= self.start_date:
+            raise ValueError("planned end must be after the start")
+        return self
+
+
+@event("trajectory.progressed", 1, sources={Party.HELIOMARE})
+class TrajectoryProgressed(EventData):
+    """Bijlage 2 step 6: a progress report. Date, phase and status codes only (data minimisation)."""
+
+    referral_id: uuid.UUID
+    trajectory_id: uuid.UUID
+    sequence: int = Field(ge=1, le=500, description="1 for the first report of the trajectory, 2, ...")
+    reported_on: date
+    phase: Phase
+    status: ProgressStatus
+
+
+@event("trajectory.ended", 1, sources={Party.HELIOMARE})
+class TrajectoryEnded(EventData):
+    """Bijlage 2 step 7: the trajectory ended, with its outcome as codes."""
+
+    referral_id: uuid.UUID
+    trajectory_id: uuid.UUID
+    end_date: date
+    outcome: Outcome
+    contract_type: ContractType | None = None
+    hours_band: HoursBand | None = None
+    stop_reason: StopReason | None = None
+
+    @model_validator(mode="after")
+    def _details_fit_the_outcome(self) -> TrajectoryEnded:
+        if wrong := outcome_detail_errors(self.outcome, self.contract_type, self.hours_band, self.stop_reason):
+            raise ValueError(f"details do not fit the outcome: {', '.join(wrong)}")
+        return self
+
+
+# --- steps 5 and 8: the invoice, Heliomare -> WerkSaam (art 7) -----------------------------------
+
+Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
+Cents = Annotated[Decimal, Field(ge=0, le=Decimal("500000"), max_digits=12, decimal_places=2)]
+
+
+class InvoiceBasis(StrEnum):
+    SCHEDULE = "schedule"  # the approved quote's invoicing schedule
+    EARLY_STOP = "early_stop"  # the settlement rule for a trajectory stopped early (README)
+
+
+def vat_of(amount: Decimal, rate: Decimal) -> Decimal:
+    """VAT on an amount excluding VAT: rounded half up to the cent."""
+    return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@event("invoice.issued", 1, sources={Party.HELIOMARE})
+class InvoiceIssued(EventData):
+    """An invoice (factuur) for a trajectory, drawn from a registered invoice order (facturatieopdracht)."""
+
+    referral_id: uuid.UUID
+    trajectory_id: uuid.UUID
+    quote_id: uuid.UUID
+    invoice_id: uuid.UUID
+    invoice_number: str = Field(pattern=r"^\d{4}-\d{6}$", description="<year>-<sequence>, gap-free per year.")
+    invoice_date: date
+    moment: InvoiceMoment
+    basis: InvoiceBasis
+    currency: Literal["EUR"] = "EUR"
+    amount_excl_vat: Euro
+    vat_rate: Rate
+    vat_amount: Cents
+    total: Cents
+
+    @model_validator(mode="after")
+    def _arithmetic(self) -> InvoiceIssued:
+        if self.invoice_number[:4] != f"{self.invoice_date.year:04d}":
+            raise ValueError("invoice number must start with the invoice date's year")
+        if self.vat_amount != vat_of(self.amount_excl_vat, self.vat_rate):
+            raise ValueError("VAT must be the amount times the rate, rounded half up to the cent")
+        if self.total != self.amount_excl_vat + self.vat_amount:
+            raise ValueError("total must be the amount plus VAT")
+        return self
+
+
+# --- art 6.2, 6.3 and 3.5: the yearly report, Heliomare -> WerkSaam (no personal data) ------------
+
+
+class ReportMeasure(StrEnum):
+    STARTED = "started"  # trajectories started, by quarter of the start
+    ENDED = "ended"  # trajectories ended, by quarter of the end
+    RUNNING = "running"  # trajectories running at the end of each quarter
+    OUTCOMES = "outcomes"  # ended in the year, by outcome
+    INVOICES = "invoices"  # invoices, by quarter of the invoice date
+    INVOICED_AMOUNT = "invoiced_amount"  # euros excluding VAT, suppressed where the invoice count is
+    PAID_WORK = "paid_work"  # ended with paid work, by quarter (all municipalities)
+
+
+class ReportColumn(StrEnum):
+    Q1 = "q1"
+    Q2 = "q2"
+    Q3 = "q3"
+    Q4 = "q4"
+    YEAR = "year"
+    PAID_WORK = "paid_work"
+    EDUCATION = "education"
+    OTHER_PROVISION = "other_provision"
+    STOPPED_EARLY = "stopped_early"
+    TOTAL = "total"
+
+
+class TrendSignal(StrEnum):
+    RISING = "rising"
+    FALLING = "falling"
+    STABLE = "stable"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+ReportValue = Annotated[Decimal, Field(ge=0, le=Decimal("100000000"), decimal_places=2)]
+
+
+class ReportRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    municipality: Municipality | None = Field(description="None: all municipalities together.")
+    values: list[ReportValue | None] = Field(max_length=10, description="Per column; None: suppressed.")
+
+
+class ReportTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: ReportMeasure
+    columns: list[ReportColumn] = Field(max_length=10)
+    rows: list[ReportRow] = Field(max_length=10)
+
+
+class DurationFigure(BaseModel):
+    """Duration in weeks of the trajectories that ended: median and spread (quartiles). None: fewer than
+    the threshold ended in the group, so nothing about it is shown."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    municipality: Municipality | None
+    period: ReportColumn
+    ended: int | None = Field(ge=0, le=100_000)
+    median_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
+    p25_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
+    p75_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
+
+
+class TrendPoint(BaseModel):
+    """Quarterly evaluation figure (art 6.1) and trend (art 3.5): the share of the trajectories ended in
+    the quarter that reached paid work. None where a count is suppressed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quarter: ReportColumn
+    ended: int | None = Field(ge=0, le=100_000)
+    paid_work: int | None = Field(ge=0, le=100_000)
+    share_paid_work: Decimal | None = Field(None, ge=0, le=1, decimal_places=3)
+
+
+@event("report.published", 1, sources={Party.HELIOMARE})
+class ReportPublished(EventData):
+    """The yearly report on executed trajectories (art 6.2), which cannot be traced back to persons
+    (art 6.3): counts below the threshold are suppressed, with complementary suppression so that no
+    suppressed count can be recomputed from the totals."""
+
+    about_a_person = False  # aggregates only: no subject
+
+    report_id: uuid.UUID
+    year: int = Field(ge=2000, le=2100)
+    published_on: date
+    threshold: int = Field(ge=5, le=100)
+    tables: list[ReportTable] = Field(max_length=10)
+    durations: list[DurationFigure] = Field(max_length=60)
+    trend: list[TrendPoint] = Field(max_length=4)
+    trend_signal: TrendSignal

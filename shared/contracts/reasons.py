@@ -38,6 +38,17 @@ class ReasonCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     QUOTE_SUPERSEDED = "quote_superseded"
     INVOICING_SCHEDULE_INVALID = "invoicing_schedule_invalid"
+    # trajectory and invoicing (Bijlage 2 steps 4-9, art 7)
+    NO_APPROVED_QUOTE = "no_approved_quote"
+    UNKNOWN_TRAJECTORY = "unknown_trajectory"
+    TRAJECTORY_NOT_STARTED = "trajectory_not_started"
+    TRAJECTORY_ALREADY_STARTED = "trajectory_already_started"
+    TRAJECTORY_ENDED = "trajectory_ended"
+    DATE_BEFORE_START = "date_before_start"
+    DATE_OUT_OF_ORDER = "date_out_of_order"
+    OUTCOME_DETAILS_INVALID = "outcome_details_invalid"
+    INVOICE_EXCEEDS_APPROVED = "invoice_exceeds_approved"
+    DUPLICATE_INVOICE = "duplicate_invoice"
     UNKNOWN_COMMAND = "unknown_command"
     UNFILTERED_READ = "unfiltered_read"
     # the service failed: nothing was changed, the same command may be sent again

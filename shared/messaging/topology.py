@@ -32,6 +32,8 @@ def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
         summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         bindings += [(key, f"{model.event_type} v{model.version}. {summary}".strip()) for key in spec.routing_keys()]
     for model in definition.emits:
+        if model.internal:
+            continue  # never answered: it does not leave the party
         bindings.append((Retour.binding_for(model), f"retours answering our {model.event_type} v{model.version}"))
     return bindings
 

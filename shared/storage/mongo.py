@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.contracts.commands import ReadProcessingLog
+from shared.contracts.envelope import lookup
 from shared.contracts.parties import Party
 from shared.privacy.crypto import FieldCipher
 from shared.privacy.processing_log import ProcessingRecord
@@ -178,12 +179,12 @@ class MongoUnitOfWork(UnitOfWork):
     async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
         cursor = self._storage.db.outbox.find(
             {"correlation_id": str(correlation_id), "type": {"$ne": "retour.issued"}},
-            {"type": 1, "status": 1, "retour": 1, "created_at": 1, "routing_key": 1},
+            {"type": 1, "version": 1, "status": 1, "retour": 1, "created_at": 1, "routing_key": 1},
             session=self._session,
         ).sort("created_at", ASCENDING)
         return [
             {"event_id": d["_id"], "type": d["type"], "status": d["status"], "routing_key": d["routing_key"],
-             "retour": from_bson(d.get("retour"))}
+             "retour": from_bson(d.get("retour")), "expects_retour": _expects_retour(d["type"], d.get("version", 1))}
             async for d in cursor
         ]
 
@@ -262,6 +263,11 @@ class MongoUnitOfWork(UnitOfWork):
             except DuplicateKeyError as exc:
                 raise DuplicateMessage(self.inbox.message_id) from exc
         await self._session.commit_transaction()
+
+
+def _expects_retour(event_type: str, version: int) -> bool:
+    spec = lookup(event_type, version)
+    return not (spec and spec.model.internal)
 
 
 def _record_doc(record: ProcessingRecord) -> dict[str, Any]:

@@ -67,7 +67,7 @@ async def test_one_trace_per_referral_across_both_parties_without_personal_data(
     in_trace = [s for s in spans if f"{s.context.trace_id:032x}" == trace_id]
     names = {s.name for s in in_trace}
     services_seen = {s.resource.attributes["service.name"] for s in in_trace}
-    assert services_seen == {"werkbrug-intake", "werkbrug-offer"}
+    assert {"werkbrug-intake", "werkbrug-offer"} <= services_seen
     for expected in ("intake command submit_referral", "offer handle referral.registered",
                      "offer command send_quote", "intake handle quote.sent", "intake command decide_quote",
                      "offer handle quote.rejected", "offer handle quote.approved", "intake relay quote.approved",

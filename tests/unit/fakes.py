@@ -20,7 +20,7 @@ from typing import Any
 from opentelemetry import propagate
 
 from shared.contracts.commands import ReadProcessingLog
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, lookup
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.domain import Aggregate
@@ -151,7 +151,7 @@ class FakeUnitOfWork(UnitOfWork):
     async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
         return [
             {"event_id": str(e.id), "type": e.type, "status": "pending", "routing_key": e.routing_key,
-             "retour": self.store.retours.get(e.id)}
+             "retour": self.store.retours.get(e.id), "expects_retour": not lookup(e.type, e.version).model.internal}
             for e in self.store.outbox
             if e.correlation_id == correlation_id and e.type != "retour.issued"
         ]

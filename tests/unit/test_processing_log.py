@@ -137,7 +137,7 @@ def test_a_handler_declaring_another_partys_activity_is_refused_at_start_up():
 
 
 def test_a_handler_for_a_message_its_activity_does_not_receive_is_refused_at_start_up():
-    @performs("urn:werkbrug:activity:heliomare:quote:v1")  # registered, but it does not receive referrals
+    @performs("urn:werkbrug:activity:heliomare:quote:v2")  # registered, but it does not receive referrals
     async def wrong_activity(event, uow):
         return None
 

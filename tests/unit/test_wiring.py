@@ -10,8 +10,10 @@ import uuid
 import pytest
 from faststream.rabbit import TestRabbitBroker
 
+from services.billing.adapters import definition as billing_definition
 from services.intake.adapters import definition as intake_definition
 from services.offer.adapters import definition as offer_definition
+from services.trajectory.adapters import definition as trajectory_definition
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral
 from shared.contracts.parties import Party
@@ -34,8 +36,15 @@ def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, FakeStore]:
     (offer_definition, {"werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
                         "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1"}),
     (intake_definition, {"heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
-                         "*.retour.referral-registered.v1", "*.retour.quote-approved.v1",
-                         "*.retour.quote-rejected.v1"}),
+                         "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",
+                         "heliomare.trajectory.ended.v1", "heliomare.invoice.issued.v1",
+                         "heliomare.report.published.v1", "*.retour.referral-registered.v1",
+                         "*.retour.quote-approved.v1", "*.retour.quote-rejected.v1"}),
+    (trajectory_definition, {"heliomare.trajectory.commissioned.v1", "heliomare.invoice.issued.v1",
+                             "*.retour.trajectory-started.v1", "*.retour.trajectory-progressed.v1",
+                             "*.retour.trajectory-ended.v1", "*.retour.report-published.v1"}),
+    (billing_definition, {"heliomare.trajectory.commissioned.v1", "heliomare.trajectory.started.v1",
+                          "heliomare.trajectory.ended.v1", "*.retour.invoice-issued.v1"}),
 ])
 def test_each_service_subscribes_to_exactly_what_it_handles_and_the_retours_of_what_it_sends(make, bindings):
     runtime, _ = runtime_on_fakes(make)

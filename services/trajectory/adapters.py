@@ -1,0 +1,55 @@
+"""Trajectory wiring (the bootstrap): storage of its aggregates and the handlers for each message."""
+
+from __future__ import annotations
+
+from services.trajectory import handlers
+from services.trajectory.domain import Trajectory
+from shared.config import Settings
+from shared.contracts.commands import (
+    EndTrajectory,
+    GetReferral,
+    GetReport,
+    ListReferrals,
+    PublishReport,
+    ReportProgress,
+    StartTrajectory,
+    TrajectoryCommand,
+)
+from shared.contracts.events import (
+    InvoiceIssued,
+    ReportPublished,
+    TrajectoryCommissioned,
+    TrajectoryEnded,
+    TrajectoryProgressed,
+    TrajectoryStarted,
+)
+from shared.contracts.parties import Party
+from shared.messaging.pipeline import ServiceDefinition
+from shared.unit_of_work import RepositorySpec
+
+TRAJECTORIES = RepositorySpec("trajectories", Trajectory, indexes=(("subject",), ("status",)))
+REPORTS = RepositorySpec("reports", handlers.PublishedReport, indexes=(("year",),))
+
+
+def definition(settings: Settings | None = None) -> ServiceDefinition:
+    return ServiceDefinition(
+        name="trajectory",
+        party=Party.HELIOMARE,
+        description="Heliomare trajectory: start, progress and end of approved trajectories, and the yearly report.",
+        repositories=[TRAJECTORIES, REPORTS],
+        event_handlers={
+            TrajectoryCommissioned: handlers.on_trajectory_commissioned,
+            InvoiceIssued: handlers.on_invoice_issued,
+        },
+        command_type=TrajectoryCommand,
+        command_handlers={
+            StartTrajectory: handlers.start_trajectory,
+            ReportProgress: handlers.report_progress,
+            EndTrajectory: handlers.end_trajectory,
+            PublishReport: handlers.publish_report,
+            GetReport: handlers.get_report,
+            GetReferral: handlers.get_referral,
+            ListReferrals: handlers.list_referrals,
+        },
+        emits=(TrajectoryStarted, TrajectoryProgressed, TrajectoryEnded, ReportPublished),
+    )
