@@ -11,6 +11,8 @@ Account manager (Heliomare):
 Privacy officer and operator:
     werkbrug log (--subject PSN | --trace ID | --referral ID | --activity URN --since T --until T)
     werkbrug trace <trace id | referral id> [--svg FILE]
+    werkbrug invoices [--year Y]                      finance: invoices and totals
+    werkbrug report YEAR [--svg FILE]                 the yearly report (art 6.2), as WerkSaam received it
     werkbrug health
     werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Every command takes --json for scripts.
@@ -36,8 +38,10 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.dead_letters import ParkingQueues
+from infra.report_console import print_report
 from infra.services import DEFINITIONS
 from infra.trace_view import as_json, as_svg, as_tree, load_flow
+from shared import report_view
 from shared.client import CommandClient
 from shared.config import get_settings
 from shared.contracts.commands import (
@@ -45,6 +49,8 @@ from shared.contracts.commands import (
     DecideQuote,
     DecideReferral,
     GetReferral,
+    GetReport,
+    ListInvoices,
     ListReferrals,
     ReadProcessingLog,
     SendQuote,
@@ -263,6 +269,54 @@ def health(as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
             console.print(f"[{colour}]{name}[/]: {'answers' if r['ok'] else r['error']} ({r['ms']:.0f} ms)")
     if not all(r["ok"] for r in results.values()):
         raise typer.Exit(3)
+
+
+# -- finance and reports ----------------------------------------------------------------------------------
+
+
+@app.command()
+def invoices(
+    year: Annotated[int | None, typer.Option(help="Only invoices dated in this year.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Heliomare's invoices to WerkSaam (art 7): number, date, moment, amounts, and the totals."""
+    reply = _run(_send("billing", ListInvoices(year=year)))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    rows = reply.result or []
+    if not rows:
+        err.print("no invoices")
+        raise typer.Exit(1)
+    table = Table(title=f"invoices · {len(rows)}")
+    for column in ("number", "date", "moment", "basis", "excl. VAT", "VAT", "total", "referral"):
+        table.add_column(column, justify="right" if column in ("excl. VAT", "VAT", "total") else "left")
+    for i in rows:
+        table.add_row(i["number"], i["invoice_date"], i["moment"], i["basis"], i["amount_excl_vat"], i["vat_amount"],
+                      i["total"], i["referral_id"])
+    totals = [sum(Decimal(i[k]) for i in rows) for k in ("amount_excl_vat", "vat_amount", "total")]
+    table.add_row("total", "", "", "", *(f"{t:.2f}" for t in totals), "")
+    console.print(table)
+
+
+@app.command()
+def report(
+    year: Annotated[int, typer.Argument(min=2000, max=2100)],
+    source: Annotated[str, typer.Option(help="intake: as WerkSaam received it; trajectory: Heliomare's own.")]
+    = "intake",
+    svg: Annotated[Path | None, typer.Option(help="Also write the chart as SVG.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The yearly report on executed trajectories (art 6.2, not traceable to persons), with its quarterly
+    figures and trend (art 6.1, 3.5)."""
+    reply = _run(_send(_service(source) or "intake", GetReport(year=year)))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    print_report(console, reply.result)
+    if svg:
+        svg.write_text(report_view.svg_chart(reply.result))
+        err.print(f"wrote {svg}")
 
 
 dlq = typer.Typer(help="Dead letters: list, show and replay what the parking queues hold.", no_args_is_help=True)

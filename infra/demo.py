@@ -33,6 +33,7 @@ from rich.table import Table
 
 from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
+from infra.report_console import print_report
 from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.services import DEFINITIONS
 from infra.trace_view import as_svg, as_tree, load_flow
@@ -272,25 +273,8 @@ def show_money(rows: list[dict]) -> None:
 def show_report(data: dict | None) -> None:
     if data is None:
         return
-    console.print(f"[bold]Yearly report {data['year']}[/] (art 6.2) as WerkSaam received it · counts below "
-                  f"{data['threshold']} suppressed with their complements ({report_view.SUPPRESSED}) · "
-                  f"trend: {data['trend_signal']}")
-    for table in data["tables"]:
-        header, rows = report_view.table_rows(table)
-        t = Table(title=report_view.TITLES.get(table["measure"], table["measure"]))
-        for i, name in enumerate(header):
-            t.add_column(name, justify="left" if i == 0 else "right")
-        for row in rows:
-            t.add_row(*row)
-        console.print(t)
-    for title, (header, rows) in (("Duration of ended trajectories", report_view.duration_rows(data)),
-                                  ("Quarterly figures and trend (art 6.1, 3.5)", report_view.trend_rows(data))):
-        t = Table(title=title)
-        for i, name in enumerate(header):
-            t.add_column(name, justify="left" if i == 0 else "right")
-        for row in rows:
-            t.add_row(*row)
-        console.print(t)
+    console.print("[dim]as WerkSaam received it:[/]")
+    print_report(console, data)
     chart = VAR / f"report-{data['year']}.svg"
     chart.write_text(report_view.svg_chart(data))
     console.print(f"chart: {chart.relative_to(ROOT)}")

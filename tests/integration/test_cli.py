@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from infra.scenario import until_status
+from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
 
 pytestmark = pytest.mark.integration
@@ -75,3 +76,29 @@ async def test_the_command_line_refuses_clearly_with_exit_codes(services, settin
     assert (await werkbrug(settings, "log"))[0] == 2, "an unfiltered read of the log is refused"
     code, _, err = await werkbrug(settings, "approve", str(uuid.uuid4()), str(uuid.uuid4()))
     assert code == 2 and "unknown_referral" in err
+
+
+async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_line(services, client, settings,
+                                                                                   tmp_path):
+    from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
+
+    rng = random.Random("cli-money")
+    cases = with_trajectories(synthetic_cases(rng, 3), rng)
+    cases = await play_all(client, cases, seed=3)
+    assert any(c.trajectory for c in cases)
+
+    async def invoiced():
+        code, out, _ = await werkbrug(settings, "invoices", "--year", str(REPORT_YEAR), "--json")
+        rows = json.loads(out).get("result") or [] if code == 0 else []
+        return rows if any(r["referral_id"] in {c.referral_id for c in cases} for r in rows) else None
+
+    rows = await wait_for(invoiced, within=30, what="invoices for the scenario's trajectories")
+    assert all(r["number"].startswith(f"{REPORT_YEAR}-") for r in rows)
+    code, out, _ = await werkbrug(settings, "invoices", "--year", str(REPORT_YEAR))
+    assert code == 0 and "total" in out
+
+    code, out, err = await werkbrug(settings, "report", str(REPORT_YEAR), "--source", "trajectory",
+                                    "--svg", str(tmp_path / "report.svg"))
+    assert code == 0, err
+    assert "Yearly report" in out and (tmp_path / "report.svg").read_text().startswith("<svg")
+    assert all(c.command.family_name not in out for c in cases)
