@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
+from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, Outgoing
 from shared.ids import uuid7
 from shared.privacy.processing_log import Processing, ProcessingRecord, records_for
@@ -59,6 +60,16 @@ class Repository(abc.ABC, Generic[A]):
         if found is not None:
             self.seen[found.id] = found
         return found
+
+    async def require(self, aggregate_id: uuid.UUID, *, subject: str | None = None) -> A:
+        """The aggregate, or a refusal: an unknown referral, or one that is not the given subject's
+        (a message naming a referral must be about that referral's person)."""
+        aggregate = await self.get(aggregate_id)
+        if aggregate is None:
+            raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
+        if subject is not None and getattr(aggregate, "subject", None) != subject:
+            raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
+        return aggregate
 
     @abc.abstractmethod
     async def _get(self, aggregate_id: uuid.UUID) -> A | None: ...

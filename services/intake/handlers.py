@@ -132,9 +132,4 @@ async def get_report(query: GetReport, uow: UnitOfWork) -> dict:
 
 
 async def _referral(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Referral:
-    referral = await uow.referrals.get(referral_id)
-    if referral is None:
-        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
-    if event is not None and event.envelope.subject != referral.subject:
-        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
-    return referral
+    return await uow.referrals.require(referral_id, subject=event.envelope.subject if event else None)

@@ -72,9 +72,4 @@ async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
 
 
 async def _case(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Case:
-    case = await uow.cases.get(referral_id)
-    if case is None:
-        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
-    if event is not None and event.envelope.subject != case.subject:
-        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
-    return case
+    return await uow.cases.require(referral_id, subject=event.envelope.subject if event else None)

@@ -51,9 +51,8 @@ async def on_trajectory_commissioned(event: Incoming[TrajectoryCommissioned], uo
     subject = event.envelope.subject
     if subject is None:  # the pipeline refuses these already
         raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject"))
-    existing = await uow.trajectories.get(event.data.referral_id)
-    if existing is not None:
-        _same_subject(existing, event)
+    if await uow.trajectories.get(event.data.referral_id) is not None:
+        existing = await uow.trajectories.require(event.data.referral_id, subject=subject)
         existing.commissioned_again(event.data)
         return
     uow.trajectories.add(Trajectory.commission(event.data, subject))
@@ -61,10 +60,7 @@ async def on_trajectory_commissioned(event: Incoming[TrajectoryCommissioned], uo
 
 @performs(TRAJECTORY)
 async def on_invoice_issued(event: Incoming[InvoiceIssued], uow: UnitOfWork) -> None:
-    trajectory = await uow.trajectories.get(event.data.referral_id)
-    if trajectory is None:
-        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
-    _same_subject(trajectory, event)
+    trajectory = await uow.trajectories.require(event.data.referral_id, subject=event.envelope.subject)
     trajectory.invoiced(event.data)
 
 
@@ -133,12 +129,4 @@ async def _facts(uow: UnitOfWork) -> list[Fact]:
 
 
 async def _trajectory(uow: UnitOfWork, referral_id) -> Trajectory:
-    trajectory = await uow.trajectories.get(referral_id)
-    if trajectory is None:
-        raise Refusal(ReasonCode.UNKNOWN_REFERRAL)
-    return trajectory
-
-
-def _same_subject(trajectory: Trajectory, event: Incoming) -> None:
-    if event.envelope.subject != trajectory.subject:
-        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this referral's subject"))
+    return await uow.trajectories.require(referral_id)
