@@ -138,7 +138,7 @@ def link(steps: list[Step]) -> list[Step]:
 
 
 async def dead_letters(settings: Settings, key: str) -> list[dict]:
-    """Parked messages of this referral (matched on correlation id); looked at, not taken."""
+    """Parked messages of this referral (correlation id) or trace (W3C traceparent); looked at, not taken."""
     topology = Topology(settings.namespace, settings.delivery_limit)
     found: list[dict] = []
     try:
@@ -156,7 +156,8 @@ async def dead_letters(settings: Settings, key: str) -> list[dict]:
             held = []
             while (message := await queue.get(no_ack=False, fail=False)) is not None:
                 held.append(message)
-                if key in (message.correlation_id, (message.headers or {}).get("x-werkbrug-trace-id")):
+                traceparent = str((message.headers or {}).get("traceparent", ""))
+                if key == message.correlation_id or (TRACE_ID.match(key) and f"-{key}-" in traceparent):
                     found.append({"service": service, "message_id": message.message_id,
                                   "reason": (message.headers or {}).get("x-werkbrug-reason"),
                                   "routing_key": (message.headers or {}).get("x-werkbrug-original-routing-key")})
