@@ -75,7 +75,7 @@ def trace(
     """Print one referral's (or one trace's) flow: party → service → step, durations, retours, dead letters."""
     _check_key(key)
     flow = _run(load_flow(get_settings(), key, include_reads=reads))
-    if not flow.steps:
+    if not flow.steps and not flow.dead_letters:
         err.print(f"nothing found for {key}")
         raise typer.Exit(1)
     if as_json_:

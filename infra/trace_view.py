@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 
-import aio_pika
 from rich.tree import Tree
 
+from infra.dead_letters import ParkingQueues
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import Settings
 from shared.contracts.commands import ReadProcessingLog
-from shared.messaging.topology import Topology
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -139,31 +138,16 @@ def link(steps: list[Step]) -> list[Step]:
 
 async def dead_letters(settings: Settings, key: str) -> list[dict]:
     """Parked messages of this referral (correlation id) or trace (W3C traceparent); looked at, not taken."""
-    topology = Topology(settings.namespace, settings.delivery_limit)
-    found: list[dict] = []
     try:
-        connection = await aio_pika.connect_robust(settings.amqp_url, timeout=5)
-    except Exception:
-        return found
-    async with connection:
-        channel = await connection.channel()
-        for service in DEFINITIONS:
-            try:
-                queue = await channel.declare_queue(topology.parking_queue(service).name, passive=True)
-            except aio_pika.exceptions.ChannelClosed:
-                channel = await connection.channel()
-                continue
-            held = []
-            while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                held.append(message)
-                traceparent = str((message.headers or {}).get("traceparent", ""))
-                if key == message.correlation_id or (TRACE_ID.match(key) and f"-{key}-" in traceparent):
-                    found.append({"service": service, "message_id": message.message_id,
-                                  "reason": (message.headers or {}).get("x-werkbrug-reason"),
-                                  "routing_key": (message.headers or {}).get("x-werkbrug-original-routing-key")})
-            for message in held:
-                await message.nack(requeue=True)
-    return found
+        parked = await ParkingQueues(settings).list()
+    except Exception:  # the view is still useful without the broker's parking queues
+        return []
+
+    def belongs(letter) -> bool:
+        traceparent = str(letter.headers.get("traceparent", ""))
+        return key == letter.correlation_id or bool(TRACE_ID.match(key) and f"-{key}-" in traceparent)
+
+    return [letter.summary() for letter in parked if belongs(letter)]
 
 
 # -- rendering ----------------------------------------------------------------------------------------

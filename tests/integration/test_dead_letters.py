@@ -43,6 +43,8 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
     code, out, _ = await werkbrug(settings, "dlq", "list", "--service", "offer", "--json")
     assert code == 0 and str(env.id) in out
     assert env.data["bsn"] not in out, "the listing shows no personal data"
+    code, out, _ = await werkbrug(settings, "trace", str(env.correlation_id))
+    assert code == 0 and "dead letters" in out and "delivery_limit" in out, "the operator's view shows it too"
 
     monkeypatch.setitem(handlers, ReferralRegistered, fixed)  # the fix is deployed
     code, out, err = await werkbrug(settings, "dlq", "replay", str(env.id))
