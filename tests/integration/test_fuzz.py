@@ -1,0 +1,773 @@
+"""Fuzz run (issue 7): hypothesis-generated bad input for every consumer of every service, over the real broker.
+
+For each consumer (every binding of `service_bindings(definition)`), hypothesis draws valid envelopes built
+from the real event models and then corrupts them into eight classes of input: malformed, oversized,
+wrong-typed, extra-field, forged-source, unknown-version, replayed and out-of-order. They are published on
+the events exchange with the consumer's binding key (so every service bound to that key receives them),
+and each delivery is accounted for:
+
+- contract violations end in the receiving service's parking queue with `x-werkbrug-reason`, and are
+  answered with a rejected retour when the routing key names another party (never for retours);
+- business refusals (a referral that does not exist) are answered with a rejected retour carrying reason
+  codes, or, between a party's own services, recorded as refused in the processing log;
+- a replayed message id has exactly one effect (one state change at most, one retour at most);
+- no service crashes on any of it (each answers its `ListReferrals` query afterwards), and refused input
+  changes no state (the `ListReferrals` views, and billing's invoices, are the same before and after).
+
+The outcome of each delivery is observed by wrapping each in-process pipeline's `handle_event` (the
+ledger that proves every message was accounted for); everything asserted about it is checked against
+what the broker and the services show from the outside: parking queues, retours, query results.
+
+Run it on its own with `pytest -m fuzz -s`; it prints its seed and its figures. WERKBRUG_FUZZ_SEED pins the
+seed to reproduce a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import uuid
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import aio_pika
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from infra.services import DEFINITIONS
+from shared.contracts.commands import ListInvoices, ListReferrals, ReadProcessingLog
+from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
+from shared.contracts.events import (
+    ContractType,
+    DeclineReason,
+    HoursBand,
+    InvoiceBasis,
+    InvoiceIssued,
+    InvoiceMoment,
+    InvoiceTranche,
+    Outcome,
+    ProgressStatus,
+    QuoteApproved,
+    QuoteKind,
+    QuoteRejected,
+    QuoteRejectReason,
+    QuoteSent,
+    ReferralAccepted,
+    ReferralDeclined,
+    ReferralRegistered,
+    ReportPublished,
+    Retour,
+    StopReason,
+    SupportNeed,
+    TrajectoryCommissioned,
+    TrajectoryEnded,
+    TrajectoryProgressed,
+    TrajectoryStarted,
+    TrendSignal,
+    vat_of,
+)
+from shared.contracts.events import (
+    Phase as TrajectoryPhase,
+)
+from shared.contracts.parties import Municipality, Party
+from shared.contracts.reasons import Reason, ReasonCode
+from shared.messaging.topology import service_bindings
+from shared.privacy.bsn import synthetic_bsn
+from tests.harness import wait_for
+from tests.integration.test_bad_input import Spy
+
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
+
+SEED = int(os.environ.get("WERKBRUG_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
+EXAMPLES = int(os.environ.get("WERKBRUG_FUZZ_EXAMPLES") or 2)  # hypothesis examples per class per consumer
+
+CONTRACT_CLASSES = ("malformed", "oversized", "wrong_typed", "extra_field", "forged_source", "unknown_version")
+BUSINESS_CLASSES = ("replayed", "out_of_order")
+CLASSES = CONTRACT_CLASSES + BUSINESS_CLASSES
+
+# A valid message about a referral nobody knows is refused (unknown_referral), except where it is the first
+# message of a lifecycle at that service, or where the service records the parts in any order (billing:
+# "what arrives (any order)", services/billing/domain.py), or where no referral is involved.
+FIRST_OR_ANY_ORDER = {
+    ("offer", ReferralRegistered), ("trajectory", TrajectoryCommissioned), ("billing", TrajectoryCommissioned),
+    ("billing", TrajectoryStarted), ("billing", TrajectoryEnded),
+}
+
+FIGURES: dict[str, Counter] = defaultdict(Counter)
+
+
+# --- the consumers -----------------------------------------------------------------------------------------
+
+
+def _other(party: Party) -> Party:
+    return next(p for p in Party if p != party)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    service: str
+    party: Party
+    binding: str
+    model: type[EventData]  # what arrives on it
+    sender: Party  # who legitimately sends on it
+    routing_key: str  # the key we publish on: the binding, with the answering party for retour bindings
+    about: type[EventData] | None = None  # retour bindings: the event type the retours answer
+
+    @property
+    def label(self) -> str:
+        return f"{self.service}:{self.binding}"
+
+
+def all_consumers(settings) -> list[Consumer]:
+    out = []
+    for name, make in DEFINITIONS.items():
+        definition = make(settings)
+        for key, _ in service_bindings(definition):
+            assert "#" not in key, key
+            party_word, subject, event, version = key.split(".")
+            if subject == "retour":
+                about = next(m for m in definition.emits if Retour.binding_for(m) == key)
+                sender = _other(definition.party)  # retours answer our events; the other party reads them
+                out.append(Consumer(name, definition.party, key, Retour, sender,
+                                    f"{sender.value}.retour.{event}.{version}", about))
+            else:
+                spec = lookup(f"{subject}.{event}", int(version[1:]))
+                assert spec is not None, key
+                out.append(Consumer(name, definition.party, key, spec.model, Party(party_word), key))
+    return out
+
+
+def _matches(binding: str, routing_key: str) -> bool:
+    b, k = binding.split("."), routing_key.split(".")
+    return len(b) == len(k) and all(x in ("*", y) for x, y in zip(b, k, strict=True))
+
+
+def receivers(consumers: list[Consumer], routing_key: str) -> dict[str, Party]:
+    """Every service that has a queue bound to the routing key (one delivery each)."""
+    return {c.service: c.party for c in consumers if _matches(c.binding, routing_key)}
+
+
+# --- hypothesis: valid message contents per event type -----------------------------------------------------
+
+DATES = st.dates(date(2020, 1, 1), date(2035, 12, 31))
+CENTS = st.integers(1, 25_000_000)  # 0.01 .. 250 000.00 euros
+NAMES = st.text(st.characters(categories=("L",), max_codepoint=0x2FFF), min_size=1, max_size=40)
+PSEUDONYM = st.text("abcdefghijklmnopqrstuvwxyz234567", min_size=26, max_size=26).map("psn_".__add__)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+# Values no field of a contract can take: a string, number or date field never accepts a list or an object
+# (lists given for list fields, and objects for `data`, are swapped for the other kind when built).
+WRONG_TYPED = st.lists(JSON_VALUES, max_size=3) | st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=3)
+
+
+def euros(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+@st.composite
+def schedules(draw) -> tuple[Decimal, list[InvoiceTranche]]:
+    total = draw(CENTS)
+    parts = [total]
+    if total >= 2 and draw(st.booleans()):
+        first = draw(st.integers(1, total - 1))
+        parts = [first, total - first]
+    moments = st.sampled_from(InvoiceMoment)
+    return euros(total), [InvoiceTranche(moment=draw(moments), amount=euros(p)) for p in parts]
+
+
+@st.composite
+def quote_sent(draw) -> dict:
+    amount, invoicing = draw(schedules())
+    return {"sequence": draw(st.integers(1, 100)), "kind": draw(st.sampled_from(QuoteKind)), "amount": amount,
+            "planned_start": draw(DATES), "duration_weeks": draw(st.integers(1, 260)), "invoicing": invoicing}
+
+
+@st.composite
+def commissioned(draw) -> dict:
+    amount, invoicing = draw(schedules())
+    return {"approved_amount": amount, "invoicing": invoicing, "planned_start": draw(DATES),
+            "duration_weeks": draw(st.integers(1, 260)), "municipality": draw(st.sampled_from(Municipality))}
+
+
+@st.composite
+def started(draw) -> dict:
+    start = draw(DATES)
+    return {"start_date": start, "planned_end": start + timedelta(days=draw(st.integers(1, 2000)))}
+
+
+@st.composite
+def ended(draw) -> dict:
+    outcome = draw(st.sampled_from(Outcome))
+    paid, stopped = outcome == Outcome.PAID_WORK, outcome == Outcome.STOPPED_EARLY
+    return {"end_date": draw(DATES), "outcome": outcome,
+            "contract_type": draw(st.sampled_from(ContractType)) if paid else None,
+            "hours_band": draw(st.sampled_from(HoursBand)) if paid else None,
+            "stop_reason": draw(st.sampled_from(StopReason)) if stopped else None}
+
+
+@st.composite
+def invoice(draw) -> dict:
+    day, amount = draw(DATES), euros(draw(CENTS))
+    rate = draw(st.sampled_from([Decimal("0"), Decimal("0.09"), Decimal("0.21")])
+                | st.decimals(Decimal("0"), Decimal("1"), places=4))
+    vat = vat_of(amount, rate)
+    return {"invoice_number": f"{day.year:04d}-{draw(st.integers(1, 999_999)):06d}", "invoice_date": day,
+            "moment": draw(st.sampled_from(InvoiceMoment)), "basis": draw(st.sampled_from(InvoiceBasis)),
+            "amount_excl_vat": amount, "vat_rate": rate, "vat_amount": vat, "total": amount + vat}
+
+
+def contents(model: type[EventData], about: type[EventData] | None) -> st.SearchStrategy[dict]:
+    """Valid field values of one event type, except its ids (fresh ones are made for every message)."""
+    if model is ReferralRegistered:
+        return st.fixed_dictionaries({
+            "bsn": st.integers(0, 2**32).map(lambda n: synthetic_bsn(random.Random(n))),
+            "given_name": NAMES, "family_name": NAMES, "date_of_birth": st.dates(date(1940, 1, 1), date(2008, 1, 1)),
+            "municipality": st.sampled_from(Municipality),
+            "postal_code": st.from_regex(r"[1-9][0-9]{3}[A-Z]{2}", fullmatch=True),
+            "phone": st.none() | st.from_regex(r"\+?[0-9]{6,15}", fullmatch=True),
+            "email": st.none() | st.from_regex(r"[a-z0-9]{1,20}@[a-z]{1,20}\.[a-z]{2,6}", fullmatch=True),
+            "support_need": st.sampled_from(SupportNeed), "requested_start": st.none() | DATES,
+        })
+    if model is Retour:
+        assert about is not None
+        reasons = st.lists(st.builds(Reason, code=st.sampled_from(ReasonCode),
+                                     field=st.none() | st.from_regex(r"[a-z_.]{1,30}", fullmatch=True)), max_size=3)
+        return st.fixed_dictionaries(
+            {"about_type": st.just(about.event_type), "about_version": st.just(about.version),
+             "status": st.sampled_from(["accepted", "rejected"]), "reasons": reasons},
+            optional={"about_event_id": st.none()},
+        )
+    strategies = {
+        ReferralAccepted: st.just({}),
+        ReferralDeclined: st.fixed_dictionaries({"reason": st.sampled_from(DeclineReason)}),
+        QuoteSent: quote_sent(),
+        QuoteApproved: st.fixed_dictionaries({"approved_amount": CENTS.map(euros)}),
+        QuoteRejected: st.fixed_dictionaries({"reason": st.sampled_from(QuoteRejectReason)}),
+        TrajectoryCommissioned: commissioned(),
+        TrajectoryStarted: started(),
+        TrajectoryProgressed: st.fixed_dictionaries({
+            "sequence": st.integers(1, 500), "reported_on": DATES, "phase": st.sampled_from(TrajectoryPhase),
+            "status": st.sampled_from(ProgressStatus)}),
+        TrajectoryEnded: ended(),
+        InvoiceIssued: invoice(),
+        ReportPublished: st.fixed_dictionaries({
+            "year": st.integers(2080, 2100), "published_on": DATES, "threshold": st.integers(5, 100),
+            "tables": st.just([]), "durations": st.just([]), "trend": st.just([]),
+            "trend_signal": st.sampled_from(TrendSignal)}),
+    }
+    return strategies[model]
+
+
+def bases(consumer: Consumer) -> st.SearchStrategy[dict]:
+    subject = PSEUDONYM if consumer.model.about_a_person else st.none() | PSEUDONYM
+    return st.fixed_dictionaries({"fields": contents(consumer.model, consumer.about), "subject": subject})
+
+
+def _not_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+def corruptions(consumer: Consumer, klass: str, settings) -> st.SearchStrategy:
+    """What is done to a valid message of the consumer to make it one of the class."""
+    envelope_fields, data_fields = list(Envelope.model_fields), list(consumer.model.model_fields)
+    taken = set(envelope_fields) | set(data_fields)
+    match klass:
+        case "malformed":
+            return st.one_of(
+                st.tuples(st.just("bytes"), st.binary(max_size=300).filter(_not_json)),
+                st.tuples(st.just("text"), st.text(max_size=200).map(str.encode).filter(_not_json)),
+                st.tuples(st.just("truncated"), st.floats(0, 1, exclude_max=True)),
+            )
+        case "oversized":
+            return st.tuples(st.sampled_from(["data", "envelope", "whitespace"]), st.integers(1, 8192))
+        case "wrong_typed":
+            places = [st.tuples(st.just("envelope"), st.sampled_from(envelope_fields))]
+            if data_fields:
+                places.append(st.tuples(st.just("data"), st.sampled_from(data_fields)))
+            return st.tuples(st.one_of(places), WRONG_TYPED)
+        case "extra_field":
+            key = st.from_regex(r"[a-z][a-z_]{0,19}", fullmatch=True).filter(lambda k: k not in taken)
+            return st.tuples(st.sampled_from(["envelope", "data"]), key, JSON_VALUES)
+        case "unknown_version":
+            known = known_versions(consumer.model.event_type)
+            return st.integers(2, 999).filter(lambda v: v not in known)
+        case "replayed":
+            return st.integers(2, 3)  # copies of the same message
+        case _:
+            return st.none()
+
+
+def applies(consumer: Consumer, klass: str) -> bool:
+    if klass == "out_of_order":  # needs a referral that has to exist first
+        return "referral_id" in consumer.model.model_fields and (consumer.service, consumer.model) not in \
+            FIRST_OR_ANY_ORDER
+    return True
+
+
+def draw(strategy: st.SearchStrategy, n: int, seed_: int) -> list[Any]:
+    """n examples of a strategy, generated by hypothesis (no shrinking: nothing fails in here)."""
+    out: list[Any] = []
+
+    @hypothesis_settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
+                         suppress_health_check=list(HealthCheck))
+    @seed(seed_)
+    @given(strategy)
+    def collect(value):
+        out.append(value)
+
+    collect()
+    return out[:n]
+
+
+# --- building and accounting messages ----------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    consumer: Consumer
+    klass: str
+    body: bytes
+    message_id: str
+    correlation_id: str | None
+    source: Party  # the envelope's (possibly forged) source
+    copies: int = 1
+    expected_code: str | None = None  # contract classes: the reason the dead letter must carry
+    referral_id: uuid.UUID | None = None
+
+    @property
+    def routing_key(self) -> str:
+        return self.consumer.routing_key
+
+
+def _uuid_fields(model: type[EventData]) -> list[str]:
+    return [n for n, f in model.model_fields.items() if f.annotation in (uuid.UUID, uuid.UUID | None)]
+
+
+def build(consumer: Consumer, klass: str, base: dict, corruption: Any, settings) -> Sent:
+    fields = {**{name: uuid.uuid4() for name in _uuid_fields(consumer.model)}, **base["fields"]}
+    data = consumer.model(**fields)
+    referral_id = fields.get("referral_id")
+    envelope = Envelope.wrap(data, source=consumer.sender, subject=base["subject"],
+                             correlation_id=referral_id or uuid.uuid4())
+    assert envelope.routing_key == consumer.routing_key
+    doc = json.loads(envelope.model_dump_json())
+    sent = Sent(consumer, klass, b"", str(envelope.id), str(envelope.correlation_id), consumer.sender,
+                referral_id=referral_id)
+
+    def dumps() -> bytes:
+        return json.dumps(doc).encode()
+
+    match klass:
+        case "malformed":
+            kind, what = corruption
+            sent.expected_code = ReasonCode.MALFORMED_JSON
+            sent.correlation_id = None
+            if kind == "truncated":
+                whole = dumps()
+                sent.body = whole[: int(what * len(whole))]
+            else:
+                sent.body = what
+            return sent
+        case "oversized":
+            where, extra = corruption
+            target = settings.max_message_bytes + extra
+            sent.expected_code = ReasonCode.OVERSIZED
+            if where == "whitespace":
+                body = dumps()
+                sent.body = body + b" " * (target - len(body))
+            else:
+                container = doc["data"] if where == "data" else doc
+                container["padding"] = ""
+                container["padding"] = "x" * (target - len(dumps()))
+                sent.body = dumps()
+            assert len(sent.body) == target > settings.max_message_bytes
+            return sent
+        case "wrong_typed":
+            (where, name), value = corruption
+            container = doc if where == "envelope" else doc["data"]
+            if isinstance(container[name], list) and isinstance(value, list):
+                value = {"items": value}
+            elif isinstance(container[name], dict) and isinstance(value, dict):
+                value = [value]
+            container[name] = value
+            sent.expected_code = ReasonCode.INVALID_VALUE
+        case "extra_field":
+            where, key, value = corruption
+            (doc if where == "envelope" else doc["data"])[key] = value
+            sent.expected_code = ReasonCode.UNKNOWN_FIELD
+        case "forged_source":
+            not_permitted = [p for p in Party if p not in consumer.model.sources]
+            if not_permitted:  # a party that may not send the type
+                sent.source, sent.expected_code = not_permitted[0], ReasonCode.SOURCE_NOT_PERMITTED
+            else:  # every party may send it (retours): the routing key names another party than the envelope
+                sent.source, sent.expected_code = _other(consumer.sender), ReasonCode.ROUTING_MISMATCH
+            doc["source"] = sent.source.value
+        case "unknown_version":
+            doc["version"] = corruption
+            sent.expected_code = ReasonCode.UNSUPPORTED_VERSION
+        case "replayed":
+            sent.copies = corruption
+        case "out_of_order":
+            pass
+    sent.body = dumps()
+    return sent
+
+
+def generate(consumers: list[Consumer], classes: tuple[str, ...], settings) -> list[Sent]:
+    out = []
+    for consumer in consumers:
+        for klass in classes:
+            if not applies(consumer, klass):
+                continue
+            seed_ = zlib.crc32(f"{SEED}:{consumer.label}:{klass}".encode())
+            strategy = st.tuples(bases(consumer), corruptions(consumer, klass, settings))
+            out += [build(consumer, klass, base, corruption, settings)
+                    for base, corruption in draw(strategy, EXAMPLES, seed_)]
+    random.Random(SEED).shuffle(out)
+    return out
+
+
+@dataclass
+class Expected:
+    status: str  # dead_lettered | rejected | accepted
+    code: str | None
+    retour: bool  # a retour from the receiving service's party is expected
+
+
+def expectation(sent: Sent, service: str, party: Party) -> Expected:
+    named, subject_word = Party(sent.routing_key.split(".")[0]), sent.routing_key.split(".")[1]
+    if sent.klass in CONTRACT_CLASSES:
+        # answered when the routing key names another party, unless it is a retour
+        return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
+    model = sent.consumer.model
+    crossed = sent.source != party and model is not Retour
+    if model in (Retour, ReportPublished) or (service, model) in FIRST_OR_ANY_ORDER:
+        return Expected("accepted", None, crossed)
+    return Expected("rejected", ReasonCode.UNKNOWN_REFERRAL, crossed)
+
+
+@dataclass
+class Ledger:
+    """What each pipeline made of each of our deliveries, in the order they were handled."""
+
+    ids: set[str]
+    outcomes: dict[tuple[str, str], list[Any]] = field(default_factory=lambda: defaultdict(list))
+    crashes: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def watch(self, services, monkeypatch) -> None:
+        for name in DEFINITIONS:
+            pipeline = services[name].pipeline
+            original = pipeline.handle_event
+
+            async def handle(raw, _original=original, _name=name):
+                try:
+                    outcome = await _original(raw)
+                except Exception as exc:
+                    if raw.message_id in self.ids:
+                        self.crashes[(raw.message_id, _name)].append(type(exc).__name__)
+                    raise
+                if raw.message_id in self.ids:
+                    self.outcomes[(raw.message_id, _name)].append(outcome)
+                return outcome
+
+            monkeypatch.setattr(pipeline, "handle_event", handle)
+
+
+async def state(client) -> dict[str, Any]:
+    """Every service's `ListReferrals` view (each must answer), and billing's invoices."""
+    views: dict[str, Any] = {}
+    for name in DEFINITIONS:
+        reply = await client.send(name, ListReferrals(limit=1000))
+        assert reply.ok, (name, reply.reasons)
+        assert len(reply.result) < 1000, "the comparison needs every referral in one page"
+        views[name] = {v["referral_id"]: v for v in reply.result}
+    invoices = await client.send("billing", ListInvoices(limit=10_000))
+    assert invoices.ok, invoices.reasons
+    views["billing invoices"] = invoices.result
+    return views
+
+
+async def settled_state(client) -> dict[str, Any]:
+    """The state once what earlier tests left in flight has landed (two equal reads in a row)."""
+    previous = await state(client)
+    for _ in range(20):
+        await asyncio.sleep(0.3)
+        current = await state(client)
+        if current == previous:
+            return current
+        previous = current
+    return previous
+
+
+async def publish_all(amqp, settings, messages: list[Sent]) -> None:
+    channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
+    try:
+        exchange = await channel.get_exchange(f"{settings.namespace}.events")
+        for sent in messages:
+            for _ in range(sent.copies):
+                await exchange.publish(
+                    aio_pika.Message(sent.body, message_id=sent.message_id, correlation_id=sent.correlation_id,
+                                     content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=sent.routing_key, mandatory=True,
+                )
+    finally:
+        await channel.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_figures():
+    yield
+    if not FIGURES:
+        return
+    columns = ("consumers", "messages", "published", "deliveries", "dead_lettered", "refused", "accepted",
+               "duplicates", "rejected_retours", "accepted_retours")
+    print(f"\nfuzz run, seed {SEED} (WERKBRUG_FUZZ_SEED={SEED} repeats it), {EXAMPLES} examples per class per consumer")
+    print("deliveries = published x receiving services; each is dead_lettered, refused (a business refusal with "
+          "reason codes), accepted, or a suppressed duplicate")
+    print(f"{'class':<16}" + "".join(f"{c:>17}" for c in columns))
+    total: Counter = Counter()
+    for klass in CLASSES:
+        if klass in FIGURES:
+            row = FIGURES[klass]
+            total.update(row)
+            print(f"{klass:<16}" + "".join(f"{row[c]:>17}" for c in columns))
+    total["consumers"] = max(FIGURES[k]["consumers"] for k in FIGURES)  # the same consumers, not a sum
+    print(f"{'total':<16}" + "".join(f"{total[c]:>17}" for c in columns))
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    messages: list[Sent]
+    ledger: Ledger
+    before: dict[str, Any]
+    after: dict[str, Any]
+    parked: dict[tuple[str, str], list[aio_pika.abc.AbstractIncomingMessage]]
+    retours: dict[tuple[str, str], list[dict]]  # (about id, answering party) -> retour envelopes
+    receivers: dict[str, dict[str, Party]]
+
+
+async def fuzz(classes, services, amqp, settings, client, monkeypatch) -> Run:
+    consumers = all_consumers(settings)
+    messages = generate(consumers, classes, settings)
+    assert len({m.message_id for m in messages}) == len(messages)
+    routed = {m.message_id: receivers(consumers, m.routing_key) for m in messages}
+    ns = settings.namespace
+    parking = {name: await Spy.bind(amqp, f"{ns}.dlx", name) for name in DEFINITIONS}
+    retour_spy = await Spy.bind(amqp, f"{ns}.events", "*.retour.#")
+    try:
+        before = await settled_state(client)
+        ledger = Ledger({m.message_id for m in messages})
+        ledger.watch(services, monkeypatch)
+        await publish_all(amqp, settings, messages)
+
+        deliveries = {(m.message_id, name): m.copies for m in messages for name in routed[m.message_id]}
+
+        async def all_handled():
+            return all(len(ledger.outcomes[key]) >= n for key, n in deliveries.items()) or (
+                bool(ledger.crashes) and "crashed")
+
+        await wait_for(all_handled, within=90, interval=0.2, what="every delivery to be handled")
+        assert not ledger.crashes, f"handlers crashed on: {dict(ledger.crashes)}"
+
+        parked: dict[tuple[str, str], list] = defaultdict(list)
+        retours: dict[tuple[str, str], list[dict]] = defaultdict(list)
+
+        async def drain() -> None:
+            for name, spy in parking.items():
+                for m in await spy.messages():
+                    if m.message_id in ledger.ids:
+                        parked[(m.message_id, name)].append(m)
+            for m in await retour_spy.messages():
+                if m.message_id in ledger.ids:
+                    continue  # our own input on a retour binding, not a service's answer
+                doc = json.loads(m.body)
+                about = doc["data"]["about_event_id"]
+                if about in ledger.ids:
+                    retours[(about, doc["source"])].append(doc)
+
+        want_parked = {(m.message_id, name) for m in messages for name in routed[m.message_id]
+                       if m.klass in CONTRACT_CLASSES}
+        want_retours = Counter((m.message_id, party.value) for m in messages
+                               for name, party in routed[m.message_id].items()
+                               if expectation(m, name, party).retour)
+
+        async def answered():
+            await drain()
+            return want_parked <= set(parked) and all(len(retours[k]) >= n for k, n in want_retours.items())
+
+        await wait_for(answered, within=60, interval=0.2, what="the dead letters and retours")
+        await asyncio.sleep(1.0)  # room for anything that should not come: a second retour, a late dead letter
+        await drain()
+        after = await state(client)
+    finally:
+        for spy in (*parking.values(), retour_spy):
+            await spy.close()
+    return Run(messages, ledger, before, after, dict(parked), dict(retours), routed)
+
+
+async def check(run: Run, client) -> None:
+    """Every delivery accounted for, each as expected, and the figures recorded."""
+    problems: list[str] = []
+    for klass in {m.klass for m in run.messages}:
+        FIGURES[klass]["consumers"] += len({m.consumer.label for m in run.messages if m.klass == klass})
+    for m in run.messages:
+        row = FIGURES[m.klass]
+        row["messages"] += 1
+        row["published"] += m.copies
+        for name, party in run.receivers[m.message_id].items():
+            expected = expectation(m, name, party)
+            outcomes = run.ledger.outcomes[(m.message_id, name)]
+            where = f"{m.klass} {m.consumer.label} -> {name} ({m.message_id})"
+            row["deliveries"] += m.copies
+            if len(outcomes) != m.copies:
+                problems.append(f"{where}: {len(outcomes)} outcomes for {m.copies} deliveries")
+                continue
+            first, *rest = outcomes
+            row["duplicates"] += sum(o.status == "duplicate" for o in rest)
+            if any(o.status != "duplicate" for o in rest):
+                problems.append(f"{where}: a replay had a second effect: {[o.status for o in rest]}")
+            codes = [r.code.value for r in first.reasons]
+            if first.status != expected.status:
+                problems.append(f"{where}: {first.status} {codes}, expected {expected.status} {expected.code}")
+                continue
+            if expected.code and expected.code not in codes:
+                problems.append(f"{where}: reasons {codes} lack {expected.code}")
+            answers = run.retours.get((m.message_id, party.value), [])
+            if first.status == "dead_lettered":
+                row["dead_lettered"] += 1
+                dead = run.parked.get((m.message_id, name), [])
+                if len(dead) != 1:
+                    problems.append(f"{where}: {len(dead)} dead letters in the parking queue")
+                else:
+                    headers = dead[0].headers
+                    if headers.get("x-werkbrug-reason", "").split(",") != codes:
+                        problems.append(f"{where}: dead letter reason {headers.get('x-werkbrug-reason')} != {codes}")
+                    if headers.get("x-werkbrug-original-routing-key") != m.routing_key or dead[0].body != m.body:
+                        problems.append(f"{where}: the dead letter lost its routing key or body")
+            elif (m.message_id, name) in run.parked:
+                problems.append(f"{where}: {first.status} but also dead-lettered")
+            if first.status == "rejected":
+                row["refused"] += 1
+                if not expected.retour:
+                    log = await client.send(name, ReadProcessingLog(correlation_id=m.referral_id))
+                    if not any(r["message_id"] == m.message_id and r["status"] == "refused" for r in log.result or []):
+                        problems.append(f"{where}: the refusal is not in {name}'s processing log")
+            if first.status == "accepted":
+                row["accepted"] += 1
+            if expected.retour:
+                wanted = "accepted" if first.status == "accepted" else "rejected"
+                if len(answers) != 1:
+                    problems.append(f"{where}: {len(answers)} retours, expected exactly one")
+                    continue
+                status, answered = answers[0]["data"]["status"], [r["code"] for r in answers[0]["data"]["reasons"]]
+                row[f"{status}_retours"] += 1
+                if status != wanted or answered != codes:
+                    problems.append(f"{where}: retour {status} {answered}, expected {wanted} {codes}")
+            elif answers:
+                problems.append(f"{where}: answered by {len(answers)} retour(s), expected none")
+    assert not problems, f"{len(problems)} problems (seed {SEED}):\n" + "\n".join(problems[:40])
+
+    for klass in {m.klass for m in run.messages}:
+        row = FIGURES[klass]
+        accounted = row["dead_lettered"] + row["refused"] + row["accepted"] + row["duplicates"]
+        assert accounted == row["deliveries"], f"{klass}: {accounted} of {row['deliveries']} deliveries accounted for"
+
+
+def accepted_referrals(run: Run) -> dict[str, set[str]]:
+    """The referrals each service may have learnt of: from the deliveries it accepted."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for m in run.messages:
+        for name, party in run.receivers[m.message_id].items():
+            if m.referral_id and expectation(m, name, party).status == "accepted":
+                out[name].add(str(m.referral_id))
+    return out
+
+
+def assert_only_accepted_input_changed_state(run: Run) -> None:
+    new = accepted_referrals(run)
+    assert run.after["billing invoices"] == run.before["billing invoices"], "fuzzed input produced an invoice"
+    for name in DEFINITIONS:
+        before, after = run.before[name], run.after[name]
+        changed = [rid for rid in before if after.get(rid) != before[rid]]
+        assert not changed, f"{name}: fuzzed input changed existing referrals {changed}"
+        assert set(after) - set(before) == new[name], f"{name}: referrals that appeared {set(after) - set(before)}"
+
+
+# --- the tests ---------------------------------------------------------------------------------------------
+
+
+async def test_contract_violations_on_every_consumer_are_parked_with_a_reason_and_change_nothing(
+        services, amqp, settings, client, monkeypatch):
+    run = await fuzz(CONTRACT_CLASSES, services, amqp, settings, client, monkeypatch)
+    await check(run, client)
+    assert run.after == run.before, "refused input changed a service's state"
+
+
+async def test_a_replayed_message_has_exactly_one_effect_on_every_consumer(
+        services, amqp, settings, client, monkeypatch):
+    run = await fuzz(("replayed",), services, amqp, settings, client, monkeypatch)
+    await check(run, client)
+    assert_only_accepted_input_changed_state(run)
+    for name, referrals in accepted_referrals(run).items():
+        assert referrals <= set(run.after[name]), f"{name} lost accepted referrals"
+
+
+async def test_out_of_order_messages_are_refused_with_a_reason_and_answered_not_parked(
+        services, amqp, settings, client, monkeypatch):
+    run = await fuzz(("out_of_order",), services, amqp, settings, client, monkeypatch)
+    await check(run, client)
+    # Refused everywhere except at billing, which records a trajectory's start and end in any order.
+    assert_only_accepted_input_changed_state(run)
+    assert set(accepted_referrals(run)) <= {"billing"}
+
+
+async def test_every_malformed_message_without_a_message_id_is_answered_with_its_own_retour(
+        services, amqp, settings):
+    """Two different malformed messages, neither with an AMQP message_id, from a sender the routing key names:
+    each is dead-lettered and each should be answered with a rejected retour (told apart by correlation id)."""
+    ns, routing_key = settings.namespace, "heliomare.referral.accepted.v1"
+    parking = await Spy.bind(amqp, f"{ns}.dlx", "intake")
+    answers = await Spy.bind(amqp, f"{ns}.events", "werksaam.retour.referral-accepted.v1")
+    correlation_ids = [str(uuid.uuid4()) for _ in range(2)]
+    try:
+        channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(f"{ns}.events")
+        for n, correlation_id in enumerate(correlation_ids):
+            await exchange.publish(aio_pika.Message(f"not json {n}".encode(), correlation_id=correlation_id),
+                                   routing_key=routing_key, mandatory=True)
+        await channel.close()
+        parked, answered = set(), set()
+
+        async def both_parked():
+            parked.update(m.correlation_id for m in await parking.messages())
+            return set(correlation_ids) <= parked
+
+        await wait_for(both_parked, what="both malformed messages in intake's parking queue")
+
+        async def both_answered():
+            got = await answers.messages()
+            answered.update(json.loads(m.body)["correlation_id"] for m in got)
+            return set(correlation_ids) <= answered
+
+        await wait_for(both_answered, within=5, what="a rejected retour for each malformed message")
+    finally:
+        await parking.close()
+        await answers.close()
