@@ -4,6 +4,7 @@ running and nothing already accepted is lost. Plus: a duplicate delivery has no 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import uuid
@@ -78,13 +79,22 @@ async def offer_cases(client) -> list[dict]:
     return (await client.send("offer", ListReferrals(limit=1000))).result
 
 
+@contextlib.asynccontextmanager
+async def spying_on(amqp, settings, service: str, party: str):
+    """What a service parks, and the retours its party sends."""
+    parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", service)
+    retours = await Spy.bind(amqp, f"{settings.namespace}.events", f"{party}.retour.#")
+    try:
+        yield parking, retours
+    finally:
+        await parking.close()
+        await retours.close()
+
+
 @pytest.fixture
 async def spies(services, amqp, settings):
-    parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", "offer")
-    retours = await Spy.bind(amqp, f"{settings.namespace}.events", "heliomare.retour.#")
-    yield parking, retours
-    await parking.close()
-    await retours.close()
+    async with spying_on(amqp, settings, "offer", "heliomare") as both:
+        yield both
 
 
 def _big_referral(settings, rng) -> tuple[bytes, str, str]:

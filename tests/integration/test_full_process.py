@@ -43,7 +43,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Party
 from shared.logs import hold_payload_loggers
 from tests.harness import wait_for
-from tests.integration.test_bad_input import Spy, publish
+from tests.integration.test_bad_input import Spy, publish, spying_on
 
 pytestmark = pytest.mark.integration
 
@@ -206,11 +206,8 @@ async def test_out_of_order_commands_are_refused_with_reason_codes(services, cli
 
 @pytest.fixture
 async def werksaam_spies(services, amqp, settings):
-    parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", "intake")
-    retours = await Spy.bind(amqp, f"{settings.namespace}.events", "werksaam.retour.#")
-    yield parking, retours
-    await parking.close()
-    await retours.close()
+    async with spying_on(amqp, settings, "intake", "werksaam") as both:
+        yield both
 
 
 def heliomare(data, subject: str, referral_id: str) -> Envelope:
