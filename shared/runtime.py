@@ -201,7 +201,7 @@ class ServiceRuntime:
         """One documented FastStream publisher per routing key this service sends on (AsyncAPI)."""
         d, t, party = self.definition, self.topology, self.definition.party.value
         emitted = [(f"{party}.{m.event_type}.v{m.version}", m, (m.__doc__ or "").strip()) for m in d.emits]
-        emitted += [(f"{party}.retour.{m.event_type.replace('.', '-')}.v1", Retour,
+        emitted += [(Retour.routing_key_from(party, m), Retour,
                      f"retour answering {m.event_type} v{m.version}") for m in d.event_handlers]
         return {
             key: self.broker.publisher(key, exchange=t.events, schema=envelope_model(model), title=f"{d.name}:{key}",

@@ -159,13 +159,17 @@ class Retour(EventData):
 
     @classmethod
     def routing_subject_of(cls, data: dict[str, Any]) -> str:
-        about = str(data.get("about_type", "unknown.unknown")).replace(".", "-")
-        return f"retour.{about}"
+        return f"retour.{str(data.get('about_type', 'unknown.unknown')).replace('.', '-')}"
 
     @staticmethod
     def binding_for(answered: type[EventData]) -> str:
         """Binding key that collects every party's retours to one of our event types."""
-        return f"*.retour.{answered.event_type.replace('.', '-')}.v1"
+        return Retour.routing_key_from("*", answered)
+
+    @classmethod
+    def routing_key_from(cls, party: str, answered: type[EventData]) -> str:
+        """The routing key of `party`'s retours answering an event type: `<party>.retour.<type>.v1`."""
+        return f"{party}.{cls.routing_subject_of({'about_type': answered.event_type})}.v{cls.version}"
 
 
 # --- Heliomare internal: the approved quote becomes a commission for a trajectory ----------------
