@@ -57,6 +57,26 @@ class Settings(BaseSettings):
     vat_rate: Decimal = Field(Decimal("0.21"), ge=0, le=1, max_digits=5, decimal_places=4,
                               validation_alias="WERKBRUG_VAT_RATE")
 
+    subject_data_holders: str = Field(
+        "werksaam:intake,heliomare:offer,heliomare:trajectory,heliomare:billing",
+        validation_alias="WERKBRUG_SUBJECT_DATA_HOLDERS", pattern=r"^[a-z]+:[a-z_]+(,[a-z]+:[a-z_]+)*$",
+        description="party:service of every service that may hold data on a subject (asked by subject_rights).")
+    retention_interval: float = Field(
+        86_400, gt=0, validation_alias="WERKBRUG_RETENTION_INTERVAL",
+        description="Seconds between runs of each service's retention job (art 11.4).")
+    subject_chase_interval: float = Field(
+        300, gt=0, validation_alias="WERKBRUG_SUBJECT_CHASE_INTERVAL",
+        description="Seconds between checks of open data-subject requests for silent services and deadlines.")
+    subject_reminder_after: float = Field(
+        2 * 86_400, gt=0, validation_alias="WERKBRUG_SUBJECT_REMINDER_AFTER",
+        description="Seconds without an answer after which a service is asked again.")
+    subject_max_reminders: int = Field(
+        3, ge=0, le=50, validation_alias="WERKBRUG_SUBJECT_MAX_REMINDERS",
+        description="Reminders to a silent service before the request is escalated to the privacy officer.")
+    subject_escalate_days: int = Field(
+        10, ge=0, le=30, validation_alias="WERKBRUG_SUBJECT_ESCALATE_DAYS",
+        description="A request still open this many days before its deadline is escalated and listed at risk.")
+
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     span_file: str | None = Field(
         None, validation_alias="WERKBRUG_SPAN_FILE",

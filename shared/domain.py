@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -22,6 +24,14 @@ class Outgoing:
     data: EventData
     subject: str | None
     correlation_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Withholding:
+    """Why a record is kept despite an erasure request (GDPR art 17(3)(b)), and until when."""
+
+    ground: str
+    keep_until: date
 
 
 class Aggregate(BaseModel):
@@ -38,3 +48,29 @@ class Aggregate(BaseModel):
     def pop_events(self) -> list[Outgoing]:
         events, self._events = self._events, []
         return events
+
+    # -- what the data-subject rights and the retention job ask of a record ------------------------
+
+    def retention_start(self) -> date | None:
+        """When this record's retention period starts to run (its lifecycle ended); None while it is
+        still needed. The retention job destroys it once the period of its activity has passed."""
+        return None
+
+    def withholding(self) -> Withholding | None:
+        """A legal duty to keep this record despite an erasure request (art 17(3)(b)), or None: erase it."""
+        return None
+
+    def rectify(self, corrections: dict[str, Any]) -> bool:
+        """Correct personal data (art 16). True when the record held any of the corrected fields."""
+        return False
+
+
+def corrected(personal: BaseModel | None, corrections: dict[str, Any]) -> BaseModel | None:
+    """The personal data with the corrections applied (validated as the model requires), or None when it
+    holds none of the corrected fields."""
+    if personal is None:
+        return None
+    applicable = {k: v for k, v in corrections.items() if k in type(personal).model_fields}
+    if not applicable:
+        return None
+    return type(personal).model_validate({**personal.model_dump(), **applicable})

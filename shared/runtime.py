@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import aio_pika
 from faststream import AckPolicy
@@ -33,10 +35,12 @@ from shared.contracts.envelope import Envelope, envelope_model
 from shared.contracts.events import Retour
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers
-from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
+from shared.messaging.pipeline import DeadLetterSink, Job, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, service_bindings
 from shared.privacy.crypto import FieldCipher
+from shared.privacy.pseudonym import Pseudonymiser, mentions
+from shared.privacy.retention import RetentionJob
 from shared.storage.mongo import MongoStorage, connect, is_outage
 from shared.telemetry import TRACER_NAME, make_tracer_provider
 
@@ -62,8 +66,26 @@ async def _raw_body(msg: RabbitMessage) -> bytes:
 
 
 class _BrokerDeadLetters(DeadLetterSink):
-    def __init__(self, broker: RabbitBroker, topology: Topology, service: str) -> None:
+    def __init__(self, broker: RabbitBroker, topology: Topology, service: str, settings: Settings) -> None:
         self._broker, self._topology, self._service = broker, topology, service
+        self._amqp_url = settings.amqp_url
+        self._pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
+
+    async def destroy_about(self, subject: str) -> int:
+        """Take every dead letter about the subject out of this service's parking queue (erasure). The
+        others are left unacknowledged and go back when the channel closes."""
+        destroyed = 0
+        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(self._topology.parking_queue(self._service).name, ensure=False)
+            while (message := await queue.get(no_ack=False, fail=False, timeout=10)) is not None:
+                if mentions(message.body, subject, self._pseudonymise):
+                    await message.ack()
+                    destroyed += 1
+        if destroyed:
+            log.info("%s destroyed %d dead letters about an erased subject", self._service, destroyed)
+        return destroyed
 
     async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
         headers = {
@@ -110,9 +132,14 @@ class ServiceRuntime:
         self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
-        self.pipeline = Pipeline(d, self.storage.unit_of_work, _BrokerDeadLetters(self.broker, self.topology, d.name),
-                                 self.tracer, s.max_message_bytes)
+        dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, s)
+        self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, self.tracer, s.relay_interval, d.name)
+        self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
+        self.jobs: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [
+            (job.name, job.interval, partial(self._run_job_command, job)) for job in d.jobs]
+        self.jobs.append(("retention", s.retention_interval, self.retention.run))
+        self._job_tasks: list[asyncio.Task] = []
         self._subscribe()
         self.publishers = self._publishers()
         self.app = AsgiFastStream(
@@ -247,10 +274,33 @@ class ServiceRuntime:
 
     async def _after_broker(self) -> None:
         self.relay.start()
+        self._job_tasks = [asyncio.create_task(self._every(*job), name=f"{self.definition.name}-{job[0]}")
+                           for job in self.jobs]
         log.info("werkbrug-%s (%s) running", self.definition.name, self.definition.party.value)
 
     async def _before_stop(self) -> None:
+        for task in self._job_tasks:
+            task.cancel()
+        await asyncio.gather(*self._job_tasks, return_exceptions=True)
+        self._job_tasks = []
         await self.relay.stop()
+
+    async def _every(self, name: str, interval: float, run: Callable[[], Awaitable[Any]]) -> None:
+        """Run a job on its timer; a failure (the database away) is logged and tried again next time."""
+        while True:
+            await asyncio.sleep(interval)
+            with self.tracer.start_as_current_span(f"{self.definition.name} job {name}"):
+                try:
+                    await run()
+                except Exception as exc:
+                    log.warning("%s: job %s failed (%s); next run in %.0fs", self.definition.name, name,
+                                type(exc).__name__, interval)
+
+    async def _run_job_command(self, job: Job) -> None:
+        reply = await self.pipeline.handle_command(job.command().model_dump_json().encode())
+        if not reply["ok"]:
+            log.warning("%s: job %s refused: %s", self.definition.name, job.name,
+                        ", ".join(r["code"] for r in reply["reasons"]))
 
     async def _after_stop(self) -> None:
         await self.client.close()
@@ -262,9 +312,13 @@ class ServiceRuntime:
         await self.broker.start()
         await self._after_broker()
 
-    async def stop(self) -> None:
+    async def stop(self, keep_tracing: bool = False) -> None:
+        """Stop (in-process runs). `keep_tracing`: leave the span exporters open for a restarted runtime."""
         await self._before_stop()
         await self.broker.stop()
+        if keep_tracing:
+            await self.client.close()
+            return
         await self._after_stop()
 
 

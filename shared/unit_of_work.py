@@ -12,14 +12,14 @@ import abc
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate, Outgoing
+from shared.domain import Aggregate, Outgoing, Withholding
 from shared.ids import uuid7
 from shared.privacy.processing_log import Processing, ProcessingRecord, records_for
 
@@ -43,12 +43,38 @@ class RepositorySpec(Generic[A]):
     encrypted: tuple[str, ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
     unique_indexes: tuple[tuple[str, ...], ...] = ()
+    retention: str | None = None  # the register activity (its name) whose retention period applies
+
+    @property
+    def about_subjects(self) -> bool:
+        """Its records name a data subject (field `subject`): subject-rights requests and retention reach it."""
+        return "subject" in self.model.model_fields
+
+
+@dataclass
+class SubjectState:
+    """What a service must respect about one data subject before it processes their data."""
+
+    subject: str
+    erased_at: datetime | None = None  # art 17: nothing new is stored about them
+    restricted_since: datetime | None = None  # art 18: stored, not processed
+    objected_since: datetime | None = None  # art 21: public-task processing stopped
+
+    def refusal(self) -> Reason | None:
+        if self.erased_at is not None:
+            return Reason(code=ReasonCode.SUBJECT_ERASED, field="subject", detail="the subject's data was erased")
+        if self.restricted_since is not None:
+            return Reason(code=ReasonCode.SUBJECT_RESTRICTED, field="subject", detail="processing restricted (art 18)")
+        if self.objected_since is not None:
+            return Reason(code=ReasonCode.SUBJECT_RESTRICTED, field="subject", detail="the subject objected (art 21)")
+        return None
 
 
 class Repository(abc.ABC, Generic[A]):
     def __init__(self, spec: RepositorySpec[A]) -> None:
         self.spec = spec
         self.seen: dict[uuid.UUID, A] = {}
+        self.withheld: dict[uuid.UUID, Withholding] = {}  # loaded records kept despite an erasure request
 
     def add(self, aggregate: A) -> None:
         self.seen[aggregate.id] = aggregate
@@ -73,6 +99,11 @@ class Repository(abc.ABC, Generic[A]):
 
     @abc.abstractmethod
     async def _get(self, aggregate_id: uuid.UUID) -> A | None: ...
+
+    @abc.abstractmethod
+    async def retention_due(self, started_before: date, today: date, limit: int = 100) -> list[A]:
+        """Records the retention job must destroy: their retention period started on or before
+        `started_before` (and they are not withheld), or they were withheld until before `today`."""
 
     @abc.abstractmethod
     async def find(self, limit: int = 100, **equals: Any) -> list[A]:
@@ -130,15 +161,46 @@ class UnitOfWork(abc.ABC):
             for o in self.collect_new_events()
         ]
 
+    def touched_subjects(self, envelopes: list[Envelope] = ()) -> set[str]:
+        """The data subjects whose records this unit of work read or changed, or whom it sends messages about."""
+        subjects = set(self.processing.subjects) if self.processing else set()
+        for repo in self.repositories.values():
+            subjects |= {s for agg in repo.seen.values() if (s := getattr(agg, "subject", None))}
+        subjects |= {env.subject for env in envelopes if env.subject}
+        return subjects
+
     def processing_records(self, envelopes: list[Envelope], now: datetime) -> list[ProcessingRecord]:
         """One processing-log record per data subject this unit of work touched."""
         if self.processing is None:
             return []
-        subjects = set(self.processing.subjects)
-        for repo in self.repositories.values():
-            subjects |= {s for agg in repo.seen.values() if (s := getattr(agg, "subject", None))}
-        subjects |= {env.subject for env in envelopes if env.subject}
-        return records_for(self.processing, subjects, [env.id for env in envelopes], now, uuid7)
+        return records_for(self.processing, self.touched_subjects(envelopes), [env.id for env in envelopes], now,
+                           uuid7)
+
+    # -- data-subject rights -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def subject_state(self, subject: str) -> SubjectState:
+        """The subject's erasure, restriction and objection state (a blank state when none was recorded)."""
+
+    @abc.abstractmethod
+    async def save_subject_state(self, state: SubjectState) -> None: ...
+
+    @abc.abstractmethod
+    async def erase_record(self, repository: str, aggregate: Aggregate) -> None:
+        """Delete one record (art 17)."""
+
+    @abc.abstractmethod
+    async def withhold_record(self, repository: str, aggregate: Aggregate, withholding: Withholding) -> None:
+        """Keep one record despite erasure, under the subject's retained key, marked with its ground."""
+
+    @abc.abstractmethod
+    async def shred_subject(self, subject: str, *, retained_too: bool = False) -> int:
+        """Destroy the subject's data key (crypto-shredding): every copy encrypted with it becomes unreadable,
+        and messages about them not yet sent are never sent. Returns how many outbox copies it made unreadable."""
+
+    @abc.abstractmethod
+    async def readable_about(self, subject: str) -> list[str]:
+        """What this service can still read on the subject: `collection/record id` of each record or message."""
 
     @abc.abstractmethod
     async def processed(self, message_id: str) -> InboxEntry | None:

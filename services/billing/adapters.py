@@ -13,7 +13,7 @@ from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
-ACCOUNTS = RepositorySpec("accounts", Account, indexes=(("subject",),))
+ACCOUNTS = RepositorySpec("accounts", Account, indexes=(("subject",),), retention="billing")
 COUNTERS = RepositorySpec("counters", InvoiceCounter, unique_indexes=(("year",),))
 
 

@@ -46,7 +46,8 @@ from shared.contracts.events import (
     vat_of,
 )
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
+from shared.domain import Aggregate, Withholding
+from shared.privacy.periods import add_months
 
 BILLING_NAMESPACE = uuid.UUID("5d0c8b1a-2f7e-4c39-9a61-62696c6c696e")
 CENT = Decimal("0.01")
@@ -149,6 +150,23 @@ class Account(Aggregate):
         return cls(id=referral_id, subject=subject)
 
     # -- what arrives (any order) ------------------------------------------------------------------
+
+    def retention_start(self) -> date | None:
+        """The account is closed when the trajectory ended and every invoice order was invoiced."""
+        if self.end is None or self.pending_orders():
+            return None
+        return max([self.end.end_date, *(i.invoice_date for i in self.invoices)])
+
+    def withholding(self) -> Withholding | None:
+        """Invoices and the administration behind them must be kept for the tax authorities."""
+        if not self.invoices:
+            return None
+        start = self.retention_start() or max(i.invoice_date for i in self.invoices)
+        return Withholding(
+            ground="GDPR art 17(3)(b): Algemene wet inzake rijksbelastingen art 52 and Wet op de omzetbelasting 1968 "
+                   "art 35a: invoices and the administration behind them are kept 7 years",
+            keep_until=add_months(start, 7 * 12),
+        )
 
     def commissioned(self, event: TrajectoryCommissioned) -> None:
         commission = Commission(quote_id=event.quote_id, approved_amount=event.approved_amount,

@@ -38,7 +38,7 @@ from shared.privacy.pseudonym import Pseudonymiser
 from shared.unit_of_work import RepositorySpec
 
 REFERRALS = RepositorySpec(
-    "referrals", Referral, encrypted=("person",), indexes=(("subject",), ("status",)),
+    "referrals", Referral, encrypted=("person",), indexes=(("subject",), ("status",)), retention="referral-intake",
 )
 REPORTS = RepositorySpec("reports", handlers.ReceivedReport, indexes=(("year",),))
 

@@ -46,9 +46,10 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Municipality
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
+from shared.domain import Aggregate, Withholding, corrected
 from shared.ids import uuid7
 from shared.privacy.bsn import is_valid_bsn
+from shared.privacy.periods import add_months
 
 
 class ReferralStatus(StrEnum):
@@ -152,6 +153,38 @@ class Referral(Aggregate):
     quotes: list[ReceivedQuote] = Field(default_factory=list)
     trajectory: TrajectoryRecord | None = None
     invoices: list[ReceivedInvoice] = Field(default_factory=list)
+
+    # -- data-subject rights and retention -----------------------------------------------------------
+
+    def retention_start(self) -> date | None:
+        """The file is closed when the referral was refused or declined, or the trajectory ended (the last
+        invoice may come later: the period runs from the latest of these dates)."""
+        if self.status not in {ReferralStatus.REFUSED, ReferralStatus.DECLINED, ReferralStatus.TRAJECTORY_ENDED}:
+            return None
+        dates = [self.submitted_at.date(), *(q.decided_at.date() for q in self.quotes if q.decided_at),
+                 *(i.invoice_date for i in self.invoices)]
+        if self.trajectory and self.trajectory.end_date:
+            dates.append(self.trajectory.end_date)
+        return max(dates)
+
+    def withholding(self) -> Withholding | None:
+        """A referral that led to an approved trajectory is part of WerkSaam's re-integration file and its
+        payments, which the Archiefwet requires it to keep; one that ended before is erased."""
+        if self.approved_amount() is None and not self.invoices:
+            return None
+        start = self.retention_start() or now_utc().date()
+        return Withholding(
+            ground="GDPR art 17(3)(b): Archiefwet 1995 art 3 with the Selectielijst gemeenten en intergemeentelijke "
+                   "organen: the re-integration file and its payments are kept 7 years after the trajectory ends",
+            keep_until=add_months(start, 7 * 12),
+        )
+
+    def rectify(self, corrections: dict) -> bool:
+        person = corrected(self.person, corrections)
+        if person is None:
+            return False
+        self.person = person
+        return True
 
     # -- step 1 ------------------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
-CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject",), ("status",)))
+CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject",), ("status",)),
+                       retention="referral-registration")
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:

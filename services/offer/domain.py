@@ -31,7 +31,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Municipality
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
+from shared.domain import Aggregate, corrected
 
 
 class CaseStatus(StrEnum):
@@ -95,6 +95,19 @@ class Case(Aggregate):
                           date_of_birth=event.date_of_birth, postal_code=event.postal_code,
                           phone=event.phone, email=event.email),
         )
+
+    def retention_start(self) -> date | None:
+        """Offer's part ends with the decline or the approval (the trajectory service takes over)."""
+        if self.status not in {CaseStatus.DECLINED, CaseStatus.QUOTE_APPROVED}:
+            return None
+        return max([self.registered_at.date(), *(q.sent_at.date() for q in self.quotes)])
+
+    def rectify(self, corrections: dict) -> bool:
+        client = corrected(self.client, corrections)
+        if client is None:
+            return False
+        self.client = client
+        return True
 
     def accept(self) -> None:
         self._require({CaseStatus.REGISTERED}, "accept")

@@ -27,7 +27,7 @@ from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
-TRAJECTORIES = RepositorySpec("trajectories", Trajectory, indexes=(("subject",), ("status",)))
+TRAJECTORIES = RepositorySpec("trajectories", Trajectory, indexes=(("subject",), ("status",)), retention="trajectory")
 REPORTS = RepositorySpec("reports", handlers.PublishedReport, indexes=(("year",),))
 
 

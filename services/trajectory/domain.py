@@ -104,6 +104,12 @@ class Trajectory(Aggregate):
             duration_weeks=event.duration_weeks, invoicing=list(event.invoicing),
         )
 
+    def retention_start(self) -> date | None:
+        """The trajectory's record is closed when it ended (invoices received later move the date on)."""
+        if self.status != TrajectoryStatus.ENDED or self.end_date is None:
+            return None
+        return max([self.end_date, *(i.invoice_date for i in self.invoices)])
+
     def commissioned_again(self, event: TrajectoryCommissioned) -> None:
         """The same commission once more is no news; another quote for a commissioned referral is refused."""
         if event.quote_id != self.quote_id:

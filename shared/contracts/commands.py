@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events import (
+    BSN,
     ContractType,
     DeclineReason,
     Email,
@@ -25,12 +26,15 @@ from shared.contracts.events import (
     Outcome,
     Phase,
     Phone,
+    PostalCode,
     ProgressStatus,
     QuoteKind,
     QuoteRejectReason,
+    Right,
     StopReason,
     SupportNeed,
 )
+from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
@@ -208,6 +212,87 @@ class ListInvoices(Query):
 
 
 BillingCommand = Annotated[GetReferral | ListReferrals | ListInvoices, Field(discriminator="command")]
+
+
+# --- subject_rights (WerkSaam): data-subject requests, agreement art 10 ---------------------------
+
+
+class IdentityCheck(BaseModel):
+    """How the person's identity was verified before the request was taken (GDPR art 12(6))."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["id_document_at_desk", "digid", "known_contact", "not_verified"]
+    verified_by: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,40}$", description="Staff id of who checked it.")
+    verified_at: AwareDatetime
+
+    @property
+    def verified(self) -> bool:
+        return self.method != "not_verified"
+
+
+class Corrections(BaseModel):
+    """What a rectification corrects, each value checked as the original field is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: date | None = None
+    postal_code: PostalCode | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+
+    def as_message(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}
+
+
+class SubmitSubjectRequest(Command):
+    """A person exercises a right (GDPR art 15-21) at WerkSaam, the contact point (agreement art 10.3).
+    The BSN is turned into the pseudonym at the door and not kept."""
+
+    command: Literal["submit_subject_request"] = "submit_subject_request"
+    bsn: BSN
+    right: Right
+    identity: IdentityCheck
+    parties: list[Party] | None = Field(None, max_length=5, description="Whose data; default: by the right.")
+    corrections: Corrections | None = None
+    received_at: AwareDatetime | None = Field(None, description="When it reached WerkSaam; default: now.")
+    person_told_at: AwareDatetime | None = Field(None, description="Lifting a restriction: when the person was told.")
+
+
+class ExtendSubjectRequest(Command):
+    """Extend the deadline by two months (art 12(3)); the person must be told why within the first month."""
+
+    command: Literal["extend_subject_request"] = "extend_subject_request"
+    request_id: uuid.UUID
+    reason: Literal["complex_request", "number_of_requests"]
+    person_told_at: AwareDatetime
+
+
+class ChaseSubjectRequests(Command):
+    """Ask silent services again and escalate requests at risk (run on a timer, or by hand)."""
+
+    command: Literal["chase_subject_requests"] = "chase_subject_requests"
+    now: AwareDatetime | None = Field(None, description="For tests and replays; default: now.")
+
+
+class GetSubjectRequest(Query):
+    command: Literal["get_subject_request"] = "get_subject_request"
+    request_id: uuid.UUID
+
+
+class ListSubjectRequests(Query):
+    command: Literal["list_subject_requests"] = "list_subject_requests"
+    status: Literal["open", "completed", "refused"] | None = None
+    at_risk: bool = Field(False, description="Only open requests that are escalated, near or past their deadline.")
+    limit: int = Field(200, ge=1, le=1000)
+
+
+SubjectRightsCommand = Annotated[
+    SubmitSubjectRequest | ExtendSubjectRequest | ChaseSubjectRequests | GetSubjectRequest | ListSubjectRequests,
+    Field(discriminator="command"),
+]
 
 
 class CommandResult(BaseModel):

@@ -35,6 +35,8 @@ class EventData(BaseModel):
     sources: ClassVar[frozenset[Party]]
     about_a_person: ClassVar[bool] = True  # the envelope must then carry the subject's pseudonym
     internal: ClassVar[bool] = False  # read only by the sending party's own services: never answered by a retour
+    concerns_subject_rights: ClassVar[bool] = False  # handled even while the subject's processing is restricted
+    from_each_service: ClassVar[bool] = False  # sent by several services of a party (their retours reach all)
 
     @classmethod
     def routing_subject_of(cls, data: dict[str, Any]) -> str:

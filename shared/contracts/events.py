@@ -456,3 +456,97 @@ class ReportPublished(EventData):
     durations: list[DurationFigure] = Field(max_length=60)
     trend: list[TrendPoint] = Field(max_length=4)
     trend_signal: TrendSignal
+
+
+# --- data-subject rights (GDPR art 12-22, agreement art 10): WerkSaam coordinates ----------------
+
+
+class Right(StrEnum):
+    """The data-subject right a request exercises."""
+
+    ACCESS = "access"  # art 15
+    RECTIFICATION = "rectification"  # art 16 (and 19: passed on to the recipients)
+    ERASURE = "erasure"  # art 17
+    RESTRICTION = "restriction"  # art 18
+    LIFT_RESTRICTION = "lift_restriction"  # art 18(3): only after the person was told
+    PORTABILITY = "portability"  # art 20: only processing based on consent or contract (Heliomare)
+    OBJECTION = "objection"  # art 21: only processing based on public task (WerkSaam)
+
+
+class Correctable(StrEnum):
+    """The personal fields a rectification may correct. The BSN is not among them: a wrong BSN is
+    another person, handled as a new referral."""
+
+    GIVEN_NAME = "given_name"
+    FAMILY_NAME = "family_name"
+    DATE_OF_BIRTH = "date_of_birth"
+    POSTAL_CODE = "postal_code"
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+@event("subject-request.issued", 1, sources={Party.WERKSAAM})
+class SubjectRequestIssued(EventData):
+    """WerkSaam's contact point (art 10.3) asks every service that may hold data on the subject to carry
+    out a data-subject request, and to answer by the legal deadline. Sent again, with a higher
+    attempt number, to a service that has not answered."""
+
+    concerns_subject_rights = True  # carried out even while the subject's processing is restricted
+
+    request_id: uuid.UUID
+    right: Right
+    due: date
+    attempt: int = Field(1, ge=1, le=100)
+    corrections: dict[Correctable, str] | None = Field(None, max_length=len(Correctable))
+
+
+class HeldRecord(BaseModel):
+    """One record a service holds on the subject, and what became of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    collection: str = Field(pattern=r"^[a-z_]{1,40}$")
+    record_id: str = Field(max_length=80)
+    status: Literal["held", "erased", "withheld", "rectified", "restricted", "unrestricted", "objected"]
+    data: dict[str, Any] | None = Field(None, description="The record as held (access and portability only).")
+    ground: str | None = Field(None, max_length=400, description="Why it was withheld from erasure (art 17(3)).")
+    keep_until: date | None = None
+
+
+class ProcessingInformation(BaseModel):
+    """The art 15(1) information about one processing activity of the answering service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    activity: str = Field(max_length=200)
+    name: str = Field(max_length=300)
+    purpose: str = Field(max_length=600)
+    legal_basis: str = Field(max_length=40)
+    categories: list[str] = Field(max_length=20)
+    recipients: list[str] = Field(max_length=20)
+    retention: str = Field(max_length=20)
+    retention_ground: str = Field(max_length=400)
+    source: str = Field(max_length=200)
+
+
+@event("subject-request.answered", 1, sources={Party.WERKSAAM, Party.HELIOMARE})
+class SubjectRequestAnswered(EventData):
+    """A service's answer to a data-subject request: the records it holds and what it did with each,
+    the art 15 information of its activities, and (for access) its processing-log records on the subject.
+    After an erasure `readable_after` lists what the service can still read on the subject: exactly the
+    withheld records, checked by reading again after the erasure."""
+
+    concerns_subject_rights = True
+    from_each_service = True  # several services of one party answer the same request
+
+    request_id: uuid.UUID
+    right: Right
+    service: str = Field(pattern=r"^[a-z][a-z_-]{1,30}$")
+    outcome: Literal["done", "nothing_held", "refused"]
+    records: list[HeldRecord] = Field(default_factory=list, max_length=200)
+    information: list[ProcessingInformation] = Field(default_factory=list, max_length=30)
+    processing_log: list[dict[str, Any]] = Field(default_factory=list, max_length=500)
+    recipients_notified: list[str] = Field(default_factory=list, max_length=10)
+    dead_letters_destroyed: int = Field(0, ge=0)
+    readable_after: list[str] = Field(default_factory=list, max_length=200)
+    reasons: list[Reason] = Field(default_factory=list, max_length=20)

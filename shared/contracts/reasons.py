@@ -51,6 +51,16 @@ class ReasonCode(StrEnum):
     DUPLICATE_INVOICE = "duplicate_invoice"
     UNKNOWN_COMMAND = "unknown_command"
     UNFILTERED_READ = "unfiltered_read"
+    # data-subject rights (GDPR art 12-22, agreement art 10)
+    SUBJECT_ERASED = "subject_erased"  # the subject's data was erased: a late message cannot bring it back
+    SUBJECT_RESTRICTED = "subject_restricted"  # processing restricted (art 18) or objected to (art 21)
+    IDENTITY_NOT_VERIFIED = "identity_not_verified"
+    RIGHT_NOT_APPLICABLE = "right_not_applicable"  # not available for the legal basis of the processing
+    DUPLICATE_REQUEST = "duplicate_request"
+    UNKNOWN_REQUEST = "unknown_request"
+    EXTENSION_TOO_LATE = "extension_too_late"
+    NOT_TOLD_BEFORE_LIFTING = "not_told_before_lifting"
+    NOT_RESTRICTED = "not_restricted"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
 

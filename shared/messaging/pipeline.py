@@ -35,12 +35,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.contracts.commands import Command, CommandResult, Query, ReadProcessingLog
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
-from shared.contracts.events import Retour
+from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
 from shared.domain import Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
+from shared.privacy.subject_data import SubjectRequestResponder
 from shared.storage.mongo import is_transient
 from shared.unit_of_work import DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
 
@@ -74,6 +75,16 @@ class Answer:
     lifecycle_id: uuid.UUID | None = None
 
 
+@dataclass(frozen=True)
+class Job:
+    """Work a service does on a timer: every `interval` seconds it gives itself a command, which runs through
+    the pipeline like any other (transaction, processing log, tracing)."""
+
+    name: str
+    interval: float
+    command: Callable[[], Command]
+
+
 @dataclass
 class ServiceDefinition:
     """Everything the runtime needs to know about a service: its party, storage and handlers."""
@@ -87,7 +98,17 @@ class ServiceDefinition:
     emits: tuple[type[EventData], ...]
     retour_handler: EventHandler | None = None
     description: str = ""
+    answers_subject_requests: bool = True  # False only for the service that coordinates them
+    jobs: list[Job] = field(default_factory=list)
     _command_adapter: TypeAdapter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every service that holds records about subjects answers data-subject requests, by one mechanism.
+        if self.answers_subject_requests and any(spec.about_subjects for spec in self.repositories):
+            self.event_handlers = {**self.event_handlers,
+                                   SubjectRequestIssued: SubjectRequestResponder(self.name, self.party,
+                                                                                 self.repositories)}
+            self.emits = (*self.emits, SubjectRequestAnswered)
 
     @property
     def command_adapter(self) -> TypeAdapter:
@@ -145,6 +166,10 @@ class DeadLetterSink:
     async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    async def destroy_about(self, subject: str) -> int:
+        """Destroy the dead letters about a data subject (erasure); returns how many."""
+        return 0
+
 
 @dataclass
 class Outcome:
@@ -168,6 +193,11 @@ class Pipeline:
         self.max_message_bytes = max_message_bytes
         self._accepts = set(definition.event_handlers) | {Retour}
         self._activities = definition.activities()  # refuses to build a pipeline for unregistered processing
+        self.event_handlers = {
+            model: handler.bind(self._activities.values(), dead_letters.destroy_about)
+            if isinstance(handler, SubjectRequestResponder) else handler
+            for model, handler in definition.event_handlers.items()
+        }
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -231,7 +261,7 @@ class Pipeline:
 
     async def _apply_event(self, envelope: Envelope, data: EventData, raw: RawMessage) -> Outcome:
         is_retour = isinstance(data, Retour)
-        handler = self.d.retour_handler if is_retour else self.d.event_handlers[type(data)]
+        handler = self.d.retour_handler if is_retour else self.event_handlers[type(data)]
         incoming = Incoming(envelope, data)
         kind = "retour" if is_retour else "event"
         # A message that crossed from another party is answered; one between a party's own services is not.
@@ -260,11 +290,15 @@ class Pipeline:
                 known = await uow.record_retour(data.about_event_id, {
                     "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
                     "reasons": [r.model_dump(mode="json") for r in data.reasons], "at": envelope.time})
-                if not known:
+                if not known and not _sent_by_each_service(data.about_type, data.about_version):
                     log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
                                 data.about_type, data.about_event_id)
+            elif envelope.subject and not type(data).concerns_subject_rights:
+                await _respect_subject_state(uow, {envelope.subject}, sent_at=envelope.time)
             if handler is not None:
                 await handler(incoming, uow)
+            if not is_retour and not type(data).concerns_subject_rights:
+                await _respect_subject_state(uow, uow.touched_subjects() - {envelope.subject}, sent_at=None)
             uow.inbox = InboxEntry(str(envelope.id), kind, envelope.type)
             if answer:
                 uow.emit(self._retour(envelope, "accepted", []))
@@ -345,7 +379,7 @@ class Pipeline:
         handler = self.d.command_handlers.get(type(command), read_processing_log)
         span.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name})
 
-        lifecycle_id: uuid.UUID | None = getattr(command, "referral_id", None)
+        lifecycle_id = _lifecycle_of(command)
         parent = None
         if lifecycle_id is not None and not isinstance(command, Query):
             async with self.uow_factory() as uow:
@@ -384,10 +418,11 @@ class Pipeline:
                 return Outcome("duplicate")
             uow.processing = self._command_processing(command, handler)
             answer = await handler(command, uow)
+            await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
             if not isinstance(answer, Answer):
                 answer = Answer(answer)
             reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
-            lifecycle = getattr(command, "referral_id", None) or answer.lifecycle_id
+            lifecycle = _lifecycle_of(command) or answer.lifecycle_id
             uow.lifecycle_id = lifecycle
             uow.processing.correlation_id = lifecycle  # a command that starts a lifecycle learns its id here
             uow.inbox = InboxEntry(key, "command", command.command, reply)
@@ -406,7 +441,7 @@ class Pipeline:
             activity=self._activities[type(command)], operation=f"{self.d.name}.{_name_of(handler, 'command')}",
             service=self.d.name, started_at=datetime.now(UTC), message_id=f"command:{command.command_id}",
             message_type=f"{'query' if isinstance(command, Query) else 'command'}:{command.command}",
-            correlation_id=getattr(command, "referral_id", None),
+            correlation_id=_lifecycle_of(command),
         )
 
     # -- shared ------------------------------------------------------------------------------------
@@ -435,6 +470,28 @@ async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list
     if uow.processing is not None:
         uow.processing.subjects |= {r.subject for r in records}
     return [r.model_dump(mode="json") for r in records]
+
+
+async def _respect_subject_state(uow: UnitOfWork, subjects: set[str], *, sent_at: datetime | None) -> None:
+    """Refuse to process data of a subject whose processing is restricted (art 18) or objected to (art 21),
+    and a message written before the subject's erasure (art 17: a late message cannot bring data back).
+    Data written after an erasure belongs to a new lifecycle (a new referral) and is processed as usual."""
+    for subject in sorted(subjects):
+        state = await uow.subject_state(subject)
+        if state.erased_at is not None and (sent_at is None or sent_at > state.erased_at):
+            state.erased_at = None  # new data of a new lifecycle
+        if (reason := state.refusal()) is not None:
+            raise Refusal(reason)
+
+
+def _lifecycle_of(command: Command) -> uuid.UUID | None:
+    """The lifecycle a command belongs to: a referral, or a data-subject request."""
+    return getattr(command, "referral_id", None) or getattr(command, "request_id", None)
+
+
+def _sent_by_each_service(event_type: str, version: int) -> bool:
+    spec = lookup(event_type, version)
+    return bool(spec and spec.model.from_each_service)
 
 
 def _name_of(handler: Any, default: str) -> str:

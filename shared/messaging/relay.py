@@ -19,6 +19,7 @@ from opentelemetry import propagate, trace
 from pymongo import ASCENDING
 
 from shared.contracts.envelope import Envelope
+from shared.privacy.crypto import MASTER
 from shared.storage.mongo import OUTBOX_RETENTION, MongoStorage
 
 log = logging.getLogger("werkbrug.relay")
@@ -31,7 +32,7 @@ class OutboxRelay:
     def __init__(self, storage: MongoStorage, publish, tracer: trace.Tracer, interval: float, service: str) -> None:
         self._storage = storage
         self._db = storage.db
-        self._cipher = storage.cipher
+        self._keys = storage.keys
         self._publish = publish  # async (Envelope) -> None, raises on failure
         self._tracer = tracer
         self._interval = interval
@@ -78,7 +79,15 @@ class OutboxRelay:
         async for record in cursor:
             if self._stopping.is_set():
                 break
-            envelope = Envelope.model_validate(self._cipher.decrypt(record["payload"], record["_id"]))
+            cipher = await self._keys.cipher(record.get("key", MASTER))
+            if cipher is None:
+                # The subject was erased after this was written: it must not carry their data out.
+                async with self._storage.plain_write():
+                    await self._db.outbox.update_one(
+                        {"_id": record["_id"], "status": "pending"},
+                        {"$set": {"status": "shredded", "expire_at": now + OUTBOX_RETENTION}})
+                continue
+            envelope = Envelope.model_validate(cipher.decrypt(record["payload"], record["_id"]))
             parent = propagate.extract(record.get("trace") or {})
             with self._tracer.start_as_current_span(
                 f"{self._service} relay {envelope.type}", context=parent, kind=trace.SpanKind.PRODUCER

@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+from collections.abc import Callable
+from typing import Any
 
 PSEUDONYM_PATTERN = r"^psn_[a-z2-7]{26}$"
 
@@ -28,3 +31,27 @@ class Pseudonymiser:
 
     def __repr__(self) -> str:
         return "Pseudonymiser(<key hidden>)"
+
+
+def mentions(body: bytes, subject: str, pseudonymise: Callable[[str], str]) -> bool:
+    """Whether a message body (valid or not) is about the subject: it names the pseudonym, or carries a
+    BSN whose pseudonym it is. Used to find a subject's dead letters on erasure."""
+    if subject.encode() in body:
+        return True
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "bsn" and isinstance(item, str) and item.isascii() and pseudonymise(item) == subject:
+                    return True
+                if walk(item):
+                    return True
+        elif isinstance(value, list):
+            return any(walk(item) for item in value)
+        return False
+
+    return walk(document)

@@ -4,7 +4,9 @@ Collections in each service's own database:
 - one per aggregate type (personal fields encrypted, optimistic concurrency on `version`);
 - `outbox`: events waiting for the relay, with the trace context of the change that caused them;
 - `inbox`: ids of handled messages under a unique index (the tracking record), with command results;
-- `lifecycles`: the trace context of each referral lifecycle, so later steps join the same trace.
+- `lifecycles`: the trace context of each referral lifecycle, so later steps join the same trace;
+- `subject_keys`: each data subject's data key, wrapped by the master key (crypto-shredding);
+- `subjects`: each data subject's erasure, restriction and objection state.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from opentelemetry import propagate
@@ -24,7 +26,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import lookup
 from shared.contracts.parties import Party
-from shared.privacy.crypto import FieldCipher
+from shared.domain import Aggregate, Withholding
+from shared.privacy.crypto import MASTER, FieldCipher, new_data_key, retained_key_id, unwrap, wrap
 from shared.privacy.processing_log import ProcessingRecord
 from shared.storage.codec import from_bson, to_bson
 from shared.unit_of_work import (
@@ -34,6 +37,7 @@ from shared.unit_of_work import (
     InboxEntry,
     Repository,
     RepositorySpec,
+    SubjectState,
     UnitOfWork,
 )
 
@@ -67,39 +71,116 @@ def connect(url: str, timeout_ms: int = 10_000) -> AsyncMongoClient:
     return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard", serverSelectionTimeoutMS=timeout_ms)
 
 
+class SubjectKeys:
+    """The data keys of a service's data subjects, wrapped by its master key (see shared.privacy.crypto).
+
+    A key is made the first time something about the subject is written. Destroying it (erasure, the end
+    of the retention period) makes every copy encrypted with it unreadable."""
+
+    def __init__(self, db: AsyncDatabase, master: FieldCipher) -> None:
+        self._coll = db.subject_keys
+        self.master = master
+
+    async def cipher(self, key_id: str, session: AsyncClientSession | None = None, *,
+                     create: bool = False) -> FieldCipher | None:
+        if key_id == MASTER:
+            return self.master
+        doc = await self._coll.find_one({"_id": key_id}, session=session)
+        if doc is not None:
+            return unwrap(self.master, key_id, doc["key"])
+        if not create:
+            return None  # shredded
+        key = new_data_key()
+        try:
+            await self._coll.insert_one({"_id": key_id, "key": wrap(self.master, key_id, key),
+                                         "created_at": datetime.now(UTC)}, session=session)
+        except DuplicateKeyError as exc:  # a concurrent transaction made it first: retry with theirs
+            raise ConcurrencyError(f"data key {key_id} created concurrently") from exc
+        return FieldCipher(key)
+
+    async def destroy(self, key_id: str, session: AsyncClientSession | None = None) -> bool:
+        result = await self._coll.delete_one({"_id": key_id}, session=session)
+        return result.deleted_count == 1
+
+
+class KeyCache:
+    """The keys one unit of work has used (a key is read once per transaction)."""
+
+    def __init__(self, keys: SubjectKeys, session: AsyncClientSession) -> None:
+        self._keys, self._session = keys, session
+        self._ciphers: dict[str, FieldCipher | None] = {}
+
+    async def cipher(self, key_id: str, *, create: bool = False) -> FieldCipher | None:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
+            cipher = await self._keys.cipher(key_id, self._session, create=create)
+            self._ciphers[key_id] = cipher
+        return cipher
+
+    def forget(self, key_id: str) -> None:
+        self._ciphers.pop(key_id, None)
+
+
+def key_id_of(subject: str | None) -> str:
+    return subject or MASTER
+
+
+class ShreddedRecord(Exception):
+    """A record whose key was destroyed. Only a withheld-then-expired record can be in this state."""
+
+
 class MongoRepository(Repository[A]):
     def __init__(self, spec: RepositorySpec[A], db: AsyncDatabase, session: AsyncClientSession,
-                 cipher: FieldCipher) -> None:
+                 keys: KeyCache) -> None:
         super().__init__(spec)
         self._coll = db[spec.name]
         self._session = session
-        self._cipher = cipher
+        self._keys = keys
         self._loaded: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
+        self._key_ids: dict[uuid.UUID, str] = {}
+        self._rekeyed: set[uuid.UUID] = set()
 
-    def _to_doc(self, aggregate: A) -> dict[str, Any]:
+    async def _to_doc(self, aggregate: A) -> dict[str, Any]:
         plain = aggregate.model_dump(mode="python")
         secret = {k: plain.pop(k) for k in self.spec.encrypted}
         doc = to_bson(plain)
         doc["_id"] = doc.pop("id")
         if secret:
+            key_id = self._key_ids.get(aggregate.id) or key_id_of(getattr(aggregate, "subject", None))
+            cipher = await self._keys.cipher(key_id, create=True)
             json_secret = aggregate.model_dump(mode="json", include=set(self.spec.encrypted))
-            doc["_enc"] = self._cipher.encrypt(json_secret, str(aggregate.id))
+            doc["_enc"] = cipher.encrypt(json_secret, str(aggregate.id))
+            doc["_key"] = key_id
+        if (start := aggregate.retention_start()) is not None:
+            doc["_retention_start"] = start.isoformat()  # indexed: the retention job's query
+        if (withholding := self.withheld.get(aggregate.id)) is not None:
+            doc["_withheld"] = {"ground": withholding.ground, "keep_until": withholding.keep_until.isoformat()}
         return doc
 
-    def _from_doc(self, doc: dict[str, Any]) -> A:
+    async def _from_doc(self, doc: dict[str, Any]) -> A:
         doc = dict(doc)
         doc["id"] = doc.pop("_id")
         enc = doc.pop("_enc", None)
+        key_id = doc.pop("_key", None) or key_id_of(doc.get("subject"))
+        withheld = doc.pop("_withheld", None)
+        doc.pop("_retention_start", None)
         plain = from_bson(doc)
         if enc is not None:
-            plain.update(self._cipher.decrypt(enc, str(plain["id"])))
+            cipher = await self._keys.cipher(key_id)
+            if cipher is None:
+                raise ShreddedRecord(f"{self.spec.name} {plain['id']}")
+            plain.update(cipher.decrypt(enc, str(plain["id"])))
         aggregate = self.spec.model.model_validate(plain)
         self._loaded[aggregate.id] = (aggregate.version, aggregate.model_dump(mode="json"))
+        self._key_ids[aggregate.id] = key_id
+        if withheld:
+            self.withheld[aggregate.id] = Withholding(withheld["ground"],
+                                                      datetime.fromisoformat(withheld["keep_until"]).date())
         return aggregate
 
     async def _get(self, aggregate_id: uuid.UUID) -> A | None:
         doc = await self._coll.find_one({"_id": str(aggregate_id)}, session=self._session)
-        return self._from_doc(doc) if doc else None
+        return await self._from_doc(doc) if doc else None
 
     async def find(self, limit: int = 100, **equals: Any) -> list[A]:
         query = {k: {"$in": to_bson(list(v))} if isinstance(v, list | tuple | set | frozenset) else to_bson(v)
@@ -107,7 +188,18 @@ class MongoRepository(Repository[A]):
         cursor = self._coll.find(query, session=self._session).sort("_id", DESCENDING).limit(limit)
         out = []
         async for doc in cursor:
-            agg = self.seen.get(uuid.UUID(doc["_id"])) or self._from_doc(doc)
+            agg = self.seen.get(uuid.UUID(doc["_id"])) or await self._from_doc(doc)
+            self.seen.setdefault(agg.id, agg)
+            out.append(agg)
+        return out
+
+    async def retention_due(self, started_before: date, today: date, limit: int = 100) -> list[A]:
+        query = {"$or": [{"_retention_start": {"$lte": started_before.isoformat()}, "_withheld": {"$exists": False}},
+                         {"_withheld.keep_until": {"$lt": today.isoformat()}}]}
+        cursor = self._coll.find(query, session=self._session).limit(limit)
+        out = []
+        async for doc in cursor:
+            agg = await self._from_doc(doc)
             self.seen.setdefault(agg.id, agg)
             out.append(agg)
         return out
@@ -117,17 +209,31 @@ class MongoRepository(Repository[A]):
             loaded = self._loaded.get(aggregate.id)
             if loaded is None:
                 aggregate.version = 1
-                await self._coll.insert_one(self._to_doc(aggregate), session=self._session)
-                continue
-            before, snapshot = loaded
-            if aggregate.model_dump(mode="json") == snapshot:
-                continue  # read, not changed
-            aggregate.version = before + 1
-            result = await self._coll.replace_one(
-                {"_id": str(aggregate.id), "version": before}, self._to_doc(aggregate), session=self._session
-            )
-            if result.matched_count != 1:
-                raise ConcurrencyError(f"{self.spec.name} {aggregate.id} changed concurrently")
+                await self._coll.insert_one(await self._to_doc(aggregate), session=self._session)
+            else:
+                before, snapshot = loaded
+                if aggregate.model_dump(mode="json") == snapshot and aggregate.id not in self._rekeyed:
+                    continue  # read, not changed
+                aggregate.version = before + 1
+                result = await self._coll.replace_one(
+                    {"_id": str(aggregate.id), "version": before}, await self._to_doc(aggregate),
+                    session=self._session)
+                if result.matched_count != 1:
+                    raise ConcurrencyError(f"{self.spec.name} {aggregate.id} changed concurrently")
+            self._loaded[aggregate.id] = (aggregate.version, aggregate.model_dump(mode="json"))
+            self._rekeyed.discard(aggregate.id)
+
+    def rekey(self, aggregate: A, key_id: str, withholding: Withholding) -> None:
+        """Keep the record under another key, marked as withheld (it is written on commit)."""
+        self.seen[aggregate.id] = aggregate
+        self._key_ids[aggregate.id] = key_id
+        self.withheld[aggregate.id] = withholding
+        self._rekeyed.add(aggregate.id)
+
+    async def delete(self, aggregate: A) -> None:
+        await self._coll.delete_one({"_id": str(aggregate.id)}, session=self._session)
+        self.seen.pop(aggregate.id, None)
+        self._loaded.pop(aggregate.id, None)
 
 
 class MongoUnitOfWork(UnitOfWork):
@@ -137,6 +243,7 @@ class MongoUnitOfWork(UnitOfWork):
         super().__init__(party=storage.party)
         self._storage = storage
         self._session: AsyncClientSession | None = None
+        self._shredded: set[str] = set()  # subjects whose key this unit of work destroyed
 
     async def __aenter__(self) -> MongoUnitOfWork:
         if self._storage.write_lock is not None:
@@ -144,8 +251,9 @@ class MongoUnitOfWork(UnitOfWork):
         self._session = self._storage.client.start_session()
         await self._session.__aenter__()
         await self._session.start_transaction()
+        self.keys = KeyCache(self._storage.keys, self._session)
         self.repositories = {
-            spec.name: MongoRepository(spec, self._storage.db, self._session, self._storage.cipher)
+            spec.name: MongoRepository(spec, self._storage.db, self._session, self.keys)
             for spec in self._storage.specs
         }
         return self
@@ -215,26 +323,33 @@ class MongoUnitOfWork(UnitOfWork):
         propagate.inject(carrier)
         envelopes = self.new_envelopes()
         if envelopes:
-            await db.outbox.insert_many(
-                [
-                    {
-                        "_id": str(env.id),
-                        "type": env.type,
-                        "version": env.version,
-                        "routing_key": env.routing_key,
-                        "correlation_id": str(env.correlation_id),
-                        "subject": env.subject,
-                        "payload": self._storage.cipher.encrypt(env.model_dump(mode="json"), str(env.id)),
-                        "trace": carrier,
-                        "status": "pending",
-                        "attempts": 0,
-                        "created_at": now,
-                        "next_attempt_at": now,
-                    }
-                    for env in envelopes
-                ],
-                session=self._session,
-            )
+            documents = []
+            for env in envelopes:
+                # Work outside any one lifecycle (a timer's reminder) continues each message's own lifecycle
+                # trace, so that a lifecycle stays one trace.
+                env_carrier = carrier
+                if self.lifecycle_id is None and (stored := await self.lifecycle_trace(env.correlation_id)):
+                    env_carrier = stored
+                # A message about a person is encrypted with that person's key: erasure shreds the copy.
+                # (An answer about someone just erased carries no personal data: it needs no key of theirs.)
+                key_id = MASTER if env.subject in self._shredded else key_id_of(env.subject)
+                cipher = await self.keys.cipher(key_id, create=True)
+                documents.append({
+                    "_id": str(env.id),
+                    "type": env.type,
+                    "version": env.version,
+                    "routing_key": env.routing_key,
+                    "correlation_id": str(env.correlation_id),
+                    "subject": env.subject,
+                    "payload": cipher.encrypt(env.model_dump(mode="json"), str(env.id)),
+                    "key": key_id,
+                    "trace": env_carrier,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                })
+            await db.outbox.insert_many(documents, session=self._session)
         records = self.processing_records(envelopes, now)
         if records:
             await db.processing_log.insert_many(
@@ -265,6 +380,68 @@ class MongoUnitOfWork(UnitOfWork):
         await self._session.commit_transaction()
 
 
+    # -- data-subject rights -----------------------------------------------------------------------
+
+    async def subject_state(self, subject: str) -> SubjectState:
+        doc = await self._storage.db.subjects.find_one({"_id": subject}, session=self._session)
+        if doc is None:
+            return SubjectState(subject)
+        return SubjectState(subject, doc.get("erased_at"), doc.get("restricted_since"), doc.get("objected_since"))
+
+    async def save_subject_state(self, state: SubjectState) -> None:
+        await self._storage.db.subjects.replace_one(
+            {"_id": state.subject},
+            {"erased_at": state.erased_at, "restricted_since": state.restricted_since,
+             "objected_since": state.objected_since, "updated_at": datetime.now(UTC)},
+            upsert=True, session=self._session)
+
+    async def erase_record(self, repository: str, aggregate: Aggregate) -> None:
+        await self.repositories[repository].delete(aggregate)  # type: ignore[attr-defined]
+
+    async def withhold_record(self, repository: str, aggregate: Aggregate, withholding: Withholding) -> None:
+        subject = getattr(aggregate, "subject", None)
+        key_id = retained_key_id(subject) if subject else MASTER
+        await self.keys.cipher(key_id, create=True)
+        self.repositories[repository].rekey(aggregate, key_id, withholding)  # type: ignore[attr-defined]
+
+    async def shred_subject(self, subject: str, *, retained_too: bool = False) -> int:
+        db = self._storage.db
+        await self.repositories_flush()
+        await self._storage.keys.destroy(subject, self._session)
+        self.keys.forget(subject)
+        self._shredded.add(subject)
+        if retained_too:
+            await self._storage.keys.destroy(retained_key_id(subject), self._session)
+            self.keys.forget(retained_key_id(subject))
+        # Messages about them not yet sent are never sent: they would carry erased data to the receiver.
+        await db.outbox.update_many({"subject": subject, "status": "pending"},
+                                    {"$set": {"status": "shredded", "expire_at": datetime.now(UTC) + OUTBOX_RETENTION}},
+                                    session=self._session)
+        return await db.outbox.count_documents({"subject": subject, "key": subject}, session=self._session)
+
+    async def repositories_flush(self) -> None:
+        """Write re-keyed (withheld) records before the key they were encrypted with is destroyed."""
+        for repo in self.repositories.values():
+            await repo.save_all()  # type: ignore[attr-defined]
+
+    async def readable_about(self, subject: str) -> list[str]:
+        db, found = self._storage.db, []
+        live = {key_id: await self._storage.keys.cipher(key_id, self._session) is not None
+                for key_id in (subject, retained_key_id(subject))}
+        for spec in self._storage.specs:
+            if not spec.about_subjects:
+                continue
+            async for doc in db[spec.name].find({"subject": subject}, {"_key": 1, "_enc": 1}, session=self._session):
+                # A record is readable when it has no encrypted part or its key still exists; a record
+                # without an encrypted part is pseudonymous data about the subject and counts as readable.
+                if "_enc" not in doc or live.get(doc.get("_key"), True):
+                    found.append(f"{spec.name}/{doc['_id']}")
+        async for doc in db.outbox.find({"subject": subject}, {"key": 1}, session=self._session):
+            if live.get(doc.get("key", subject), False):
+                found.append(f"outbox/{doc['_id']}")
+        return found
+
+
 def _expects_retour(event_type: str, version: int) -> bool:
     spec = lookup(event_type, version)
     return not (spec and spec.model.internal)
@@ -286,6 +463,7 @@ class MongoStorage:
         self.party = party
         self.specs = specs
         self.cipher = cipher
+        self.keys = SubjectKeys(self.db, cipher)
         # Set by `detect_server`: the embedded server loses updates when transactions of one database
         # interleave, so there all writes of this process take turns. Real MongoDB needs no lock.
         self.write_lock: asyncio.Lock | None = None
@@ -311,16 +489,21 @@ class MongoStorage:
     async def ensure_schema(self) -> None:
         db = self.db
         existing = set(await db.list_collection_names())
-        for name in {"outbox", "inbox", "lifecycles", "processing_log", *(s.name for s in self.specs)} - existing:
+        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys"}
+        for name in (collections | {s.name for s in self.specs}) - existing:
             # Collections must exist before a transaction writes to them on MongoDB < 4.4.
             await db.create_collection(name)
         await db.outbox.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)])
         await db.outbox.create_index([("correlation_id", ASCENDING)])
+        await db.outbox.create_index([("subject", ASCENDING)])
         await db.outbox.create_index("expire_at", expireAfterSeconds=0)
         await db.inbox.create_index("expire_at", expireAfterSeconds=0)
         for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time")):
             await db.processing_log.create_index([(f, ASCENDING) for f in fields])
         for spec in self.specs:
+            if spec.retention:
+                await db[spec.name].create_index([("_retention_start", ASCENDING)])
+                await db[spec.name].create_index([("_withheld.keep_until", ASCENDING)])
             for fields in spec.indexes:
                 await db[spec.name].create_index([(f, ASCENDING) for f in fields])
             for fields in spec.unique_indexes:

@@ -263,7 +263,7 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_by_the_broker_after
         return (await client.send("offer", GetReferral(referral_id=rid))).ok
 
     await wait_for(offer_has_it, what="the referral at offer")
-    handlers = services["offer"].pipeline.d.event_handlers
+    handlers = services["offer"].pipeline.event_handlers
     attempts = []
 
     async def broken_handler(event, uow):

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_is_idempotent(
         services, client, amqp, settings, monkeypatch):
-    handlers = services["offer"].pipeline.d.event_handlers
+    handlers = services["offer"].pipeline.event_handlers
     fixed = handlers[ReferralRegistered]
 
     async def broken(event, uow):

@@ -43,7 +43,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from infra.services import DEFINITIONS
-from shared.contracts.commands import ListInvoices, ListReferrals, ReadProcessingLog
+from shared.contracts.commands import ListInvoices, ListReferrals, ListSubjectRequests, ReadProcessingLog
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
 from shared.contracts.events import (
     ContractType,
@@ -65,7 +65,10 @@ from shared.contracts.events import (
     ReferralRegistered,
     ReportPublished,
     Retour,
+    Right,
     StopReason,
+    SubjectRequestAnswered,
+    SubjectRequestIssued,
     SupportNeed,
     TrajectoryCommissioned,
     TrajectoryEnded,
@@ -261,6 +264,12 @@ def contents(model: type[EventData], about: type[EventData] | None) -> st.Search
             "status": st.sampled_from(ProgressStatus)}),
         TrajectoryEnded: ended(),
         InvoiceIssued: invoice(),
+        SubjectRequestIssued: st.fixed_dictionaries({
+            "right": st.sampled_from([Right.ACCESS, Right.PORTABILITY, Right.RESTRICTION]), "due": DATES,
+            "attempt": st.integers(1, 5)}),
+        SubjectRequestAnswered: st.fixed_dictionaries({
+            "right": st.sampled_from(Right), "service": st.sampled_from(["intake", "offer", "trajectory", "billing"]),
+            "outcome": st.sampled_from(["done", "nothing_held"])}),
         ReportPublished: st.fixed_dictionaries({
             "year": st.integers(2080, 2100), "published_on": DATES, "threshold": st.integers(5, 100),
             "tables": st.just([]), "durations": st.just([]), "trend": st.just([]),
@@ -456,8 +465,10 @@ def expectation(sent: Sent, service: str, party: Party) -> Expected:
         return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
     model = sent.consumer.model
     crossed = sent.source != party and model is not Retour
-    if model in (Retour, ReportPublished) or (service, model) in FIRST_OR_ANY_ORDER:
-        return Expected("accepted", None, crossed)
+    if model in (Retour, ReportPublished, SubjectRequestIssued) or (service, model) in FIRST_OR_ANY_ORDER:
+        return Expected("accepted", None, crossed)  # (a request about someone unknown: "nothing held")
+    if model is SubjectRequestAnswered:
+        return Expected("rejected", ReasonCode.UNKNOWN_REQUEST, crossed)
     return Expected("rejected", ReasonCode.UNKNOWN_REFERRAL, crossed)
 
 
@@ -492,10 +503,12 @@ async def state(client) -> dict[str, Any]:
     """Every service's `ListReferrals` view (each must answer), and billing's invoices."""
     views: dict[str, Any] = {}
     for name in DEFINITIONS:
-        reply = await client.send(name, ListReferrals(limit=1000))
+        query, key = (ListSubjectRequests(limit=1000), "request_id") if name == "subject_rights" else (
+            ListReferrals(limit=1000), "referral_id")
+        reply = await client.send(name, query)
         assert reply.ok, (name, reply.reasons)
         assert len(reply.result) < 1000, "the comparison needs every referral in one page"
-        views[name] = {v["referral_id"]: v for v in reply.result}
+        views[name] = {v[key]: v for v in reply.result}
     invoices = await client.send("billing", ListInvoices(limit=10_000))
     assert invoices.ok, invoices.reasons
     views["billing invoices"] = invoices.result
@@ -667,17 +680,23 @@ async def check(run: Run, client) -> None:
             if first.status == "rejected":
                 row["refused"] += 1
                 if not expected.retour:
-                    log = await client.send(name, ReadProcessingLog(correlation_id=m.referral_id))
+                    lifecycle = m.referral_id or uuid.UUID(m.correlation_id)
+                    log = await client.send(name, ReadProcessingLog(correlation_id=lifecycle))
                     if not any(r["message_id"] == m.message_id and r["status"] == "refused" for r in log.result or []):
                         problems.append(f"{where}: the refusal is not in {name}'s processing log")
             if first.status == "accepted":
                 row["accepted"] += 1
             if expected.retour:
                 wanted = "accepted" if first.status == "accepted" else "rejected"
-                if len(answers) != 1:
-                    problems.append(f"{where}: {len(answers)} retours, expected exactly one")
+                # one retour from each of the party's services that received it (a subject-rights request
+                # reaches every service of a party; any other message one service per party)
+                answering = sum(1 for p in run.receivers[m.message_id].values() if p == party)
+                if len(answers) != answering:
+                    problems.append(f"{where}: {len(answers)} retours, expected {answering}")
                     continue
-                status, answered = answers[0]["data"]["status"], [r["code"] for r in answers[0]["data"]["reasons"]]
+                mine = next((a for a in answers if a["data"]["status"] == wanted
+                             and [r["code"] for r in a["data"]["reasons"]] == codes), answers[0])
+                status, answered = mine["data"]["status"], [r["code"] for r in mine["data"]["reasons"]]
                 row[f"{status}_retours"] += 1
                 if status != wanted or answered != codes:
                     problems.append(f"{where}: retour {status} {answered}, expected {wanted} {codes}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from opentelemetry import propagate
@@ -23,7 +23,7 @@ from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope, lookup
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
-from shared.domain import Aggregate
+from shared.domain import Aggregate, Withholding
 from shared.messaging.pipeline import DeadLetterSink, RawMessage
 from shared.privacy.processing_log import ProcessingRecord
 from shared.unit_of_work import (
@@ -33,6 +33,7 @@ from shared.unit_of_work import (
     InboxEntry,
     Repository,
     RepositorySpec,
+    SubjectState,
     UnitOfWork,
 )
 
@@ -42,16 +43,31 @@ _MISSING = object()
 class FakeRepository(Repository[A]):
     """A repository over a dict of committed aggregates (shared with the store), handing out copies."""
 
-    def __init__(self, spec: RepositorySpec[A], rows: dict[uuid.UUID, A]) -> None:
+    def __init__(self, spec: RepositorySpec[A], rows: dict[uuid.UUID, A],
+                 withheld: dict[uuid.UUID, Withholding] | None = None) -> None:
         super().__init__(spec)
         self._rows = rows
+        self._withheld = withheld if withheld is not None else {}
         # id -> (version, snapshot) of what this unit of work read
         self._loaded: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
 
     def _load(self, stored: A) -> A:
         copy = stored.model_copy(deep=True)
         self._loaded[copy.id] = (copy.version, copy.model_dump(mode="json"))
+        if copy.id in self._withheld:
+            self.withheld[copy.id] = self._withheld[copy.id]
         return copy
+
+    async def retention_due(self, started_before: date, today: date, limit: int = 100) -> list[A]:
+        out = []
+        for stored in list(self._rows.values()):
+            withheld = self._withheld.get(stored.id)
+            start = stored.retention_start()
+            if (withheld and withheld.keep_until < today) or (not withheld and start and start <= started_before):
+                aggregate = self.seen.get(stored.id) or self._load(stored)
+                self.seen.setdefault(aggregate.id, aggregate)
+                out.append(aggregate)
+        return out[:limit]
 
     async def _get(self, aggregate_id: uuid.UUID) -> A | None:
         stored = self._rows.get(aggregate_id)
@@ -108,6 +124,10 @@ class FakeStore:
         self.retours: dict[uuid.UUID, dict[str, Any]] = {}
         self.lifecycles: dict[uuid.UUID, dict[str, str]] = {}
         self.processing_log: list[ProcessingRecord] = []
+        self.subject_states: dict[str, SubjectState] = {}
+        self.withheld: dict[str, dict[uuid.UUID, Withholding]] = {spec.name: {} for spec in self.specs}
+        self.keys: set[str] = set()  # subjects with a live data key (they get one when first written about)
+        self.shredded: set[str] = set()
         self.commits = 0
 
     def unit_of_work(self) -> FakeUnitOfWork:
@@ -132,9 +152,39 @@ class FakeUnitOfWork(UnitOfWork):
     def __init__(self, store: FakeStore) -> None:
         super().__init__(party=store.party)
         self.store = store
-        self.repositories = {spec.name: FakeRepository(spec, store.rows[spec.name]) for spec in store.specs}
+        self.repositories = {spec.name: FakeRepository(spec, store.rows[spec.name], store.withheld[spec.name])
+                             for spec in store.specs}
         self.committed = False
         self._retour_answers: dict[uuid.UUID, dict[str, Any]] = {}
+        self._states: dict[str, SubjectState] = {}
+        self._erased: list[tuple[str, uuid.UUID]] = []
+        self._withhold: list[tuple[str, uuid.UUID, Withholding]] = []
+        self._shred: set[str] = set()
+
+    async def subject_state(self, subject: str) -> SubjectState:
+        if subject in self._states:
+            return self._states[subject]
+        stored = self.store.subject_states.get(subject)
+        return SubjectState(**vars(stored)) if stored else SubjectState(subject)
+
+    async def save_subject_state(self, state: SubjectState) -> None:
+        self._states[state.subject] = SubjectState(**vars(state))
+
+    async def erase_record(self, repository: str, aggregate: Aggregate) -> None:
+        self.repositories[repository].seen.pop(aggregate.id, None)
+        self._erased.append((repository, aggregate.id))
+
+    async def withhold_record(self, repository: str, aggregate: Aggregate, withholding: Withholding) -> None:
+        self._withhold.append((repository, aggregate.id, withholding))
+
+    async def shred_subject(self, subject: str, *, retained_too: bool = False) -> int:
+        self._shred.add(subject)
+        return sum(1 for e in self.store.outbox if e.subject == subject)
+
+    async def readable_about(self, subject: str) -> list[str]:
+        erased = set(self._erased)
+        return [f"{name}/{agg.id}" for name, rows in self.store.rows.items() for agg in rows.values()
+                if getattr(agg, "subject", None) == subject and (name, agg.id) not in erased]
 
     async def processed(self, message_id: str) -> InboxEntry | None:
         return self.store.inbox.get(message_id)
@@ -180,6 +230,15 @@ class FakeUnitOfWork(UnitOfWork):
         # Then write.
         for repo, aggregate in writes:
             repo.write(aggregate)
+        for name, aggregate_id in self._erased:
+            store.rows[name].pop(aggregate_id, None)
+            store.withheld[name].pop(aggregate_id, None)
+        for name, aggregate_id, withholding in self._withhold:
+            store.withheld[name][aggregate_id] = withholding
+        store.subject_states.update(self._states)
+        store.shredded |= self._shred
+        store.keys -= self._shred
+        store.keys |= {e.subject for e in envelopes if e.subject and e.subject not in self._shred}
         store.outbox.extend(envelopes)
         store.processing_log.extend(records)
         store.retours.update(self._retour_answers)

@@ -32,18 +32,24 @@ def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, FakeStore]:
     return runtime, store
 
 
+# Every service that holds records about subjects answers data-subject requests (one mechanism).
+SUBJECT_RIGHTS = {"werksaam.subject-request.issued.v1", "*.retour.subject-request-answered.v1"}
+
+
 @pytest.mark.parametrize(("make", "bindings"), [
-    (offer_definition, {"werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
-                        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1"}),
-    (intake_definition, {"heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
-                         "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",
-                         "heliomare.trajectory.ended.v1", "heliomare.invoice.issued.v1",
+    (offer_definition, SUBJECT_RIGHTS | {
+        "werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
+        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1"}),
+    (intake_definition, SUBJECT_RIGHTS | {
+        "heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
+        "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",
+        "heliomare.trajectory.ended.v1", "heliomare.invoice.issued.v1",
                          "heliomare.report.published.v1", "*.retour.referral-registered.v1",
                          "*.retour.quote-approved.v1", "*.retour.quote-rejected.v1"}),
-    (trajectory_definition, {"heliomare.trajectory.commissioned.v1", "heliomare.invoice.issued.v1",
+    (trajectory_definition, SUBJECT_RIGHTS | {"heliomare.trajectory.commissioned.v1", "heliomare.invoice.issued.v1",
                              "*.retour.trajectory-started.v1", "*.retour.trajectory-progressed.v1",
                              "*.retour.trajectory-ended.v1", "*.retour.report-published.v1"}),
-    (billing_definition, {"heliomare.trajectory.commissioned.v1", "heliomare.trajectory.started.v1",
+    (billing_definition, SUBJECT_RIGHTS | {"heliomare.trajectory.commissioned.v1", "heliomare.trajectory.started.v1",
                           "heliomare.trajectory.ended.v1", "*.retour.invoice-issued.v1"}),
 ])
 def test_each_service_subscribes_to_exactly_what_it_handles_and_the_retours_of_what_it_sends(make, bindings):

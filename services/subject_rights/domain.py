@@ -1,0 +1,277 @@
+"""Data-subject requests as WerkSaam, the single contact point (agreement art 10.3), handles them.
+
+A request is received with the person's verified identity and the right they exercise. It is routed by
+the legal basis of the processing it concerns:
+- access, rectification, erasure and restriction concern every party: the request fans out to every
+  service that may hold data on the subject (scatter), and their answers are gathered;
+- portability (art 20) applies only to processing based on consent or contract: Heliomare's (6(1)(b)).
+  The request is handed over to Heliomare;
+- objection (art 21) applies only to processing based on public task or legitimate interest: WerkSaam's
+  (6(1)(e)). It goes to WerkSaam's own services.
+
+Deadline: one calendar month from receipt (art 12(3)); the same day of the next month, or that month's
+last day. Extendable once by two months, when the person is told why within the first month. A service
+that does not answer is asked again; after the reminders, or when the deadline is near, the request is
+escalated to the privacy officer. An open request past its deadline is overdue. Nothing waits forever:
+every open request is either answered, escalated or listed overdue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.commands import IdentityCheck, SubmitSubjectRequest
+from shared.contracts.events import HeldRecord, Right, SubjectRequestAnswered, SubjectRequestIssued
+from shared.contracts.parties import LEGAL_BASIS, LegalBasis, Party
+from shared.contracts.reasons import Reason, ReasonCode, Refusal
+from shared.domain import Aggregate
+from shared.privacy.periods import add_months
+
+LOCAL = ZoneInfo("Europe/Amsterdam")  # a request received on a Dutch day is due on a Dutch day
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    REFUSED = "refused"
+
+
+# Which legal bases each right applies to (GDPR art 20(1)(a), 21(1)); the others apply to all.
+RIGHT_APPLIES_TO: dict[Right, set[LegalBasis]] = {
+    Right.PORTABILITY: {LegalBasis.CONTRACT},
+    Right.OBJECTION: {LegalBasis.PUBLIC_TASK},
+}
+
+
+def parties_for(right: Right) -> list[Party]:
+    """The parties whose processing a right can concern, by their legal basis (art 9 of the agreement)."""
+    bases = RIGHT_APPLIES_TO.get(right)
+    return sorted(p for p, basis in LEGAL_BASIS.items() if bases is None or basis in bases)
+
+
+def due_date(received_on: date, months: int = 1) -> date:
+    """Art 12(3): within one month of receipt (31 January: 28 or 29 February)."""
+    return add_months(received_on, months)
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL).date()
+
+
+@dataclass(frozen=True)
+class ChasePolicy:
+    reminder_after: timedelta
+    max_reminders: int
+    escalate_days_before_due: int
+
+
+class Asked(BaseModel):
+    """One service the request went to, and how often it was asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    party: Party
+    attempts: int = 1
+    last_asked_at: datetime
+    answered_at: datetime | None = None
+    outcome: str | None = None
+
+
+class Package(BaseModel):
+    """The personal part of a request, stored encrypted with the subject's key: the corrections asked
+    for and the answers with the data the services hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    corrections: dict[str, str] | None = None
+    answers: dict[str, dict] = Field(default_factory=dict)  # service -> SubjectRequestAnswered as JSON
+
+
+class SubjectRequest(Aggregate):
+    subject: str
+    right: Right
+    parties: list[Party]
+    identity: IdentityCheck
+    received_at: datetime
+    due: date
+    original_due: date
+    status: RequestStatus
+    refusal_reasons: list[Reason] = Field(default_factory=list)
+    extension_reason: str | None = None
+    extension_told_at: datetime | None = None
+    person_told_at: datetime | None = None  # before lifting a restriction (art 18(3))
+    asked: list[Asked] = Field(default_factory=list)
+    escalated_at: datetime | None = None
+    escalation: str | None = None
+    completed_at: datetime | None = None
+    erasure_verified: bool | None = None
+    package: Package = Field(default_factory=Package)
+
+    # -- receipt -------------------------------------------------------------------------------------
+
+    @classmethod
+    def receive(cls, cmd: SubmitSubjectRequest, subject: str, now: datetime,
+                holders: dict[Party, list[str]], open_same: SubjectRequest | None,
+                restricted: bool) -> SubjectRequest:
+        """Take a request. A refused one is recorded too (with its reasons); only an accepted one is sent."""
+        received_at = cmd.received_at or now
+        received_on = local_day(received_at)
+        applicable = parties_for(cmd.right)
+        parties = sorted(set(cmd.parties)) if cmd.parties else applicable
+        reasons: list[Reason] = []
+        if not cmd.identity.verified:
+            reasons.append(Reason(code=ReasonCode.IDENTITY_NOT_VERIFIED, field="identity.method",
+                                  detail="verify the identity before the request is carried out (art 12(6))"))
+        if not_applicable := [p for p in parties if p not in applicable]:
+            reasons.append(Reason(
+                code=ReasonCode.RIGHT_NOT_APPLICABLE, field="parties",
+                detail=f"{cmd.right.value} does not apply to processing on "
+                       f"{', '.join(LEGAL_BASIS[p].value for p in not_applicable)}"))
+        if open_same is not None:
+            reasons.append(Reason(code=ReasonCode.DUPLICATE_REQUEST, field="right",
+                                  detail=f"request {open_same.id} for this right is still open"))
+        if cmd.right == Right.LIFT_RESTRICTION:
+            if cmd.person_told_at is None:
+                reasons.append(Reason(code=ReasonCode.NOT_TOLD_BEFORE_LIFTING, field="person_told_at",
+                                      detail="tell the person before the restriction is lifted (art 18(3))"))
+            if not restricted:
+                reasons.append(Reason(code=ReasonCode.NOT_RESTRICTED, field="right"))
+        corrections = cmd.corrections.as_message() if cmd.corrections else None
+        if cmd.right == Right.RECTIFICATION and not corrections:
+            reasons.append(Reason(code=ReasonCode.MISSING_FIELD, field="corrections"))
+        request = cls(
+            id=uuid.uuid4(), subject=subject, right=cmd.right, parties=parties, identity=cmd.identity,
+            received_at=received_at, due=due_date(received_on), original_due=due_date(received_on),
+            status=RequestStatus.REFUSED if reasons else RequestStatus.OPEN, refusal_reasons=reasons,
+            person_told_at=cmd.person_told_at, package=Package(corrections=corrections),
+        )
+        if reasons:
+            request.completed_at = now
+            return request
+        request.asked = [Asked(service=service, party=party, last_asked_at=now)
+                         for party in parties for service in holders.get(party, [])]
+        request._issue(attempt=1)
+        return request
+
+    def _issue(self, attempt: int) -> None:
+        corrections = self.package.corrections
+        self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, due=self.due, attempt=attempt,
+                                       corrections=corrections), subject=self.subject)
+
+    # -- answers -------------------------------------------------------------------------------------
+
+    def record_answer(self, answer: SubjectRequestAnswered, party: Party, now: datetime) -> None:
+        asked = next((a for a in self.asked if a.service == answer.service and a.party == party), None)
+        if asked is None:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_REQUEST, field="service",
+                                 detail=f"{answer.service} was not asked for this request"))
+        if answer.right != self.right:
+            raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="right", detail="not the right asked for"))
+        if asked.answered_at is not None:
+            return  # the answer to a reminder: the first one stands
+        asked.answered_at, asked.outcome = now, answer.outcome
+        self.package.answers[answer.service] = answer.model_dump(mode="json")
+        if all(a.answered_at for a in self.asked):
+            self._complete(now)
+
+    def _complete(self, now: datetime) -> None:
+        self.status, self.completed_at = RequestStatus.COMPLETED, now
+        if self.right == Right.ERASURE:
+            self.erasure_verified = all(self._only_withheld_readable(a) for a in self.package.answers.values())
+
+    @staticmethod
+    def _only_withheld_readable(answer: dict) -> bool:
+        records = [HeldRecord.model_validate(r) for r in answer.get("records", [])]
+        withheld = {f"{r.collection}/{r.record_id}" for r in records if r.status == "withheld"}
+        return set(answer.get("readable_after", [])) <= withheld
+
+    # -- deadlines -----------------------------------------------------------------------------------
+
+    def extend(self, reason: str, told_at: datetime, now: datetime) -> None:
+        """Art 12(3): two more months, once, with the reason told to the person within the first month."""
+        self._require_open()
+        if self.extension_reason is not None:
+            raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail="already extended once"))
+        if local_day(told_at) > self.original_due or local_day(now) > self.original_due:
+            raise Refusal(Reason(code=ReasonCode.EXTENSION_TOO_LATE, field="person_told_at",
+                                 detail=f"the person had to be told by {self.original_due}"))
+        self.extension_reason, self.extension_told_at = reason, told_at
+        self.due = due_date(local_day(self.received_at), months=3)
+
+    def chase(self, now: datetime, policy: ChasePolicy) -> list[str]:
+        """Ask silent services again; escalate when they stay silent or the deadline comes near.
+        Returns the services asked again."""
+        if self.status != RequestStatus.OPEN:
+            return []
+        silent = [a for a in self.asked if a.answered_at is None]
+        again = [a for a in silent if now - a.last_asked_at >= policy.reminder_after]
+        exhausted = [a.service for a in again if a.attempts > policy.max_reminders]
+        remind = [a for a in again if a.attempts <= policy.max_reminders]
+        if remind:
+            attempt = max(a.attempts for a in remind) + 1
+            for a in remind:
+                a.attempts, a.last_asked_at = a.attempts + 1, now
+            self._issue(attempt)
+        days_left = (self.due - local_day(now)).days
+        if self.escalated_at is None and (exhausted or days_left <= policy.escalate_days_before_due):
+            self.escalated_at = now
+            silent_names = ", ".join(a.service for a in silent) or "none"
+            self.escalation = (f"no answer after {policy.max_reminders} reminders from {', '.join(exhausted)}"
+                               if exhausted else f"{days_left} days to the deadline; waiting for {silent_names}")
+        return [a.service for a in remind]
+
+    def deadline_state(self, today: date, escalate_days: int) -> str:
+        if self.status != RequestStatus.OPEN:
+            return "closed"
+        if today > self.due:
+            return "overdue"
+        if self.escalated_at is not None or (self.due - today).days <= escalate_days:
+            return "at_risk"
+        return "on_time"
+
+    def _require_open(self) -> None:
+        if self.status != RequestStatus.OPEN:
+            raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail=f"request is {self.status.value}"))
+
+    # -- retention ------------------------------------------------------------------------------------
+
+    def retention_start(self) -> date | None:
+        return local_day(self.completed_at) if self.completed_at else None
+
+    # -- read side ------------------------------------------------------------------------------------
+
+    def view(self, today: date, escalate_days: int, *, with_package: bool = False) -> dict:
+        out = {
+            "request_id": str(self.id), "subject": self.subject, "right": self.right.value,
+            "parties": [p.value for p in self.parties], "status": self.status.value,
+            "received_at": self.received_at.isoformat(), "due": self.due.isoformat(),
+            "original_due": self.original_due.isoformat(), "extended": self.extension_reason is not None,
+            "deadline": self.deadline_state(today, escalate_days),
+            "identity": {"method": self.identity.method, "verified_by": self.identity.verified_by},
+            "reasons": [r.model_dump(mode="json", exclude_none=True) for r in self.refusal_reasons],
+            "services": [{"service": a.service, "party": a.party.value, "attempts": a.attempts,
+                          "answered": a.answered_at is not None, "outcome": a.outcome} for a in self.asked],
+            "escalated_at": self.escalated_at.isoformat() if self.escalated_at else None,
+            "escalation": self.escalation,
+            "completed_at": self.completed_at.isoformat() if self.completed_at else None,
+            "erasure_verified": self.erasure_verified,
+        }
+        if with_package:
+            out["answers"] = self.package.answers
+        return out
+
+
+def restricted_now(requests: list[SubjectRequest]) -> bool:
+    """Whether the subject's processing is restricted: the latest completed restriction or lifting wins."""
+    relevant = [r for r in requests if r.status == RequestStatus.COMPLETED
+                and r.right in {Right.RESTRICTION, Right.LIFT_RESTRICTION}]
+    latest = max(relevant, key=lambda r: r.completed_at, default=None)
+    return latest is not None and latest.right == Right.RESTRICTION
+

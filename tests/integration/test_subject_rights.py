@@ -1,0 +1,287 @@
+"""Data-subject rights over the real broker (GDPR art 15-21, agreement art 10): WerkSaam's subject_rights
+service fans a request out to every service that holds data on the subject and gathers the answers.
+
+Access returns one package from every service; erasure leaves nothing readable on the subject in any
+service database, outbox or dead-letter queue except the records a legal duty keeps (each with its
+ground); a late message cannot bring erased data back; a silent service leads to reminders and escalation,
+not a hang; and bad input gets a clear, recorded outcome."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from infra.scenario import play_all
+from shared.access_document import render_access_document
+from shared.contracts.commands import (
+    ChaseSubjectRequests,
+    GetSubjectRequest,
+    IdentityCheck,
+    ListSubjectRequests,
+    ReportProgress,
+    SubmitSubjectRequest,
+)
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import Phase, ProgressStatus, ReferralRegistered, Right
+from shared.contracts.parties import Party
+from shared.privacy.bsn import synthetic_bsn
+from shared.privacy.crypto import retained_key_id
+from shared.privacy.pseudonym import Pseudonymiser
+from shared.runtime import ServiceRuntime
+from tests.harness import queue_depth, wait_for
+from tests.integration.test_bad_input import publish
+from tests.integration.test_full_process import cases_for
+
+pytestmark = pytest.mark.integration
+
+HOLDERS = {"intake", "offer", "trajectory", "billing"}
+
+
+def verified(by: str = "desk.hoorn") -> IdentityCheck:
+    return IdentityCheck(method="id_document_at_desk", verified_by=by, verified_at=datetime.now(UTC))
+
+
+async def request_until_done(client, bsn: str, right: Right, **fields) -> dict:
+    reply = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=right, identity=verified(),
+                                                                      **fields))
+    assert reply.ok, reply.reasons
+    request_id = uuid.UUID(reply.result["request_id"])
+
+    async def completed():
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        return found if found["status"] == "completed" else None
+
+    return await wait_for(completed, within=60, what=f"{right.value} request answered by every service")
+
+
+async def a_person_through_the_whole_process(client, seed: int):
+    [case] = await play_all(client, cases_for([("approve", "both", "paid_work")], seed=seed), seed=seed)
+    assert case.outcome == "trajectory_ended"
+    return case
+
+
+async def test_access_returns_one_package_with_the_data_of_every_service_and_the_art_15_information(
+        services, client, settings):
+    case = await a_person_through_the_whole_process(client, seed=51)
+    person = case.command
+    done = await request_until_done(client, person.bsn, Right.ACCESS)
+
+    assert {s["service"] for s in done["services"]} == HOLDERS
+    assert set(done["answers"]) == HOLDERS
+    for service, answer in done["answers"].items():
+        assert answer["outcome"] == "done", service
+        assert answer["records"] and all(r["data"] for r in answer["records"]), service
+        assert answer["information"], service  # purposes, categories, recipients, retention, source
+        assert answer["processing_log"], service  # who processed it, when, why, on which basis
+        assert {r["subject"] for r in answer["processing_log"]} == {done["subject"]}
+    intake_referral = done["answers"]["intake"]["records"][0]["data"]
+    assert intake_referral["person"]["family_name"] == person.family_name
+    offer_case = done["answers"]["offer"]["records"][0]["data"]
+    assert offer_case["client"]["bsn"] == person.bsn
+    info = {i["activity"]: i for a in done["answers"].values() for i in a["information"]}
+    referral_intake = info["urn:werkbrug:activity:werksaam:referral-intake:v1"]
+    assert referral_intake["recipients"] == ["heliomare"] and referral_intake["retention"] == "P7Y"
+    assert info["urn:werkbrug:activity:heliomare:referral-registration:v1"]["source"] == "received from werksaam"
+
+    html = render_access_document(done)
+    assert person.family_name in html and "Archiefwet" in html and "<script" not in html
+
+
+async def test_erasure_leaves_no_readable_personal_data_anywhere_except_what_the_law_keeps(
+        services, client, settings, mongodb_urls, amqp):
+    case = await a_person_through_the_whole_process(client, seed=52)
+    person = case.command
+    subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(person.bsn)
+    # A dead letter about the person: a referral that broke the contract at offer, carrying the BSN.
+    bad = json.dumps({"id": str(uuid.uuid4()), "type": "referral.registered", "bsn": person.bsn,
+                      "given_name": person.given_name}).encode()
+    parking = services["offer"].topology.parking_queue("offer").name
+    before = await queue_depth(amqp, parking)
+    await publish(amqp, settings, bad, "werksaam.referral.registered.v1", message_id=str(uuid.uuid4()))
+    await wait_for(lambda: _deeper(amqp, parking, before), what="the bad message parked")
+
+    done = await request_until_done(client, person.bsn, Right.ERASURE)
+
+    answers = done["answers"]
+    statuses = {s: {r["status"] for r in a["records"]} for s, a in answers.items()}
+    assert statuses == {"intake": {"withheld"}, "billing": {"withheld"}, "offer": {"erased"},
+                        "trajectory": {"erased"}}
+    for service in ("intake", "billing"):
+        [record] = answers[service]["records"]
+        assert "17(3)(b)" in record["ground"] and record["keep_until"]
+        assert answers[service]["readable_after"] == [f"{record['collection']}/{record['record_id']}"]
+    for service in ("offer", "trajectory"):
+        assert answers[service]["readable_after"] == []
+    assert answers["offer"]["dead_letters_destroyed"] >= 1
+    assert done["erasure_verified"] is True
+
+    # An independent scan of every service database, outbox and dead-letter queue.
+    secrets = [person.bsn, person.given_name, person.family_name, person.phone]
+    for service in HOLDERS:
+        db = AsyncMongoClient(mongodb_urls[service], uuidRepresentation="standard")[settings.database_name(service)]
+        try:
+            keys = {d["_id"] async for d in db.subject_keys.find({}, {"_id": 1})}
+            assert subject not in keys, f"{service} still has the subject's data key"
+            for name in await db.list_collection_names():
+                async for doc in db[name].find({}):
+                    text = json.dumps(doc, default=str)
+                    for secret in secrets:
+                        assert secret not in text, f"{service}.{name} holds personal data in plain text"
+                    if doc.get("subject") == subject and name not in {"processing_log", "subjects"}:
+                        withheld = "_withheld" in doc
+                        readable_key = doc.get("_key") == retained_key_id(subject) or "_enc" not in doc
+                        if name == "outbox":
+                            assert doc.get("key") != subject or subject not in keys
+                        else:
+                            assert withheld and readable_key, f"{service}.{name} {doc['_id']} not erased"
+                            assert "17(3)(b)" in doc["_withheld"]["ground"]
+        finally:
+            await db.client.close()
+        parked = await _bodies(amqp, services[service].topology.parking_queue(service).name)
+        assert not [b for b in parked if subject.encode() in b or person.bsn.encode() in b], service
+
+    # A message still in flight cannot bring the erased data back.
+    late = Envelope.wrap(ReferralRegistered(**{**_registered(case), "referral_id": uuid.uuid4()}),
+                         source=Party.WERKSAAM, subject=subject, correlation_id=uuid.uuid4())
+    late = late.model_copy(update={"time": datetime.now(UTC) - timedelta(minutes=5)})
+    await publish(amqp, settings, late.model_dump_json().encode(), late.routing_key, message_id=str(late.id))
+    await wait_for(lambda: _refused(services["offer"], late.id), what="the late message refused")
+    db = AsyncMongoClient(mongodb_urls["offer"], uuidRepresentation="standard")[settings.database_name("offer")]
+    try:
+        assert await db.cases.count_documents({"subject": subject}) == 0
+    finally:
+        await db.client.close()
+
+
+async def test_a_silent_service_is_asked_again_then_escalated_and_the_request_completes_when_it_answers(
+        services, client, settings, mongodb_urls, span_exporter):
+    case = await a_person_through_the_whole_process(client, seed=53)
+    await services["billing"].stop(keep_tracing=True)  # billing is down
+    try:
+        reply = await client.send("subject_rights", SubmitSubjectRequest(bsn=case.command.bsn, right=Right.ACCESS,
+                                                                          identity=verified()))
+        request_id = uuid.UUID(reply.result["request_id"])
+
+        async def answered_by_the_others():
+            found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+            return found if sum(s["answered"] for s in found["services"]) == 3 else None
+
+        await wait_for(answered_by_the_others, within=30, what="three answers")
+        later = datetime.now(UTC) + timedelta(seconds=settings.subject_reminder_after + 1)
+        for n in range(settings.subject_max_reminders + 1):
+            chased = (await client.send("subject_rights", ChaseSubjectRequests(
+                now=later + n * timedelta(seconds=settings.subject_reminder_after + 1)))).result
+            if n < settings.subject_max_reminders:
+                assert chased["asked_again"] == {str(request_id): ["billing"]}
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        assert found["status"] == "open" and found["escalated_at"] and "billing" in found["escalation"]
+        at_risk = (await client.send("subject_rights", ListSubjectRequests(at_risk=True))).result
+        assert str(request_id) in {r["request_id"] for r in at_risk}
+    finally:
+        services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
+
+    async def completed():
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        return found if found["status"] == "completed" else None
+
+    done = await wait_for(completed, within=60, what="billing answers the queued reminders after its restart")
+    assert done["answers"]["billing"]["outcome"] == "done"
+
+
+@pytest.mark.parametrize(("right", "fields", "code"), [
+    (Right.ACCESS, {"identity": IdentityCheck(method="not_verified", verified_by="desk.hoorn",
+                                              verified_at=datetime.now(UTC))}, "identity_not_verified"),
+    (Right.PORTABILITY, {"parties": [Party.WERKSAAM]}, "right_not_applicable"),
+    (Right.OBJECTION, {"parties": [Party.HELIOMARE]}, "right_not_applicable"),
+    (Right.LIFT_RESTRICTION, {}, "not_told_before_lifting"),
+    (Right.RECTIFICATION, {}, "missing_field"),
+])
+async def test_a_request_that_cannot_be_taken_is_refused_with_its_reason_and_recorded(
+        services, client, right, fields, code):
+    bsn = synthetic_bsn(random.Random(code + right.value))
+    reply = await client.send("subject_rights", SubmitSubjectRequest(
+        bsn=bsn, right=right, **{"identity": verified(), **fields}))
+    assert not reply.ok and code in {r.code.value for r in reply.reasons}
+    recorded = (await client.send("subject_rights", GetSubjectRequest(
+        request_id=uuid.UUID(reply.result["request_id"])))).result
+    assert recorded["status"] == "refused" and code in {r["code"] for r in recorded["reasons"]}
+    assert recorded["services"] == []  # nothing was sent
+
+
+async def test_a_repeated_request_is_refused_while_the_first_is_open_and_an_unknown_subject_gets_nothing_held(
+        services, client):
+    bsn = synthetic_bsn(random.Random(99))  # nobody werkbrug knows
+    first = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=Right.ACCESS,
+                                                                      identity=verified()))
+    again = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=Right.ACCESS,
+                                                                      identity=verified()))
+    assert first.ok and not again.ok and {r.code.value for r in again.reasons} == {"duplicate_request"}
+    request_id = uuid.UUID(first.result["request_id"])
+
+    async def completed():
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        return found if found["status"] == "completed" else None
+
+    done = await wait_for(completed, within=30, what="every service answers")
+    assert {a["outcome"] for a in done["answers"].values()} == {"nothing_held"}
+
+
+async def test_restriction_stops_processing_until_it_is_lifted_after_the_person_was_told(services, client):
+    [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=54), seed=54)
+
+    await request_until_done(client, case.command.bsn, Right.RESTRICTION)
+    later = case.trajectory.start + timedelta(weeks=case.trajectory.weeks_run)  # after the reports so far
+    progress = ReportProgress(referral_id=uuid.UUID(case.referral_id), reported_on=later,
+                              phase=Phase.TRAINING, status=ProgressStatus.ON_TRACK)
+    refused = await client.send("trajectory", progress)
+    assert not refused.ok and {r.code.value for r in refused.reasons} == {"subject_restricted"}
+
+    await request_until_done(client, case.command.bsn, Right.LIFT_RESTRICTION,
+                             person_told_at=datetime.now(UTC))
+    accepted = await client.send("trajectory", progress.model_copy(update={"command_id": uuid.uuid4()}))
+    assert accepted.ok, accepted.reasons
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _registered(case) -> dict:
+    c = case.command
+    return {"referral_id": uuid.UUID(case.referral_id), "bsn": c.bsn, "given_name": c.given_name,
+            "family_name": c.family_name, "date_of_birth": c.date_of_birth,
+            "municipality": "hoorn", "postal_code": c.postal_code.replace(" ", ""), "phone": c.phone,
+            "email": c.email, "support_need": c.support_need, "requested_start": c.requested_start}
+
+
+async def _deeper(amqp, queue: str, before: int) -> bool:
+    return await queue_depth(amqp, queue) > before
+
+
+async def _bodies(amqp, queue: str) -> list[bytes]:
+    channel = await amqp.channel()
+    bodies = []
+    try:
+        q = await channel.get_queue(queue, ensure=False)
+        while (message := await q.get(no_ack=False, fail=False)) is not None:
+            bodies.append(message.body)
+    finally:
+        await channel.close()  # everything goes back
+    return bodies
+
+
+async def _refused(runtime: ServiceRuntime, event_id: uuid.UUID) -> bool:
+    async with runtime.storage.unit_of_work() as uow:
+        entry = await uow.processed(str(event_id))
+    return bool(entry and entry.result and "subject_erased" in entry.result.get("refused", []))
+
+
+async def _restart(runtime: ServiceRuntime, settings, mongodb_urls, span_exporter) -> ServiceRuntime:
+    fresh = ServiceRuntime(runtime.definition, settings, mongodb_url=runtime.mongodb_url,
+                           span_exporters=[span_exporter])
+    await fresh.start()
+    return fresh
