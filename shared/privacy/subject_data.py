@@ -65,10 +65,12 @@ def processing_information(activities: Iterable[Activity], register: Register | 
 
 
 def source_of(activity: Activity, register: Register) -> str:
-    """Where the data of an activity comes from (art 15(1)(g)): the parties whose messages it receives,
-    or the person themself (through the party's own staff)."""
+    """Where the data of an activity comes from (art 15(1)(g)): the parties whose messages bring it fields
+    it holds, or else the person themself (through the party's own staff)."""
+    held = {f for category in activity.categories for f in category.fields}
     senders = sorted({other.party.value for other in register.activity if other.party != activity.party
-                      for message in activity.receives if other.grant(message)})
+                      for message in activity.receives
+                      if (grant := other.grant(message)) and held & set(grant.fields)})
     if senders:
         return "received from " + ", ".join(senders)
     return f"collected by {activity.party.value} from the person or its own staff"

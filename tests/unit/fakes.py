@@ -48,6 +48,7 @@ class FakeRepository(Repository[A]):
         super().__init__(spec)
         self._rows = rows
         self._withheld = withheld if withheld is not None else {}
+        self.erased: set[uuid.UUID] = set()  # deleted in this unit of work (gone on commit)
         # id -> (version, snapshot) of what this unit of work read
         self._loaded: dict[uuid.UUID, tuple[int, dict[str, Any]]] = {}
 
@@ -80,6 +81,8 @@ class FakeRepository(Repository[A]):
         for stored in reversed(list(self._rows.values())):
             if len(out) >= limit:
                 break
+            if stored.id in self.erased:
+                continue
             if all(_matches(getattr(stored, name, _MISSING), value) for name, value in equals.items()):
                 aggregate = self.seen.get(stored.id) or self._load(stored)
                 self.seen.setdefault(aggregate.id, aggregate)
@@ -172,6 +175,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     async def erase_record(self, repository: str, aggregate: Aggregate) -> None:
         self.repositories[repository].seen.pop(aggregate.id, None)
+        self.repositories[repository].erased.add(aggregate.id)
         self._erased.append((repository, aggregate.id))
 
     async def withhold_record(self, repository: str, aggregate: Aggregate, withholding: Withholding) -> None:

@@ -1,0 +1,229 @@
+"""The subject_rights domain: legal deadlines (art 12(3)), routing by legal basis, refusals, reminders and
+escalation, and the gathering of answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.subject_rights.domain import (
+    ChasePolicy,
+    RequestStatus,
+    SubjectRequest,
+    due_date,
+    parties_for,
+    restricted_now,
+)
+from shared.contracts.commands import Corrections, IdentityCheck, SubmitSubjectRequest
+from shared.contracts.events import HeldRecord, Right, SubjectRequestAnswered, SubjectRequestIssued
+from shared.contracts.parties import Party
+from shared.contracts.reasons import ReasonCode, Refusal
+from shared.privacy.periods import add_duration, add_months, parse_duration
+
+SUBJECT = "psn_" + "c" * 26
+HOLDERS = {Party.WERKSAAM: ["intake"], Party.HELIOMARE: ["offer", "trajectory", "billing"]}
+NOW = datetime(2027, 1, 31, 10, 0, tzinfo=UTC)
+POLICY = ChasePolicy(reminder_after=timedelta(days=2), max_reminders=2, escalate_days_before_due=10)
+
+
+def identity(method: str = "id_document_at_desk") -> IdentityCheck:
+    return IdentityCheck(method=method, verified_by="desk.hoorn", verified_at=NOW)
+
+
+def submit(right: Right = Right.ACCESS, *, now: datetime = NOW, open_same=None, restricted=False,
+           **fields) -> SubjectRequest:
+    cmd = SubmitSubjectRequest(bsn="111222333", right=right, identity=fields.pop("identity", identity()), **fields)
+    return SubjectRequest.receive(cmd, SUBJECT, now, HOLDERS, open_same, restricted)
+
+
+def answer(request: SubjectRequest, service: str, **fields) -> SubjectRequestAnswered:
+    return SubjectRequestAnswered(request_id=request.id, right=request.right, service=service,
+                                  outcome=fields.pop("outcome", "done"), **fields)
+
+
+# -- deadlines ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("received", "due"), [
+    (date(2027, 1, 31), date(2027, 2, 28)),  # no 31 February: the month's last day
+    (date(2028, 1, 31), date(2028, 2, 29)),  # a leap year
+    (date(2027, 1, 30), date(2027, 2, 28)),
+    (date(2027, 3, 31), date(2027, 4, 30)),
+    (date(2027, 2, 28), date(2027, 3, 28)),  # the same day, not the month's end
+    (date(2027, 12, 15), date(2028, 1, 15)),  # over the year's end
+    (date(2027, 8, 31), date(2027, 9, 30)),
+])
+def test_a_request_is_due_one_calendar_month_after_receipt_or_on_the_last_day_of_a_shorter_month(received, due):
+    assert due_date(received) == due
+
+
+def test_the_deadline_counts_from_the_dutch_day_of_receipt_not_the_utc_day():
+    late_evening = datetime(2027, 1, 30, 23, 30, tzinfo=UTC)  # 31 January, 00:30 in Amsterdam
+    assert submit(received_at=late_evening).due == date(2027, 2, 28)
+    assert submit(received_at=late_evening).received_at == late_evening
+
+
+def test_an_extension_adds_two_months_to_the_original_month_once_when_told_within_the_first_month():
+    request = submit()
+    request.extend("complex_request", told_at=NOW + timedelta(days=20), now=NOW + timedelta(days=20))
+    assert (request.original_due, request.due) == (date(2027, 2, 28), date(2027, 4, 30))
+    with pytest.raises(Refusal) as twice:
+        request.extend("complex_request", told_at=NOW + timedelta(days=21), now=NOW + timedelta(days=21))
+    assert twice.value.reasons[0].code == ReasonCode.INVALID_TRANSITION
+
+
+def test_an_extension_after_the_first_month_is_refused():
+    request = submit()
+    with pytest.raises(Refusal) as late:
+        request.extend("number_of_requests", told_at=NOW + timedelta(days=29), now=NOW + timedelta(days=29))
+    assert late.value.reasons[0].code == ReasonCode.EXTENSION_TOO_LATE
+    assert request.due == date(2027, 2, 28)
+
+
+def test_periods_of_the_register_are_iso_durations_and_add_up_by_calendar():
+    assert parse_duration("P7Y") == (84, 0) and parse_duration("P90D") == (0, 90)
+    assert parse_duration("P1Y6M2W1D") == (18, 15)
+    assert add_duration(date(2034, 2, 28), "P7Y", sign=-1) == date(2027, 2, 28)
+    assert add_months(date(2024, 2, 29), 12) == date(2025, 2, 28)
+    for bad in ("7Y", "P", "PT5H", "P-1Y"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+# -- routing by legal basis -----------------------------------------------------------------------
+
+
+def test_access_goes_to_every_party_portability_only_to_heliomare_and_objection_only_to_werksaam():
+    assert parties_for(Right.ACCESS) == [Party.HELIOMARE, Party.WERKSAAM]
+    assert parties_for(Right.PORTABILITY) == [Party.HELIOMARE]  # 6(1)(b): handed over to Heliomare
+    assert parties_for(Right.OBJECTION) == [Party.WERKSAAM]  # 6(1)(e)
+    access, portability = submit(Right.ACCESS), submit(Right.PORTABILITY)
+    assert {a.service for a in access.asked} == {"intake", "offer", "trajectory", "billing"}
+    assert {a.service for a in portability.asked} == {"offer", "trajectory", "billing"}
+    assert {a.service for a in submit(Right.OBJECTION).asked} == {"intake"}
+
+
+def test_an_accepted_request_is_sent_once_with_its_deadline_and_the_corrections():
+    request = submit(Right.RECTIFICATION, corrections=Corrections(family_name="Jansen-de Vries"))
+    [sent] = request.pop_events()
+    assert isinstance(sent.data, SubjectRequestIssued) and sent.subject == SUBJECT
+    assert (sent.data.right, sent.data.due, sent.data.attempt) == (Right.RECTIFICATION, date(2027, 2, 28), 1)
+    assert sent.data.corrections == {"family_name": "Jansen-de Vries"}
+    assert sent.correlation_id == request.id
+
+
+@pytest.mark.parametrize(("right", "fields", "code"), [
+    (Right.ACCESS, {"identity": identity("not_verified")}, ReasonCode.IDENTITY_NOT_VERIFIED),
+    (Right.PORTABILITY, {"parties": [Party.WERKSAAM]}, ReasonCode.RIGHT_NOT_APPLICABLE),
+    (Right.OBJECTION, {"parties": [Party.HELIOMARE, Party.WERKSAAM]}, ReasonCode.RIGHT_NOT_APPLICABLE),
+    (Right.RECTIFICATION, {}, ReasonCode.MISSING_FIELD),
+    (Right.LIFT_RESTRICTION, {"person_told_at": NOW}, ReasonCode.NOT_RESTRICTED),
+    (Right.LIFT_RESTRICTION, {"restricted": True}, ReasonCode.NOT_TOLD_BEFORE_LIFTING),
+])
+def test_a_request_that_cannot_be_taken_is_recorded_as_refused_with_its_reason_and_sends_nothing(
+        right, fields, code):
+    request = submit(right, **fields)
+    assert request.status == RequestStatus.REFUSED and code in {r.code for r in request.refusal_reasons}
+    assert request.pop_events() == [] and request.asked == []
+
+
+def test_a_second_request_for_the_same_right_while_one_is_open_is_refused():
+    first = submit()
+    assert submit(open_same=first).refusal_reasons[0].code == ReasonCode.DUPLICATE_REQUEST
+
+
+def test_a_correction_is_checked_like_the_field_it_corrects():
+    with pytest.raises(ValueError):
+        Corrections(postal_code="not a postal code")
+    with pytest.raises(ValueError):
+        Corrections(bsn="111222333")  # a BSN is not corrected: another BSN is another person
+
+
+def test_the_latest_restriction_or_lifting_decides_whether_the_subject_is_restricted():
+    restriction = submit(Right.RESTRICTION)
+    restriction.status, restriction.completed_at = RequestStatus.COMPLETED, NOW
+    assert restricted_now([restriction])
+    lifting = submit(Right.LIFT_RESTRICTION, restricted=True, person_told_at=NOW)
+    lifting.status, lifting.completed_at = RequestStatus.COMPLETED, NOW + timedelta(days=1)
+    assert not restricted_now([restriction, lifting])
+
+
+# -- answers --------------------------------------------------------------------------------------
+
+
+def test_the_request_completes_when_every_service_asked_has_answered_and_a_second_answer_changes_nothing():
+    request = submit()
+    for service in ("intake", "offer", "trajectory"):
+        party = Party.WERKSAAM if service == "intake" else Party.HELIOMARE
+        request.record_answer(answer(request, service), party, NOW)
+    assert request.status == RequestStatus.OPEN
+    request.record_answer(answer(request, "billing", outcome="nothing_held"), Party.HELIOMARE, NOW)
+    assert request.status == RequestStatus.COMPLETED and set(request.package.answers) == {
+        "intake", "offer", "trajectory", "billing"}
+    request.record_answer(answer(request, "billing", outcome="done"), Party.HELIOMARE, NOW)
+    assert request.package.answers["billing"]["outcome"] == "nothing_held"
+
+
+def test_an_answer_from_a_service_that_was_not_asked_or_of_another_party_is_refused():
+    request = submit(Right.PORTABILITY)
+    with pytest.raises(Refusal) as unknown:
+        request.record_answer(answer(request, "intake"), Party.WERKSAAM, NOW)
+    assert unknown.value.reasons[0].code == ReasonCode.UNKNOWN_REQUEST
+    with pytest.raises(Refusal):
+        request.record_answer(answer(request, "offer"), Party.WERKSAAM, NOW)  # offer is Heliomare's
+
+
+def test_an_erasure_is_verified_only_when_nothing_but_the_withheld_records_stays_readable():
+    request = submit(Right.ERASURE)
+    kept = HeldRecord(collection="referrals", record_id="r1", status="withheld", ground="Archiefwet",
+                      keep_until=date(2034, 1, 1))
+    request.record_answer(answer(request, "intake", records=[kept], readable_after=["referrals/r1"]),
+                          Party.WERKSAAM, NOW)
+    request.record_answer(answer(request, "offer", readable_after=["outbox/x"]), Party.HELIOMARE, NOW)
+    for service in ("trajectory", "billing"):
+        request.record_answer(answer(request, service), Party.HELIOMARE, NOW)
+    assert request.status == RequestStatus.COMPLETED and request.erasure_verified is False
+
+
+# -- reminders and escalation ---------------------------------------------------------------------
+
+
+def test_a_silent_service_is_asked_again_after_the_interval_and_the_request_escalated_after_the_reminders():
+    request = submit()
+    request.pop_events()
+    for service in ("intake", "offer", "trajectory"):
+        request.record_answer(answer(request, service),
+                              Party.WERKSAAM if service == "intake" else Party.HELIOMARE, NOW)
+    assert request.chase(NOW + timedelta(days=1), POLICY) == []  # not yet
+    moments = [NOW + timedelta(days=2 * n + 2) for n in range(POLICY.max_reminders + 1)]
+    assert request.chase(moments[0], POLICY) == ["billing"]
+    [reminder] = request.pop_events()
+    assert reminder.data.attempt == 2 and reminder.data.request_id == request.id
+    assert request.chase(moments[1], POLICY) == ["billing"] and request.escalated_at is None
+    assert request.chase(moments[2], POLICY) == []  # the reminders are used up: escalated instead
+    assert request.escalated_at == moments[2] and "billing" in request.escalation
+    assert request.deadline_state(moments[2].date(), 10) == "at_risk"
+
+
+def test_a_request_near_its_deadline_is_escalated_and_one_past_it_is_overdue():
+    request = submit()
+    near = datetime(2027, 2, 20, tzinfo=UTC)  # 8 days before 28 February
+    request.chase(near, POLICY)
+    assert request.escalated_at == near and "days to the deadline" in request.escalation
+    assert request.deadline_state(date(2027, 3, 1), 10) == "overdue"
+    assert request.deadline_state(date(2027, 2, 1), 10) == "at_risk"  # escalated stays at risk
+
+
+def test_a_completed_or_refused_request_is_not_chased():
+    refused = submit(identity=identity("not_verified"))
+    assert refused.chase(NOW + timedelta(days=40), POLICY) == [] and refused.escalated_at is None
+    assert refused.deadline_state(date(2027, 6, 1), 10) == "closed"
+
+
+def test_the_request_id_is_the_lifecycle_of_every_message_about_it():
+    request = submit()
+    assert isinstance(request.id, uuid.UUID)
+    request.chase(NOW + timedelta(days=3), POLICY)
+    assert {e.correlation_id for e in request.pop_events()} == {request.id}
