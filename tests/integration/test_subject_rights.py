@@ -20,9 +20,11 @@ from infra.scenario import play_all
 from shared.access_document import render_access_document
 from shared.contracts.commands import (
     ChaseSubjectRequests,
+    Corrections,
     GetSubjectRequest,
     IdentityCheck,
     ListSubjectRequests,
+    ReadProcessingLog,
     ReportProgress,
     SubmitSubjectRequest,
 )
@@ -285,3 +287,75 @@ async def _restart(runtime: ServiceRuntime, settings, mongodb_urls, span_exporte
                            span_exporters=[span_exporter])
     await fresh.start()
     return fresh
+
+
+async def test_rectification_is_carried_out_by_every_service_that_holds_the_field_and_passed_on_to_its_recipients(
+        services, client, mongodb_urls, settings):
+    case = await a_person_through_the_whole_process(client, seed=55)
+    done = await request_until_done(client, case.command.bsn, Right.RECTIFICATION,
+                                    corrections=Corrections(family_name="Van der Berg", postal_code="1621AB"))
+    rectified = {s: [r["status"] for r in a["records"]] for s, a in done["answers"].items()}
+    assert rectified == {"intake": ["rectified"], "offer": ["rectified"], "trajectory": [], "billing": []}
+    assert done["answers"]["intake"]["recipients_notified"] == ["heliomare"]
+    async with services["intake"].storage.unit_of_work() as uow:
+        [referral] = await uow.referrals.find(subject=done["subject"])
+    async with services["offer"].storage.unit_of_work() as uow:
+        [held] = await uow.cases.find(subject=done["subject"])
+    assert (referral.person.family_name, referral.person.postal_code) == ("Van der Berg", "1621AB")
+    assert (held.client.family_name, held.client.postal_code) == ("Van der Berg", "1621AB")
+
+
+async def test_a_malformed_answer_is_dead_lettered_and_the_request_waits_for_a_good_one(
+        services, client, amqp, settings):
+    bsn = synthetic_bsn(random.Random("malformed answer"))
+    reply = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=Right.ACCESS,
+                                                                      identity=verified()))
+    request_id = reply.result["request_id"]
+    parking = services["subject_rights"].topology.parking_queue("subject_rights").name
+    before = await queue_depth(amqp, parking)
+    bad = {"id": str(uuid.uuid4()), "type": "subject-request.answered", "version": 1, "source": "heliomare",
+           "time": datetime.now(UTC).isoformat(), "subject": reply.result["subject"], "correlation_id": request_id,
+           "data": {"request_id": request_id, "right": "access", "service": "offer", "outcome": "maybe"}}
+    await publish(amqp, settings, json.dumps(bad).encode(), "heliomare.subject-request.answered.v1", bad["id"])
+    await wait_for(lambda: _deeper(amqp, parking, before), what="the malformed answer parked")
+
+    async def completed():
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=uuid.UUID(request_id)))).result
+        return found if found["status"] == "completed" else None
+
+    done = await wait_for(completed, within=30, what="the good answers")
+    assert done["answers"]["offer"]["outcome"] == "nothing_held"  # the real one, not the malformed one
+
+
+async def test_every_request_is_one_trace_across_all_services_without_personal_data(
+        services, client, span_exporter):
+    case = await a_person_through_the_whole_process(client, seed=56)
+    done = await request_until_done(client, case.command.bsn, Right.ACCESS)
+    for runtime in services.runtimes.values():
+        runtime.tracer_provider.force_flush()
+    spans = [s for s in span_exporter.get_finished_spans()  # (reading it back is a query of its own)
+             if s.attributes.get("werkbrug.correlation_id") == done["request_id"] and " query " not in s.name]
+    assert {s.attributes.get("werkbrug.service") or s.name.split()[0] for s in spans} >= {
+        "subject_rights", "intake", "offer", "trajectory", "billing"}
+    traces = {}
+    for s in spans:
+        traces.setdefault(s.context.trace_id, []).append(s.name)
+    assert len(traces) == 1, list(traces.values())
+    person = case.command
+    for span in spans:
+        text = json.dumps(dict(span.attributes), default=str)
+        assert person.bsn not in text and person.family_name not in text
+
+
+async def test_the_retention_job_destroys_what_has_passed_its_period_in_the_real_database(
+        services, client, settings, mongodb_urls):
+    case = await a_person_through_the_whole_process(client, seed=57)
+    subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(case.command.bsn)
+    trajectory = services["trajectory"]
+    report = await trajectory.retention.run(datetime.now(UTC) + timedelta(days=366 * 7 + 400))
+    assert report.destroyed.get("trajectories", 0) >= 1 and report.subjects_shredded >= 1
+    async with trajectory.storage.unit_of_work() as uow:
+        assert await uow.trajectories.find(subject=subject) == []
+        assert await uow.readable_about(subject) == []
+        log = await uow.read_processing_log(ReadProcessingLog(subject=subject))
+    assert any(r.operation == "trajectory.retention" and r.activity_id.endswith(":retention:v1") for r in log)
