@@ -37,11 +37,15 @@ from typing import Any
 
 from infra.services import DEFINITIONS
 from shared.config import ADMIN_USER, Settings, dev_password, get_settings
+from shared.contracts.events import PartyJoined, PartyLeft
 from shared.contracts.parties import Party
 from shared.messaging.topology import Topology, service_bindings, service_publications
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
+# Sent by `werkbrug partner` as WerkSaam (the cooperation's coordinator), not by a service.
+ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.sources)
+                      for key in [f"{p.value}.{m.event_type}.v{m.version}"])
 NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
 
 
@@ -86,7 +90,8 @@ def founding_grant(namespace: str, party: Party) -> Grant:
         # amq.default: answers to commands go over direct reply-to (the default exchange).
         write=rf"^({own}|amq\.default)$",
         read=f"^{own}$",
-        topic_write=exactly(key for d in mine for key in service_publications(d)),
+        topic_write=exactly([*(key for d in mine for key in service_publications(d)),
+                             *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
         topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
     )
 
