@@ -73,7 +73,7 @@ async def test_a_partner_joins_with_every_consent_consumes_only_its_topics_and_l
                                            ensure=False)
 
     # It reads what was granted: the yearly report, sent by Heliomare (validated by the broker's user_id).
-    await client.send("intake", a_referral(random.Random(5)))  # not granted: must not reach it
+    await client.send("intake", a_referral(random.Random(4713)))  # not granted: must not reach it
     assert (await client.send("trajectory", PublishReport(year=2031))).ok
     [report] = await wait_for(lambda: take_all(report_queue), what="the report in the partner's queue")
     assert report.user_id == "heliomare"
