@@ -46,6 +46,7 @@ format: venv
 	$(PY) -m ruff format .
 
 up:
+	bash infra/tls/make-certs.sh
 	docker compose up -d --build
 
 down:

@@ -68,7 +68,7 @@ class ParkingQueues:
 
     async def _scan(self, service: str | None, take: str | None) -> list[DeadLetter]:
         found: list[DeadLetter] = []
-        connection = await aio_pika.connect_robust(self.settings.amqp_url, timeout=10)
+        connection = await aio_pika.connect_robust(self.settings.broker_url(), timeout=10)
         async with connection:
             channel = await connection.channel()
             publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -98,4 +98,6 @@ def _original(message: aio_pika.abc.AbstractIncomingMessage) -> aio_pika.Message
         message.body, headers=headers, content_type=message.content_type, message_id=message.message_id,
         correlation_id=message.correlation_id, timestamp=message.timestamp, type=message.type,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        # The original sender's broker identity (the operator's user may impersonate: tag impersonator).
+        user_id=str((message.headers or {}).get("x-werkbrug-original-user-id") or message.user_id or "") or None,
     )

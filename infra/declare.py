@@ -1,16 +1,17 @@
 """Declare werkbrug's exchanges and queues on the broker (idempotent): `python -m infra.declare`.
 
-Services declare their own on start-up too; declaring up front means no event published before a
-service first starts is unroutable.
+First the namespace's vhost and each party's broker user with its permissions (infra.identities, through
+rabbitmqctl). Services declare their own exchanges and queues on start-up too; declaring up front means no
+event published before a service first starts is unroutable.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-import aio_pika
 from faststream.rabbit import RabbitBroker
 
+from infra.identities import deprovision, provision
 from infra.services import DEFINITIONS
 from shared.config import Settings, get_settings
 from shared.messaging.topology import Topology, service_bindings
@@ -19,7 +20,8 @@ from shared.messaging.topology import Topology, service_bindings
 async def declare_all(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     topology = Topology(settings.namespace, settings.delivery_limit)
-    broker = RabbitBroker(settings.amqp_url, logger=None)
+    provision(settings)  # the vhost, the parties' users and their permissions first
+    broker = RabbitBroker(settings.broker_url(), logger=None)
     await broker.connect()
     try:
         for name, make in DEFINITIONS.items():
@@ -32,16 +34,9 @@ async def declare_all(settings: Settings | None = None) -> None:
 
 
 async def delete_all(settings: Settings) -> None:
-    """Remove every exchange and queue of the settings' namespace (tests and the demo clean up)."""
-    topology = Topology(settings.namespace, settings.delivery_limit)
-    connection = await aio_pika.connect_robust(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        for name, make in DEFINITIONS.items():
-            for queue in topology.queue_names(name, [key for key, _ in service_bindings(make(settings))]):
-                await channel.queue_delete(queue)
-        for exchange in (topology.events, topology.commands, topology.dlx):
-            await channel.exchange_delete(exchange.name)
+    """Remove the settings' namespace from the broker: its vhost, and with it every exchange, queue and
+    permission in it (the demo cleans up so; the tests' teardown does the same)."""
+    deprovision(settings)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ async def main(args: argparse.Namespace) -> int:
             urls = {name: stack.enter_context(embedded_mongodb(log_path=str(VAR / f"mongo-{name}.log")))
                     for name in DEFINITIONS}
             backend = "embedded mongoeco (one server per service)"
-        console.print(f"[bold]werkbrug demo[/] · broker {redact(settings.amqp_url)} · database: {backend}")
+        console.print(f"[bold]werkbrug demo[/] · broker {redact(settings.broker_url())} · database: {backend}")
 
         processes = [ServiceProcess(name, settings, urls[name], VAR,
                                     extra_env={"WERKBRUG_SPAN_FILE": str(span_file)}) for name in DEFINITIONS]
@@ -166,7 +166,7 @@ async def collect_money(client: CommandClient, cases) -> list[dict]:
 
 async def send_bad_messages(settings: Settings, topology: Topology) -> list[tuple[str, str, str]]:
     """What a careless or hostile sender might put on the exchange; each must be refused, not lost."""
-    broker = RabbitBroker(settings.amqp_url, logger=None)
+    broker = RabbitBroker(settings.broker_url(), logger=None)
     await broker.connect()
     good_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     forged = {
@@ -192,7 +192,7 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
 
 async def read_parking(settings: Settings, topology: Topology) -> list[dict]:
     parked = []
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    connection = await aio_pika.connect_robust(settings.broker_url())
     async with connection:
         channel = await connection.channel()
         for name in DEFINITIONS:

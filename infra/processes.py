@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from infra.services import DEFINITIONS
 from shared.config import Settings
 from shared.storage.embedded import free_port
 
@@ -31,7 +32,8 @@ class ServiceProcess:
             **os.environ,
             "WERKBRUG_NAMESPACE": self.settings.namespace,
             "MONGODB_URL": self.mongodb_url,
-            "AMQP_URL": self.settings.amqp_url,
+            # Each service connects as its own party's broker user.
+            "AMQP_URL": self.settings.broker_url(DEFINITIONS[self.name]().party.value),
             "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval),
             "WERKBRUG_HTTP_PORT": str(self.http_port),
             "PYTHONUNBUFFERED": "1",

@@ -19,7 +19,7 @@ class CommandClient:
     def __init__(self, settings: Settings | None = None, timeout: float = 30.0) -> None:
         self.settings = settings or get_settings()
         self.topology = Topology(self.settings.namespace, self.settings.delivery_limit)
-        self.broker = RabbitBroker(self.settings.amqp_url, app_id="werkbrug-client", logger=None)
+        self.broker = RabbitBroker(self.settings.broker_url(), app_id="werkbrug-client", logger=None)
         self.timeout = timeout
 
     async def __aenter__(self) -> CommandClient:

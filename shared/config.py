@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,12 +17,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # (WERKBRUG_PSEUDONYM_KEY / WERKBRUG_FIELD_KEY). They are 32 random-looking bytes, hex encoded.
 _DEV_PSEUDONYM_KEY = "7765726b627275672d6465762d70736575646f6e796d2d6b65792d2d2d2d2d21"
 _DEV_FIELD_KEY = "7765726b627275672d6465762d6669656c642d6b65792d2d2d2d2d2d2d2d2d21"
+# The broker user of infra and operators (`make broker` provisions it locally, definitions.json in compose).
+ADMIN_USER = "werkbrug-admin"
+
+
+def dev_password(user: str) -> str:
+    """The PUBLIC development password of a broker user (infra/rabbitmq/rabbitmq.conf): `<user>-dev`."""
+    return f"{user}-dev"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
-    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias="AMQP_URL")
+    amqp_url: str = Field(
+        f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:5672/", validation_alias="AMQP_URL",
+        description="The broker, and the user of this process. Without a vhost in the path: the namespace's vhost.",
+    )
+    amqp_passwords: dict[str, SecretStr] = Field(
+        default_factory=dict, validation_alias="WERKBRUG_AMQP_PASSWORDS",
+        description="JSON object: broker password per party user, for a process that connects as a party other "
+                    "than AMQP_URL's user (the demo, the tests, `werkbrug partner`). Unset: the development password.",
+    )
     mongodb_url: str | None = Field(None, validation_alias="MONGODB_URL")
 
     namespace: str = Field(
@@ -82,6 +98,27 @@ class Settings(BaseSettings):
         None, validation_alias="WERKBRUG_SPAN_FILE",
         description="Append finished spans as JSON lines to this file (used by `make demo`).",
     )
+
+    @property
+    def amqp_vhost(self) -> str:
+        """The vhost of AMQP_URL's path; without one, the namespace's own vhost (one per namespace)."""
+        path = urlsplit(self.amqp_url).path
+        return unquote(path[1:]) if len(path) > 1 else self.namespace
+
+    def broker_url(self, user: str | None = None) -> str:
+        """AMQP_URL on the namespace's vhost, as AMQP_URL's own user, or as `user` (a party's broker user:
+        its password from WERKBRUG_AMQP_PASSWORDS, else AMQP_URL's when that is the same user, else the
+        development password)."""
+        url = urlsplit(self.amqp_url)
+        if user is None or user == url.username:
+            user, password = url.username or "", unquote(url.password or "")
+        else:
+            password = dev_password(user)
+        if user in self.amqp_passwords:
+            password = self.amqp_passwords[user].get_secret_value()
+        host = url.hostname or "127.0.0.1"
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{url.port}" if url.port else "")
+        return urlunsplit((url.scheme, netloc, "/" + quote(self.amqp_vhost, safe=""), url.query, ""))
 
     def database_name(self, service: str) -> str:
         return f"{self.namespace}-{service}".replace("-", "_")

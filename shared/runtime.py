@@ -57,6 +57,7 @@ def raw_from(msg: RabbitMessage) -> RawMessage:
         routing_key=pika.routing_key or "",
         message_id=pika.message_id,
         correlation_id=pika.correlation_id,
+        user_id=pika.user_id,
     )
 
 
@@ -94,6 +95,8 @@ class _BrokerDeadLetters(DeadLetterSink):
             "x-werkbrug-reasons": json.dumps([r.model_dump(mode="json", exclude_none=True) for r in reasons]),
             "x-werkbrug-service": self._service,
             "x-werkbrug-original-routing-key": raw.routing_key,
+            # The broker-validated sender: a replay (werkbrug dlq replay) publishes it again under that identity.
+            "x-werkbrug-original-user-id": raw.user_id or "",
             "x-werkbrug-dead-lettered-at": datetime.now(UTC).isoformat(),
         }
         await self._broker.publish(
@@ -119,8 +122,10 @@ class ServiceRuntime:
         self.topology = Topology(s.namespace, s.delivery_limit)
         self.tracer_provider = make_tracer_provider(d.name, d.party, s, span_exporters)
         self.tracer = self.tracer_provider.get_tracer(TRACER_NAME)
+        # Each service connects as its party's broker user and stamps every publish with that user as the
+        # AMQP user_id, which the broker checks against the connection: the sending party cannot be forged.
         self.broker = RabbitBroker(
-            s.amqp_url,
+            s.broker_url(d.party.value),
             default_channel=Channel(prefetch_count=s.prefetch, publisher_confirms=True, on_return_raises=True),
             middlewares=[RabbitTelemetryMiddleware(tracer_provider=self.tracer_provider)],
             app_id=f"werkbrug-{d.name}",
@@ -249,6 +254,7 @@ class ServiceRuntime:
             message_type=f"{envelope.type}.v{envelope.version}",
             timestamp=envelope.time,
             content_type="application/json",
+            user_id=self.definition.party.value,
             persist=True,
             mandatory=True,
         )
@@ -371,7 +377,7 @@ async def preflight(settings: Settings, service: str) -> None:
         await client.close()
 
     async def broker_answers() -> None:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=5)
+        connection = await aio_pika.connect(settings.broker_url(), timeout=5)
         await connection.close()
 
     await _with_retries("RabbitMQ", broker_answers, settings.startup_attempts)

@@ -49,16 +49,23 @@ def settings(namespace, mongodb_url) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def amqp(settings):
-    """A raw aio-pika connection, for what a test does behind the services' backs.
+def broker_identities(settings):
+    """The run's own vhost with every party's broker user and permissions; on teardown the vhost goes,
+    and with it every exchange, queue and permission this run created (the users are shared, like guest)."""
+    from infra.identities import deprovision, provision
 
-    On teardown it deletes every exchange and queue this test run declared."""
-    from infra.declare import delete_all
+    provision(settings)
+    yield settings
+    deprovision(settings)
 
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+
+@pytest.fixture(scope="session")
+async def amqp(settings, broker_identities):
+    """A raw aio-pika connection as the operator (werkbrug-admin, who may set any user_id), for what a
+    test does behind the services' backs."""
+    connection = await aio_pika.connect_robust(settings.broker_url())
     yield connection
     await connection.close()
-    await delete_all(settings)
 
 
 @pytest.fixture(scope="session")

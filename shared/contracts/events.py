@@ -172,6 +172,46 @@ class Retour(EventData):
         return f"{party}.{cls.routing_subject_of({'about_type': answered.event_type})}.v{cls.version}"
 
 
+# --- the cooperation itself: partners join and leave (agreement art 13, 16) ----------------------
+
+GdprBasis = Annotated[str, Field(pattern=r"^GDPR 6\(1\)\([a-f]\)$")]
+RoutingKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z][a-z-]*\.[a-z][a-z-]*\.v\d{1,3}$")]
+PartnerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{2,30}$")]
+
+
+@event("party.joined", 1, sources={Party.WERKSAAM})
+class PartyJoined(EventData):
+    """A partner joined by addendum with every party's consent (art 13.1), and may now read the topics
+    granted to it. Sent by WerkSaam, which coordinates the cooperation (art 5.3). About an organisation:
+    no subject, and not the partner's contact person."""
+
+    about_a_person = False
+
+    addendum_id: uuid.UUID
+    partner: PartnerName
+    legal_basis: GdprBasis
+    purpose: str = Field(min_length=1, max_length=500)
+    topics: list[RoutingKey] = Field(min_length=1, max_length=50)
+    effective_from: date
+
+
+class DepartureKind(StrEnum):
+    LEFT = "left"  # the partner left (art 13.2: e.g. it objects to a change)
+    REMOVED = "removed"  # the partner was removed (art 16.3)
+
+
+@event("party.left", 1, sources={Party.WERKSAAM})
+class PartyLeft(EventData):
+    """A partner left or was removed (art 13.2, 16.3): its access ended when this was sent."""
+
+    about_a_person = False
+
+    addendum_id: uuid.UUID
+    partner: PartnerName
+    kind: DepartureKind
+    effective_from: date
+
+
 # --- Heliomare internal: the approved quote becomes a commission for a trajectory ----------------
 
 

@@ -23,6 +23,7 @@ class ReasonCode(StrEnum):
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     UNSUPPORTED_VERSION = "unsupported_version"
     SOURCE_NOT_PERMITTED = "source_not_permitted"
+    SENDER_NOT_AUTHENTICATED = "sender_not_authenticated"  # AMQP user_id absent or not the envelope's source
     ROUTING_MISMATCH = "routing_mismatch"
     MESSAGE_ID_MISMATCH = "message_id_mismatch"
     DELIVERY_LIMIT = "delivery_limit_exceeded"

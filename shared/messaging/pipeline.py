@@ -3,7 +3,8 @@
 For an event message it applies, in order and in one place:
 
 1. the contract: size, JSON, envelope, known type and version, permitted source party, routing key and
-   message id consistent with the envelope, and the type's own allow-list model;
+   message id consistent with the envelope, the type's own allow-list model, and the source party being
+   the broker-authenticated sender (AMQP user_id);
 2. deduplication: the inbox (a message already handled has no second effect);
 3. the handler, inside a unit of work, under a span that carries only pseudonyms and ids;
 4. the answer: a retour (accepted, or rejected with reason codes) for every message that crossed from
@@ -158,6 +159,7 @@ class RawMessage:
     routing_key: str
     message_id: str | None
     correlation_id: str | None = None
+    user_id: str | None = None  # AMQP user_id: validated by the broker against the publishing connection's user
 
 
 class DeadLetterSink:
@@ -257,6 +259,9 @@ class Pipeline:
             raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
         if envelope.routing_key != raw.routing_key:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
+        if raw.user_id != envelope.source.value:
+            raise Refusal(Reason(code=ReasonCode.SENDER_NOT_AUTHENTICATED, field="source",
+                                 detail="AMQP user_id (checked by the broker) must be the source party"))
         return envelope, data
 
     async def _apply_event(self, envelope: Envelope, data: EventData, raw: RawMessage) -> Outcome:

@@ -38,6 +38,13 @@ def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
     return bindings
 
 
+def service_publications(definition: ServiceDefinition) -> list[str]:
+    """Every routing key a service publishes on: its own events, and its retours to what it consumes."""
+    party = definition.party.value
+    keys = [f"{party}.{m.event_type}.v{m.version}" for m in definition.emits]
+    return keys + [Retour.routing_key_from(party, m) for m in definition.event_handlers]
+
+
 @dataclass(frozen=True)
 class Topology:
     namespace: str

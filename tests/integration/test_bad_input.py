@@ -69,7 +69,7 @@ async def publish(amqp, settings, body: bytes, routing_key: str, message_id: str
     exchange = await channel.get_exchange(f"{settings.namespace}.events")
     await exchange.publish(
         aio_pika.Message(body, message_id=message_id, correlation_id=correlation_id, content_type="application/json",
-                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT, user_id=routing_key.split(".")[0]),
         routing_key=routing_key, mandatory=True,
     )
     await channel.close()

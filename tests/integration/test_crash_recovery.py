@@ -12,7 +12,7 @@ import uuid
 import aio_pika
 import pytest
 
-from infra.declare import delete_all
+from infra.identities import deprovision, provision
 from infra.processes import ServiceProcess
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
@@ -33,6 +33,7 @@ async def cluster(tmp_path, settings):
     ns = f"wbk-{uuid.uuid4().hex[:8]}"
     own = settings.model_copy(update={"namespace": ns})
     topology = Topology(ns, own.delivery_limit)
+    provision(own)
     with contextlib.ExitStack() as stack:
         urls = {name: settings.mongodb_url if _shared_db() else stack.enter_context(embedded_mongodb())
                 for name in DEFINITIONS}
@@ -46,7 +47,7 @@ async def cluster(tmp_path, settings):
         finally:
             for p in procs.values():
                 p.stop()
-            await delete_all(own)
+            deprovision(own)
 
 
 def _shared_db() -> bool:
@@ -96,7 +97,7 @@ async def test_killed_services_lose_nothing_and_do_nothing_twice(cluster):
 
         await wait_for(all_answered, within=90, what="a retour for every referral sent")
 
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    connection = await aio_pika.connect_robust(settings.broker_url())
     async with connection:
         for name in DEFINITIONS:
             assert await queue_depth(connection, topology.parking_queue(name).name) == 0, f"{name} dead-lettered"

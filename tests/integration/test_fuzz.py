@@ -535,7 +535,8 @@ async def publish_all(amqp, settings, messages: list[Sent]) -> None:
             for _ in range(sent.copies):
                 await exchange.publish(
                     aio_pika.Message(sent.body, message_id=sent.message_id, correlation_id=sent.correlation_id,
-                                     content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                     content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                     user_id=sent.routing_key.split(".")[0]),
                     routing_key=sent.routing_key, mandatory=True,
                 )
     finally:

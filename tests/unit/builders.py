@@ -84,10 +84,11 @@ def an_envelope(data: EventData, source: Party, subject: str | None = None,
 
 
 def raw_of(envelope: Envelope | dict[str, Any], *, routing_key: str | None = None, message_id: Any = "same",
-           body: bytes | None = None, headers: dict[str, Any] | None = None) -> RawMessage:
+           body: bytes | None = None, headers: dict[str, Any] | None = None, user_id: Any = "same") -> RawMessage:
     """The broker message carrying an envelope (or an envelope-like document), as a publisher sends it.
 
-    By default the routing key and message id follow the envelope; override them to break the contract.
+    By default the routing key, message id and sender (AMQP user_id) follow the envelope; override them to
+    break the contract.
     """
     if isinstance(envelope, Envelope):
         document = envelope.model_dump(mode="json")
@@ -101,4 +102,5 @@ def raw_of(envelope: Envelope | dict[str, Any], *, routing_key: str | None = Non
         routing_key=key if routing_key is None else routing_key,
         message_id=str(document.get("id")) if message_id == "same" else message_id,
         correlation_id=str(document.get("correlation_id")),
+        user_id=str(document.get("source")) if user_id == "same" else user_id,
     )

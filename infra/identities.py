@@ -1,0 +1,252 @@
+"""Broker identities and least privilege: one RabbitMQ user per party, permissions derived from the code.
+
+- one vhost per namespace (`werkbrug`; tests use their own), so parallel runs never share a permission
+  and a run's teardown removes everything it created by deleting its vhost;
+- one user per party (`werksaam`, `heliomare`, and each partner), global to the broker like any RabbitMQ
+  user, with permissions only on the vhost; `werkbrug-admin` (tags administrator, impersonator) for
+  infra and operators;
+- vhost permissions: a founding party configures, writes and reads only the exchanges and the queues of
+  its own services (`<ns>.<service>.…`); a partner only its own queues (`<ns>.partner.<name>.…`) and may
+  read (bind to) the events exchange; nobody but the admin may touch another party's queues;
+- topic permissions on `<ns>.events`: a party may publish only the routing keys its services send (its
+  events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
+  partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
+- publishers set the AMQP `user_id`, which RabbitMQ checks against the connection's user; consumers
+  check it is the envelope's source (the pipeline's `sender_not_authenticated`).
+
+The same definitions are imported into the local broker with `rabbitmqctl import_definitions` (by `make
+broker`, the tests and `werkbrug partner`) and written to `infra/rabbitmq/definitions.json` for docker
+compose (`python -m infra.identities --compose`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.services import DEFINITIONS
+from shared.config import ADMIN_USER, Settings, dev_password, get_settings
+from shared.contracts.events import PartyJoined, PartyLeft
+from shared.contracts.parties import Party
+from shared.messaging.topology import Topology, service_bindings, service_publications
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
+# Sent by `werkbrug partner` as WerkSaam (the cooperation's coordinator), not by a service.
+ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.sources)
+                      for key in [f"{p.value}.{m.event_type}.v{m.version}"])
+NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
+
+
+class BrokerAdminError(RuntimeError):
+    """rabbitmqctl is missing or refused: the broker's users and permissions could not be set."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one broker user may do in one vhost."""
+
+    user: str
+    configure: str
+    write: str
+    read: str
+    topic_write: str | None = None  # None: no topic permission entry (unrestricted; the admin only)
+    topic_read: str | None = None
+
+
+def _escaped(name: str) -> str:
+    return "".join("\\" + c if c in r".*+?()[]{}|^$\#" else c for c in name)
+
+
+def exactly(names: Iterable[str]) -> str:
+    """A regex matching exactly these names (none: nothing)."""
+    names = sorted(set(names))
+    return f"^({'|'.join(_escaped(n) for n in names)})$" if names else NOTHING
+
+
+def partner_queue_prefix(namespace: str, partner: str) -> str:
+    return f"{namespace}.partner.{partner}."
+
+
+def founding_grant(namespace: str, party: Party) -> Grant:
+    definitions = [make(None) for make in DEFINITIONS.values()]
+    mine = [d for d in definitions if d.party == party]
+    ns, services = _escaped(namespace), "|".join(_escaped(d.name) for d in mine)
+    own = rf"{ns}\.(events|commands|dlx|({services})\..+)"
+    return Grant(
+        user=party.value,
+        configure=f"^{own}$",
+        # amq.default: answers to commands go over direct reply-to (the default exchange).
+        write=rf"^({own}|amq\.default)$",
+        read=f"^{own}$",
+        topic_write=exactly([*(key for d in mine for key in service_publications(d)),
+                             *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
+        topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
+    )
+
+
+def partner_grant(namespace: str, partner: str, topics: Iterable[str]) -> Grant:
+    ns, prefix = _escaped(namespace), _escaped(partner_queue_prefix(namespace, partner))
+    return Grant(
+        user=partner,
+        configure=f"^{prefix}.+$",
+        write=f"^{prefix}.+$",
+        read=rf"^({ns}\.events|{prefix}.+)$",
+        topic_write=NOTHING,
+        topic_read=exactly(topics),
+    )
+
+
+def admin_grant() -> Grant:
+    return Grant(user=ADMIN_USER, configure=".*", write=".*", read=".*")
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's rabbit_password_hashing_sha256: base64(salt[4] + sha256(salt + password))."""
+    salt = os.urandom(4) if salt is None else salt
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def definitions(namespace: str, passwords: dict[str, str], partner_grants: Iterable[Grant] = (),
+                exchanges: bool = False) -> dict[str, Any]:
+    """RabbitMQ definitions: the vhost, every user with its password, permissions and topic permissions."""
+    grants = [admin_grant(), *(founding_grant(namespace, p) for p in Party), *partner_grants]
+    users = [{"name": g.user, "password_hash": password_hash(passwords[g.user]),
+              "hashing_algorithm": "rabbit_password_hashing_sha256",
+              "tags": ["administrator", "impersonator"] if g.user == ADMIN_USER else [], "limits": {}}
+             for g in grants]
+    topology = Topology(namespace)
+    out: dict[str, Any] = {
+        "users": users,
+        "vhosts": [{"name": namespace}],
+        "permissions": [{"user": g.user, "vhost": namespace, "configure": g.configure, "write": g.write,
+                         "read": g.read} for g in grants],
+        "topic_permissions": [{"user": g.user, "vhost": namespace, "exchange": topology.events.name,
+                               "write": g.topic_write, "read": g.topic_read}
+                              for g in grants if g.topic_write is not None],
+    }
+    if exchanges:
+        out["exchanges"] = [
+            {"name": e.name, "vhost": namespace, "type": e.type.value, "durable": True, "auto_delete": False,
+             "internal": False, "arguments": {}}
+            for e in (topology.events, topology.commands, topology.dlx)
+        ]
+    return out
+
+
+# -- the local broker, through rabbitmqctl ---------------------------------------------------------
+
+
+def _rabbitmqctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binary = os.environ.get("WERKBRUG_RABBITMQCTL") or shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    if not Path(binary).exists():
+        raise BrokerAdminError("rabbitmqctl not found: run on the broker's machine (as root) or set "
+                               "WERKBRUG_RABBITMQCTL")
+    result = subprocess.run([binary, "-q", *args], capture_output=True, text=True, timeout=120, check=False)
+    if check and result.returncode != 0:
+        raise BrokerAdminError(f"rabbitmqctl {args[0]} failed ({result.returncode}): {result.stderr.strip()[:300]}")
+    return result
+
+
+def _passwords(settings: Settings, users: Iterable[str]) -> dict[str, str]:
+    """The password each user gets: the one its URL would carry (WERKBRUG_AMQP_PASSWORDS, or the dev one)."""
+    from urllib.parse import unquote, urlsplit
+
+    return {user: unquote(urlsplit(settings.broker_url(user)).password or "") for user in users}
+
+
+def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: dict[str, str] | None = None) -> None:
+    """Create or update the namespace's vhost, the admin and founding users and `grants` (partners)."""
+    grants = list(grants)
+    known = _passwords(settings, [ADMIN_USER, *(p.value for p in Party)]) | (passwords or {})
+    document = definitions(settings.amqp_vhost, known, grants)
+    if settings.amqp_vhost != settings.namespace:
+        for entry in (*document["vhosts"], *document["permissions"], *document["topic_permissions"]):
+            entry["vhost"] = settings.amqp_vhost
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(document, fh)
+    try:
+        os.chmod(fh.name, 0o644)  # the broker node (user rabbitmq) may read it itself
+        _rabbitmqctl("import_definitions", fh.name)
+    finally:
+        os.unlink(fh.name)
+
+
+def provision(settings: Settings | None = None) -> None:
+    """The namespace's vhost and every founding party's user and permissions (idempotent)."""
+    import_grants(settings or get_settings())
+
+
+def revoke(settings: Settings, user: str, reason: str) -> None:
+    """Take away everything `user` may do in the namespace's vhost, and close its connections at once
+    (RabbitMQ does not re-check a permission on an open channel)."""
+    vhost = settings.amqp_vhost
+    _rabbitmqctl("clear_topic_permissions", "-p", vhost, user, check=False)
+    _rabbitmqctl("clear_permissions", "-p", vhost, user, check=False)
+    _rabbitmqctl("close_all_user_connections", user, reason[:200], check=False)
+    remaining = _rabbitmqctl("list_user_permissions", user, "--formatter", "json", check=False)
+    try:
+        elsewhere = json.loads(remaining.stdout or "[]") if remaining.returncode == 0 else []
+    except json.JSONDecodeError:
+        elsewhere = []
+    if not elsewhere:
+        _rabbitmqctl("delete_user", user, check=False)
+
+
+def deprovision(settings: Settings) -> None:
+    """Delete the namespace's vhost: its exchanges, queues, permissions and topic permissions."""
+    _rabbitmqctl("delete_vhost", settings.amqp_vhost, check=False)
+
+
+def write_compose_definitions(path: Path = COMPOSE_DEFINITIONS) -> str:
+    """definitions.json for docker compose: namespace `werkbrug`, the development passwords (salts kept
+    when the password still matches, so the file only changes when the definitions do)."""
+    users = [ADMIN_USER, *(p.value for p in Party)]
+    document = definitions("werkbrug", {u: dev_password(u) for u in users}, exchanges=True)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old_hashes = {u["name"]: u["password_hash"] for u in old.get("users", [])}
+    for user in document["users"]:
+        previous = old_hashes.get(user["name"])
+        if previous and password_hash(dev_password(user["name"]), base64.b64decode(previous)[:4]) == previous:
+            user["password_hash"] = previous
+    document = {"rabbit_version": "3.13.7", "rabbitmq_version": "3.13.7", **document, "parameters": [],
+                "global_parameters": [], "policies": [], "queues": [], "bindings": []}
+    return json.dumps(document, indent=2) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compose", action="store_true", help="write infra/rabbitmq/definitions.json")
+    parser.add_argument("--check", action="store_true", help="with --compose: exit 1 when the file is stale")
+    args = parser.parse_args()
+    if args.compose:
+        text = write_compose_definitions()
+        if args.check:
+            if COMPOSE_DEFINITIONS.read_text() != text:
+                print("infra/rabbitmq/definitions.json is stale; run python -m infra.identities --compose",
+                      file=sys.stderr)
+                return 1
+            return 0
+        COMPOSE_DEFINITIONS.write_text(text)
+        print(f"wrote {COMPOSE_DEFINITIONS.relative_to(ROOT)}")
+        return 0
+    settings = get_settings()
+    provision(settings)
+    print(f"{settings.namespace}: vhost {settings.amqp_vhost}, users {ADMIN_USER}, "
+          + ", ".join(p.value for p in Party) + " with their permissions")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Identity and least privilege on the real broker: each party connects as its own user, the broker
+checks the AMQP user_id against it, and topic permissions decide which routing keys a party may publish
+and bind. Every refusal here is the broker's (or, for a sender the broker vouched for, the pipeline's)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import aio_pika
+import pytest
+from aio_pika.exceptions import ChannelClosed
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.parties import Party
+from tests.harness import wait_for
+from tests.integration.test_bad_input import Spy
+from tests.unit.builders import a_referral_registered
+
+pytestmark = pytest.mark.integration
+
+
+async def connect_as(settings, party: str) -> aio_pika.abc.AbstractRobustConnection:
+    return await aio_pika.connect_robust(settings.broker_url(party))
+
+
+def registration_envelope() -> Envelope:
+    return Envelope.wrap(a_referral_registered(), source=Party.WERKSAAM, subject="psn_" + "d" * 26,
+                         correlation_id=uuid.uuid4())
+
+
+async def publish(connection, settings, envelope: Envelope, routing_key: str, user_id: str | None) -> None:
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    try:
+        exchange = await channel.get_exchange(f"{settings.namespace}.events", ensure=False)
+        await exchange.publish(aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id),
+                                                user_id=user_id, content_type="application/json"),
+                               routing_key=routing_key, mandatory=True)
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+
+
+async def test_a_party_publishing_as_another_party_is_refused_by_the_broker(services, settings):
+    """Heliomare, on a routing key it may publish, claims to be WerkSaam in the user_id."""
+    envelope = registration_envelope()
+    connection = await connect_as(settings, "heliomare")
+    async with connection:
+        with pytest.raises(ChannelClosed) as refused:
+            await publish(connection, settings, envelope, "heliomare.referral.accepted.v1", user_id="werksaam")
+    assert "PRECONDITION_FAILED" in str(refused.value) and "user_id" in str(refused.value)
+
+
+async def test_a_party_may_not_publish_a_routing_key_it_is_no_source_of(services, settings):
+    """Heliomare, as itself, tries WerkSaam's event: topic authorisation refuses the routing key."""
+    envelope = registration_envelope()
+    connection = await connect_as(settings, "heliomare")
+    async with connection:
+        with pytest.raises(ChannelClosed) as refused:
+            await publish(connection, settings, envelope, envelope.routing_key, user_id="heliomare")
+    assert "ACCESS_REFUSED" in str(refused.value)
+
+
+async def test_a_party_may_not_bind_a_topic_its_services_do_not_consume(services, settings):
+    connection = await connect_as(settings, "werksaam")
+    async with connection:
+        channel = await connection.channel()
+        # A queue name WerkSaam may declare (its intake's prefix), bound to what WerkSaam itself sends.
+        queue = await channel.declare_queue(f"{settings.namespace}.intake.eavesdrop-{uuid.uuid4().hex[:6]}",
+                                            auto_delete=True)
+        with pytest.raises(ChannelClosed) as refused:
+            await queue.bind(f"{settings.namespace}.events", "werksaam.referral.registered.v1")
+        assert "ACCESS_REFUSED" in str(refused.value)
+        channel = await connection.channel()
+        with pytest.raises(ChannelClosed) as wildcard:
+            await (await channel.declare_queue(f"{settings.namespace}.intake.everything-{uuid.uuid4().hex[:6]}",
+                                               auto_delete=True)).bind(f"{settings.namespace}.events", "#")
+        assert "ACCESS_REFUSED" in str(wildcard.value)
+
+
+async def test_a_party_may_not_read_another_partys_queue(services, settings):
+    offer_queue = services["offer"].topology.consumer_queue("offer", "werksaam.referral.registered.v1").name
+    connection = await connect_as(settings, "werksaam")
+    async with connection:
+        channel = await connection.channel()
+        with pytest.raises(ChannelClosed) as refused:
+            queue = await channel.get_queue(offer_queue, ensure=False)
+            await queue.get(no_ack=False, fail=False)
+    assert "ACCESS_REFUSED" in str(refused.value)
+
+
+async def test_a_message_whose_broker_identity_is_not_its_source_is_refused_by_the_consumer(services, amqp,
+                                                                                            settings):
+    """The operator's user may impersonate (it replays dead letters); a valid WerkSaam event it publishes
+    under Heliomare's identity still reaches offer, whose pipeline refuses it: the broker-validated sender
+    is not the envelope's source."""
+    envelope = registration_envelope()
+    parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", "offer")
+    try:
+        await publish(amqp, settings, envelope, envelope.routing_key, user_id="heliomare")
+
+        async def parked():
+            return [m for m in await parking.messages() if m.message_id == str(envelope.id)]
+
+        [letter] = await wait_for(parked, what="the impersonated message in offer's parking queue")
+    finally:
+        await parking.close()
+    assert letter.headers["x-werkbrug-reason"] == "sender_not_authenticated"
+    assert letter.headers["x-werkbrug-original-user-id"] == "heliomare"
+    assert json.loads(letter.body)["id"] == str(envelope.id)
