@@ -33,6 +33,7 @@ from shared.config import Settings, get_settings
 from shared.contracts.commands import CommandResult
 from shared.contracts.envelope import Envelope, envelope_model
 from shared.contracts.events import Retour
+from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers
 from shared.messaging.pipeline import DeadLetterSink, Job, Pipeline, RawMessage, ServiceDefinition
@@ -67,9 +68,10 @@ async def _raw_body(msg: RabbitMessage) -> bytes:
 
 
 class _BrokerDeadLetters(DeadLetterSink):
-    def __init__(self, broker: RabbitBroker, topology: Topology, service: str, settings: Settings) -> None:
+    def __init__(self, broker: RabbitBroker, topology: Topology, service: str, party: Party,
+                 settings: Settings) -> None:
         self._broker, self._topology, self._service = broker, topology, service
-        self._amqp_url = settings.amqp_url
+        self._amqp_url = settings.broker_url(party.value)  # its own party's user may read its parking queue
         self._pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
 
     async def destroy_about(self, subject: str) -> int:
@@ -137,7 +139,7 @@ class ServiceRuntime:
         self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
-        dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, s)
+        dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, d.party, s)
         self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, self.tracer, s.relay_interval, d.name)
         self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
