@@ -30,7 +30,7 @@ from shared.contracts.commands import IdentityCheck, SubmitSubjectRequest
 from shared.contracts.events import HeldRecord, Right, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import LEGAL_BASIS, LegalBasis, Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
+from shared.domain import Aggregate, Withholding
 from shared.privacy.periods import add_months
 
 LOCAL = ZoneInfo("Europe/Amsterdam")  # a request received on a Dutch day is due on a Dutch day
@@ -191,6 +191,20 @@ class SubjectRequest(Aggregate):
         records = [HeldRecord.model_validate(r) for r in answer.get("records", [])]
         withheld = {f"{r.collection}/{r.record_id}" for r in records if r.status == "withheld"}
         return set(answer.get("readable_after", [])) <= withheld
+
+    def forget_copies(self) -> None:
+        """After the subject's erasure: drop the copies of their data that earlier answers brought (access
+        packages, corrections), keeping what shows how each request was handled (services, statuses, grounds)."""
+        self.package = Package(corrections=None, answers={
+            service: {**answer, "records": [{**r, "data": None} for r in answer.get("records", [])],
+                      "processing_log": []}
+            for service, answer in self.package.answers.items()})
+
+    def accountability(self) -> Withholding:
+        """Why the request's record is kept after the subject's erasure (GDPR art 5(2), 12: proof of handling)."""
+        start = local_day(self.completed_at or self.received_at)
+        return Withholding(ground="GDPR art 5(2) and 12: the record of how a data-subject request was handled "
+                                  "(without the data it disclosed)", keep_until=add_months(start, 5 * 12))
 
     # -- deadlines -----------------------------------------------------------------------------------
 

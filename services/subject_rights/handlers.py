@@ -22,7 +22,7 @@ from shared.contracts.commands import (
     ListSubjectRequests,
     SubmitSubjectRequest,
 )
-from shared.contracts.events import SubjectRequestAnswered
+from shared.contracts.events import Right, SubjectRequestAnswered
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.messaging.pipeline import Answer, Incoming
@@ -102,6 +102,18 @@ async def on_subject_request_answered(event: Incoming[SubjectRequestAnswered], u
     if request.subject != event.envelope.subject:
         raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="subject", detail="not this request's subject"))
     request.record_answer(event.data, event.envelope.source, _now())
+    if request.status == RequestStatus.COMPLETED and request.right == Right.ERASURE:
+        await _erase_our_copies(uow, request.subject)
+
+
+async def _erase_our_copies(uow: UnitOfWork, subject: str) -> None:
+    """The contact point's own copies go too: the packages of earlier requests lose the data they disclosed,
+    the request records are kept (under the subject's retained key) to account for their handling, and the
+    subject's key is destroyed, which shreds the outbox copies (corrections) as everywhere else."""
+    for request in await uow.requests.find(limit=1000, subject=subject):
+        request.forget_copies()
+        await uow.withhold_record("requests", request, request.accountability())
+    await uow.shred_subject(subject)
 
 
 async def _require(uow: UnitOfWork, request_id) -> SubjectRequest:

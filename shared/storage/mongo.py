@@ -331,8 +331,9 @@ class MongoUnitOfWork(UnitOfWork):
                 if self.lifecycle_id is None and (stored := await self.lifecycle_trace(env.correlation_id)):
                     env_carrier = stored
                 # A message about a person is encrypted with that person's key: erasure shreds the copy.
-                # (An answer about someone just erased carries no personal data: it needs no key of theirs.)
-                key_id = MASTER if env.subject in self._shredded else key_id_of(env.subject)
+                # (Retours and answers about someone just erased carry no personal data: no key of theirs.)
+                personal = (spec := lookup(env.type, env.version)) is not None and spec.model.about_a_person
+                key_id = key_id_of(env.subject) if personal and env.subject not in self._shredded else MASTER
                 cipher = await self.keys.cipher(key_id, create=True)
                 documents.append({
                     "_id": str(env.id),
