@@ -1,9 +1,13 @@
-"""The embedded MongoDB-wire-compatible server for tests and `make demo` (mongoeco, memory engine).
+"""The embedded MongoDB-wire-compatible server for tests and `make demo` (mongoeco).
 
 Used only when MONGODB_URL is unset. It runs as its own process and speaks the real wire protocol,
 so services use the same PyMongo code as against a real MongoDB. It is for correctness, not volume.
+The memory engine (default) loses everything when the process ends; the SQLite engine keeps committed
+writes in a file (WAL), so a server killed with SIGKILL and started again on the same file has them
+(the chaos run kills and restarts its database servers this way).
 
-    python -m shared.storage.embedded --port 27027      # serve until killed
+    python -m shared.storage.embedded --port 27027                                   # memory, until killed
+    python -m shared.storage.embedded --port 27027 --engine sqlite --path var/x.db   # persistent
 """
 
 from __future__ import annotations
@@ -26,10 +30,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _serve(port: int) -> None:
+def _engine(engine: str, path: str | None):
+    if engine == "memory":
+        return None  # mongoeco's default
+    if not path:
+        raise SystemExit("the sqlite engine needs --path")
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    return SQLiteEngine(path=path)
+
+
+async def _serve(port: int, engine: str = "memory", path: str | None = None) -> None:
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    server = AsyncMongoEcoProxyServer(host="127.0.0.1", port=port)
+    server = AsyncMongoEcoProxyServer(host="127.0.0.1", port=port, engine=_engine(engine, path))
     address = await server.start()
     print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
     stop = asyncio.Event()
@@ -57,15 +71,11 @@ def _wait_until_listening(port: int, proc: subprocess.Popen, timeout: float = 30
 
 @contextlib.contextmanager
 def embedded_mongodb(port: int | None = None, log_path: str | None = None) -> Iterator[str]:
-    """Start the embedded server as a child process; yields its URL; stops it on exit."""
+    """Start the embedded server (memory engine) as a child process; yields its URL; stops it on exit."""
     port = port or free_port()
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.storage.embedded", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-    )
+    proc = start_embedded(port, stdout=log)
     try:
-        _wait_until_listening(port, proc)
         yield url_for(port)
     finally:
         proc.terminate()
@@ -77,11 +87,30 @@ def embedded_mongodb(port: int | None = None, log_path: str | None = None) -> It
             log.close()
 
 
+def start_embedded(port: int, *, engine: str = "memory", path: str | None = None, stdout=None,
+                   wait: bool = True) -> subprocess.Popen:
+    """Start an embedded server process on `port` (and wait until it listens); the caller stops it."""
+    command = [sys.executable, "-m", "shared.storage.embedded", "--port", str(port), "--engine", engine]
+    if path:
+        command += ["--path", path]
+    proc = subprocess.Popen(command, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env=os.environ.copy())
+    if wait:
+        try:
+            _wait_until_listening(port, proc)
+        except RuntimeError:
+            proc.kill()
+            raise
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=27027)
+    parser.add_argument("--engine", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--path", help="database file of the sqlite engine")
     args = parser.parse_args()
-    asyncio.run(_serve(args.port))
+    asyncio.run(_serve(args.port, args.engine, args.path))
 
 
 if __name__ == "__main__":
