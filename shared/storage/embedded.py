@@ -40,10 +40,48 @@ def _engine(engine: str, path: str | None):
     return SQLiteEngine(path=path)
 
 
-async def _serve(port: int, engine: str = "memory", path: str | None = None) -> None:
+def _server_class():
     from mongoeco.wire import AsyncMongoEcoProxyServer
+    from mongoeco.wire.sessions import wire_session_key
 
-    server = AsyncMongoEcoProxyServer(host="127.0.0.1", port=port, engine=_engine(engine, path))
+    class Server(AsyncMongoEcoProxyServer):
+        """mongoeco's wire server, plus: the open transaction of a client whose connection closed is aborted.
+
+        mongoeco never times a transaction out, and its SQLite engine refuses every other session's
+        operation while one is open, so a service killed inside a transaction would block its database until
+        the server restarts. (Real MongoDB aborts it after `transactionLifetimeLimitSeconds` and blocks no
+        one meanwhile.) A session's commands arrive on the connection its client is using; when the last
+        connection a session used closes, the client is gone."""
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self._session_connection: dict[object, asyncio.Task | None] = {}
+            store, resolve = self._session_store, self._session_store.resolve_for_command
+
+            def resolve_and_note(client, body, *, capability):
+                session = resolve(client, body, capability=capability)
+                if session is not None:
+                    self._session_connection[wire_session_key(body["lsid"])] = asyncio.current_task()
+                return session
+
+            store.resolve_for_command = resolve_and_note
+
+        def _connection_done(self, handler: asyncio.Task) -> None:
+            gone = [key for key, task in self._session_connection.items() if task is handler]
+            for key in gone:
+                del self._session_connection[key]
+                context = self._session_store._sessions.get(key)
+                if context is not None and context.session.active and context.session.transaction_active:
+                    with contextlib.suppress(Exception):
+                        context.session.abort_transaction()
+                        print("aborted the open transaction of a client that disconnected", flush=True)
+            super()._connection_done(handler)
+
+    return Server
+
+
+async def _serve(port: int, engine: str = "memory", path: str | None = None) -> None:
+    server = _server_class()(host="127.0.0.1", port=port, engine=_engine(engine, path))
     address = await server.start()
     print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
     stop = asyncio.Event()

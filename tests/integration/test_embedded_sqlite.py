@@ -89,3 +89,38 @@ async def test_the_relay_waits_for_an_open_transaction_on_the_sqlite_engine(sqli
     assert await relaying == 1
     assert published == [envelope.id]
     await storage.client.close()
+
+
+CLIENT_DIES_IN_A_TRANSACTION = """
+import asyncio, sys
+from pymongo import AsyncMongoClient
+
+async def main():
+    client = AsyncMongoClient(sys.argv[1])
+    async with client.start_session() as session:
+        await session.start_transaction()
+        await client.chaos_intake.inbox.insert_one({"_id": "half-done"}, session=session)
+        print("open", flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_client_killed_inside_a_transaction_does_not_block_the_database(sqlite_server):
+    import subprocess
+    import sys
+
+    url, _ = sqlite_server
+    storage = await storage_on(url)
+    client = subprocess.Popen([sys.executable, "-c", CLIENT_DIES_IN_A_TRANSACTION, url], stdout=subprocess.PIPE)
+    assert client.stdout is not None
+    assert (await asyncio.to_thread(client.stdout.readline)).strip() == b"open"
+    client.send_signal(signal.SIGKILL)
+    client.wait(timeout=10)
+    await asyncio.sleep(0.5)
+    async with storage.unit_of_work() as uow:  # another service's (or the restarted one's) transaction
+        await storage.db.inbox.insert_one({"_id": "next"}, session=uow._session)
+        await uow._session.commit_transaction()
+    assert await storage.db.inbox.count_documents({}) == 1, "the killed client's write was rolled back"
+    await storage.client.close()
