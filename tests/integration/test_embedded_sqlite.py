@@ -24,9 +24,10 @@ from tests.unit.builders import a_referral_registered, an_envelope
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def sqlite_server(tmp_path):
-    port, path = free_port(), str(tmp_path / "db.sqlite")
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory):
+    """One server for this module's tests (each uses a database of its own); restartable after a kill."""
+    port, path = free_port(), str(tmp_path_factory.mktemp("sqlite") / "db.sqlite")
     procs = [start_embedded(port, engine="sqlite", path=path)]
 
     def restart_after_kill():
@@ -39,7 +40,7 @@ def sqlite_server(tmp_path):
     procs[-1].wait(timeout=10)
 
 
-async def storage_on(url: str, name: str = "chaos_intake") -> MongoStorage:
+async def storage_on(url: str, name: str) -> MongoStorage:
     settings = Settings()
     d = intake(settings)
     storage = MongoStorage(connect(url, 3000), name, d.party, d.repositories,
@@ -51,14 +52,14 @@ async def storage_on(url: str, name: str = "chaos_intake") -> MongoStorage:
 
 async def test_committed_writes_survive_a_killed_sqlite_database_server(sqlite_server):
     url, restart_after_kill = sqlite_server
-    storage = await storage_on(url)
+    storage = await storage_on(url, "survives")
     ids = [str(uuid.uuid4()) for _ in range(5)]
     for message_id in ids:
         async with storage.client.start_session() as session, await session.start_transaction():
             await storage.db.inbox.insert_one({"_id": message_id, "at": datetime.now(UTC)}, session=session)
     await storage.client.close()
     restart_after_kill()
-    storage = await storage_on(url)
+    storage = await storage_on(url, "survives")
     found = await storage.db.inbox.count_documents({"_id": {"$in": ids}})
     await storage.client.close()
     assert found == len(ids)
@@ -68,7 +69,7 @@ async def test_the_relay_waits_for_an_open_transaction_on_the_sqlite_engine(sqli
     from opentelemetry.sdk.trace import TracerProvider
 
     url, _ = sqlite_server
-    storage = await storage_on(url)
+    storage = await storage_on(url, "relay")
     envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "a" * 26)
     await storage.db.outbox.insert_one({
         "_id": str(envelope.id), "type": envelope.type, "version": envelope.version,
@@ -99,7 +100,7 @@ async def main():
     client = AsyncMongoClient(sys.argv[1])
     async with client.start_session() as session:
         await session.start_transaction()
-        await client.chaos_intake.inbox.insert_one({"_id": "half-done"}, session=session)
+        await client.killed_client.inbox.insert_one({"_id": "half-done"}, session=session)
         print("open", flush=True)
         await asyncio.sleep(600)
 
@@ -108,16 +109,16 @@ asyncio.run(main())
 
 
 async def test_a_client_killed_inside_a_transaction_does_not_block_the_database(sqlite_server):
-    import subprocess
     import sys
 
     url, _ = sqlite_server
-    storage = await storage_on(url)
-    client = subprocess.Popen([sys.executable, "-c", CLIENT_DIES_IN_A_TRANSACTION, url], stdout=subprocess.PIPE)
+    storage = await storage_on(url, "killed_client")
+    client = await asyncio.create_subprocess_exec(sys.executable, "-c", CLIENT_DIES_IN_A_TRANSACTION, url,
+                                                  stdout=asyncio.subprocess.PIPE)
     assert client.stdout is not None
-    assert (await asyncio.to_thread(client.stdout.readline)).strip() == b"open"
+    assert (await client.stdout.readline()).strip() == b"open"
     client.send_signal(signal.SIGKILL)
-    client.wait(timeout=10)
+    await client.wait()
     await asyncio.sleep(0.5)
     async with storage.unit_of_work() as uow:  # another service's (or the restarted one's) transaction
         await storage.db.inbox.insert_one({"_id": "next"}, session=uow._session)
