@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration chaos lint format up down docs asyncapi clean
+.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
@@ -43,6 +43,9 @@ test-integration: venv broker
 CHAOS_REFERRALS ?= 1000
 chaos: venv broker
 	CHAOS_REFERRALS=$(CHAOS_REFERRALS) $(PY) -m pytest -m chaos -s -p no:cacheprovider tests/integration/test_chaos.py
+
+chaos-smoke: venv broker
+	$(PY) -m pytest -m chaos_smoke -s -p no:cacheprovider tests/integration/test_chaos.py
 
 lint: venv
 	$(PY) -m ruff check .

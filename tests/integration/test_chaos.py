@@ -4,6 +4,7 @@ turn, the broker's application is stopped and started, and each database server 
 
     make chaos                                   # 1000 referrals (CHAOS_REFERRALS=… to change)
     .venv/bin/python -m pytest -m chaos -s       # the same
+    make chaos-smoke                             # 24 referrals, one kill of each kind
 
 The figures it prints are observed: kills and restarts counted by the harness, redeliveries from the
 services' `repeat delivery` log lines (the broker's redelivered flag), lost and duplicated from the four
@@ -38,6 +39,7 @@ async def test_every_referral_survives_killed_services_a_stopped_broker_and_kill
 
 
 @pytest.mark.chaos_smoke
+@pytest.mark.timeout(900)  # about 2-3 minutes on a quiet machine: the broker restart alone takes 10-20 s
 async def test_a_small_run_survives_one_kill_of_each_kind(tmp_path):
     figures = await chaos.run(referrals=24, seed=3, concurrency=8, base=tmp_path / "chaos", every=False)
     print(chaos.report(figures))
