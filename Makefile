@@ -4,11 +4,12 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration lint format up down docs asyncapi clean
+.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
+	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"
 
@@ -38,6 +39,13 @@ test-unit: venv
 
 test-integration: venv broker
 	$(PY) -m pytest tests/integration
+
+CHAOS_REFERRALS ?= 1000
+chaos: venv broker
+	CHAOS_REFERRALS=$(CHAOS_REFERRALS) $(PY) -m pytest -m chaos -s -p no:cacheprovider tests/integration/test_chaos.py
+
+chaos-smoke: venv broker
+	$(PY) -m pytest -m chaos_smoke -s -p no:cacheprovider tests/integration/test_chaos.py
 
 lint: venv
 	$(PY) -m ruff check .

@@ -188,7 +188,7 @@ class ServiceRuntime:
             delay = 0.5
             for _ in range(OUTAGE_RETRIES):
                 try:
-                    await self.pipeline.handle_event(raw_from(msg))
+                    outcome = await self.pipeline.handle_event(raw_from(msg))
                 except Exception as exc:
                     if is_outage(exc):
                         # The database is away: hold the message and wait, rather than burn deliveries
@@ -206,6 +206,7 @@ class ServiceRuntime:
                     await asyncio.sleep(0.5)
                     await msg.nack(requeue=True)
                     return
+                _log_repeat(self.definition.name, msg, outcome.status)
                 await msg.ack()
                 return
             await msg.nack(requeue=True)
@@ -328,6 +329,16 @@ class ServiceRuntime:
             await self.client.close()
             return
         await self._after_stop()
+
+
+def _log_repeat(service: str, msg: RabbitMessage, outcome: str) -> None:
+    """One line per message the broker delivered again or the inbox had seen before (ids only), so an
+    operator, and the chaos run, can count redeliveries and the duplicates they caused."""
+    pika = msg.raw_message
+    if pika.redelivered or outcome == "duplicate":
+        count = (pika.headers or {}).get("x-delivery-count", 0)
+        log.info("%s: repeat delivery message=%s redelivered=%s delivery_count=%s outcome=%s", service,
+                 pika.message_id, str(bool(pika.redelivered)).lower(), count, outcome)
 
 
 async def _with_retries(what: str, attempt, tries: int) -> None:

@@ -70,13 +70,16 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         now = datetime.now(UTC)
-        cursor = (
-            self._db.outbox.find({"status": "pending", "next_attempt_at": {"$lte": now}})
-            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(BATCH)
-        )
+        # The read takes its turn too: the embedded server's SQLite engine refuses any operation of another
+        # session while a transaction is open ("active transaction bound to another session").
+        async with self._storage.plain_write():
+            records = await (
+                self._db.outbox.find({"status": "pending", "next_attempt_at": {"$lte": now}})
+                .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+                .limit(BATCH)
+            ).to_list()
         sent = 0
-        async for record in cursor:
+        for record in records:
             if self._stopping.is_set():
                 break
             cipher = await self._keys.cipher(record.get("key", MASTER))

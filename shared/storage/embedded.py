@@ -1,9 +1,13 @@
-"""The embedded MongoDB-wire-compatible server for tests and `make demo` (mongoeco, memory engine).
+"""The embedded MongoDB-wire-compatible server for tests and `make demo` (mongoeco).
 
 Used only when MONGODB_URL is unset. It runs as its own process and speaks the real wire protocol,
 so services use the same PyMongo code as against a real MongoDB. It is for correctness, not volume.
+The memory engine (default) loses everything when the process ends; the SQLite engine keeps committed
+writes in a file (WAL), so a server killed with SIGKILL and started again on the same file has them
+(the chaos run kills and restarts its database servers this way).
 
-    python -m shared.storage.embedded --port 27027      # serve until killed
+    python -m shared.storage.embedded --port 27027                                   # memory, until killed
+    python -m shared.storage.embedded --port 27027 --engine sqlite --path var/x.db   # persistent
 """
 
 from __future__ import annotations
@@ -26,10 +30,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _serve(port: int) -> None:
-    from mongoeco.wire import AsyncMongoEcoProxyServer
+def _engine(engine: str, path: str | None):
+    if engine == "memory":
+        return None  # mongoeco's default
+    if not path:
+        raise SystemExit("the sqlite engine needs --path")
+    from mongoeco.engines.sqlite import SQLiteEngine
 
-    server = AsyncMongoEcoProxyServer(host="127.0.0.1", port=port)
+    return SQLiteEngine(path=path)
+
+
+def _server_class():
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+    from mongoeco.wire.sessions import wire_session_key
+
+    class Server(AsyncMongoEcoProxyServer):
+        """mongoeco's wire server, plus: the open transaction of a client whose connection closed is aborted.
+
+        mongoeco never times a transaction out, and its SQLite engine refuses every other session's
+        operation while one is open, so a service killed inside a transaction would block its database until
+        the server restarts. (Real MongoDB aborts it after `transactionLifetimeLimitSeconds` and blocks no
+        one meanwhile.) A session's commands arrive on the connection its client is using; when the last
+        connection a session used closes, the client is gone."""
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self._session_connection: dict[object, asyncio.Task | None] = {}
+            store, resolve = self._session_store, self._session_store.resolve_for_command
+
+            def resolve_and_note(client, body, *, capability):
+                session = resolve(client, body, capability=capability)
+                if session is not None:
+                    self._session_connection[wire_session_key(body["lsid"])] = asyncio.current_task()
+                return session
+
+            store.resolve_for_command = resolve_and_note
+
+        def _connection_done(self, handler: asyncio.Task) -> None:
+            gone = [key for key, task in self._session_connection.items() if task is handler]
+            for key in gone:
+                del self._session_connection[key]
+                context = self._session_store._sessions.get(key)
+                if context is not None and context.session.active and context.session.transaction_active:
+                    with contextlib.suppress(Exception):
+                        context.session.abort_transaction()
+                        print("aborted the open transaction of a client that disconnected", flush=True)
+            super()._connection_done(handler)
+
+    return Server
+
+
+async def _serve(port: int, engine: str = "memory", path: str | None = None) -> None:
+    server = _server_class()(host="127.0.0.1", port=port, engine=_engine(engine, path))
     address = await server.start()
     print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
     stop = asyncio.Event()
@@ -57,15 +109,11 @@ def _wait_until_listening(port: int, proc: subprocess.Popen, timeout: float = 30
 
 @contextlib.contextmanager
 def embedded_mongodb(port: int | None = None, log_path: str | None = None) -> Iterator[str]:
-    """Start the embedded server as a child process; yields its URL; stops it on exit."""
+    """Start the embedded server (memory engine) as a child process; yields its URL; stops it on exit."""
     port = port or free_port()
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.storage.embedded", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
-    )
+    proc = start_embedded(port, stdout=log)
     try:
-        _wait_until_listening(port, proc)
         yield url_for(port)
     finally:
         proc.terminate()
@@ -77,11 +125,30 @@ def embedded_mongodb(port: int | None = None, log_path: str | None = None) -> It
             log.close()
 
 
+def start_embedded(port: int, *, engine: str = "memory", path: str | None = None, stdout=None,
+                   wait: bool = True) -> subprocess.Popen:
+    """Start an embedded server process on `port` (and wait until it listens); the caller stops it."""
+    command = [sys.executable, "-m", "shared.storage.embedded", "--port", str(port), "--engine", engine]
+    if path:
+        command += ["--path", path]
+    proc = subprocess.Popen(command, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            env=os.environ.copy())
+    if wait:
+        try:
+            _wait_until_listening(port, proc)
+        except RuntimeError:
+            proc.kill()
+            raise
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=27027)
+    parser.add_argument("--engine", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--path", help="database file of the sqlite engine")
     args = parser.parse_args()
-    asyncio.run(_serve(args.port))
+    asyncio.run(_serve(args.port, args.engine, args.path))
 
 
 if __name__ == "__main__":
