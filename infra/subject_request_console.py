@@ -40,16 +40,17 @@ def print_subject_request(console: Console, view: dict) -> None:
     erasure = view["right"] == Right.ERASURE
     if view["services"]:
         table = Table(title="services asked")
-        columns = ["service", "party", "times asked", "answered", "outcome", "records"]
-        columns += ["dead letters destroyed", "readable after"] if erasure else []
+        columns = ["service", "asked", "answer", "records"]
+        columns += ["dead letters\ndestroyed", "still\nreadable"] if erasure else []
         columns += ["recipients notified"] if view["right"] == Right.RECTIFICATION else []
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, no_wrap=column in {"service", "records"},
+                             justify="right" if column in {"asked", *columns[4:]} else "left")
         for asked in view["services"]:
             answer = answers.get(asked["service"], {})
             statuses = Counter(r["status"] for r in answer.get("records", []))
-            row = [asked["service"], asked["party"], str(asked["attempts"]),
-                   "yes" if asked["answered"] else "[yellow]no[/]", asked["outcome"] or "-",
+            row = [f"{asked['party']} / {asked['service']}", str(asked["attempts"]),
+                   asked["outcome"] if asked["answered"] else "[yellow]waiting[/]",
                    ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "-"]
             if erasure:
                 row += [str(answer.get("dead_letters_destroyed", "-")) if answer else "-",
@@ -63,7 +64,8 @@ def print_subject_request(console: Console, view: dict) -> None:
     if withheld:
         table = Table(title="withheld: kept on a legal ground (art 17(3)(b)) until the date given")
         for column in ("service", "record", "ground", "keep until"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold" if column == "record" else "ellipsis",
+                             no_wrap=column == "keep until")
         for service, r in withheld:
             table.add_row(service, f"{r['collection']}/{r['record_id']}", r["ground"], str(r.get("keep_until") or "-"))
         console.print(table)
