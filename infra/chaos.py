@@ -52,12 +52,13 @@ from pymongo.errors import OperationFailure
 
 from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all
+from infra.identities import import_grants
 from infra.processes import ROOT, ServiceProcess
 from infra.rabbitmq_node import RabbitNode
 from infra.scenario import REPORT_YEAR, SCHEDULES, Case, TrajectoryPlan, end_command, quote_for, synthetic_cases
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
-from shared.config import Settings
+from shared.config import ADMIN_USER, Settings, dev_password
 from shared.contracts.commands import (
     Command,
     CommandResult,
@@ -170,7 +171,9 @@ class Cluster:
         self.base = base
         # A node name of its own, so two chaos runs on one machine do not meet.
         self.node = RabbitNode(base / "rabbitmq", node=f"werkbrug-chaos-{uuid.uuid4().hex[:6]}@localhost")
-        self.settings = Settings(AMQP_URL=self.node.amqp_url, WERKBRUG_NAMESPACE="chaos",
+        # As on the shared broker: the admin user for the harness, each service as its party's user.
+        admin = f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:{self.node.port}/"
+        self.settings = Settings(AMQP_URL=admin, WERKBRUG_NAMESPACE="chaos",
                                  WERKBRUG_RELAY_INTERVAL=0.05, WERKBRUG_SPAN_FILE=None)
         self.dbs = {name: DatabaseServer(name, base) for name in DEFINITIONS}
         env = {"WERKBRUG_DB_TIMEOUT_MS": "2000", "WERKBRUG_STARTUP_ATTEMPTS": "30"}
@@ -179,6 +182,7 @@ class Cluster:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.node.start)
+        await asyncio.to_thread(import_grants, self.settings, ctl=self.node.ctl)
         await declare_all(self.settings)
         for db in self.dbs.values():
             db.start()

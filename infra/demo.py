@@ -1,13 +1,16 @@
-"""`make demo`: referral → quote → approval → trajectory → invoices → yearly report, end to end.
+"""`make demo`: referral → quote → approval → trajectory → invoices → yearly report → data-subject
+requests, end to end.
 
 On the embedded defaults it: makes sure RabbitMQ runs (the Makefile did), starts one embedded
-MongoDB-compatible server per service, declares the topology, starts `intake`, `offer`, `trajectory`
-and `billing` as separate processes, pushes a batch of synthetic referrals (valid and invalid) through
-refusal, decline, or approval and then the trajectory's start, progress and end and its invoices
-(in advance only, afterwards only, partly both; stopped early; a rejected quote followed by a new one),
-publishes the yearly report to WerkSaam, sends a few malformed messages to show how they are refused,
-and prints what happened, invoiced versus approved, the report (also as var/demo/report-<year>.svg) and
-one referral's trace as a tree. Set MONGODB_URL to use a real MongoDB instead.
+MongoDB-compatible server per service, declares the topology, starts `intake`, `offer`, `trajectory`,
+`billing` and `subject_rights` as separate processes, pushes a batch of synthetic referrals (valid and
+invalid) through refusal, decline, or approval and then the trajectory's start, progress and end and its
+invoices (in advance only, afterwards only, partly both; stopped early; a rejected quote followed by a new
+one), publishes the yearly report to WerkSaam, takes an access request for one person and an erasure
+request for another whose trajectory ended with invoices, sends a few malformed messages to show how they
+are refused, and prints what happened, invoiced versus approved, the report (also as
+var/demo/report-<year>.svg), one referral's trace as a tree, and the answers to the two requests (the
+access document as var/demo/access-<id>.html). Set MONGODB_URL to use a real MongoDB instead.
 
     python -m infra.demo [--referrals 24] [--seed 7] [--keep]
 """
@@ -22,6 +25,7 @@ import json
 import os
 import random
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,16 +40,27 @@ from infra.processes import ROOT, ServiceProcess
 from infra.report_console import print_report
 from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.services import DEFINITIONS
+from infra.subject_request_console import print_subject_request
 from infra.trace_view import as_svg, as_tree, load_flow
 from shared import report_view
+from shared.access_document import render_access_document
 from shared.client import CommandClient
 from shared.config import Settings
-from shared.contracts.commands import GetReferral, GetReport, PublishReport
+from shared.contracts.commands import (
+    GetReferral,
+    GetReport,
+    GetSubjectRequest,
+    IdentityCheck,
+    PublishReport,
+    SubmitSubjectRequest,
+)
+from shared.contracts.events import Right
 from shared.messaging.topology import Topology
 from shared.storage.embedded import embedded_mongodb
 
 console = Console()
 VAR = ROOT / "var" / "demo"
+SUBJECT_REQUEST_WAIT = 60.0  # seconds for every service to answer a data-subject request
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -88,6 +103,7 @@ async def main(args: argparse.Namespace) -> int:
                 deliveries = await collect_deliveries(client, cases)
                 chosen = chosen_referral(cases)
                 flow = await load_flow(settings, chosen.referral_id, client=client) if chosen else None
+                requests = await exercise_subject_rights(settings, topology, client, cases, chosen)
             bad = await send_bad_messages(settings, topology)
             await asyncio.sleep(1.0)
             parked = await read_parking(settings, topology)
@@ -99,10 +115,11 @@ async def main(args: argparse.Namespace) -> int:
         show_report(report_data)
         if flow is not None:
             show_flow(flow, VAR / f"flow-{flow.key}.svg")
+        requests_ok = show_subject_requests(requests)
     if not args.keep:
         await delete_all(settings)
     failed = [c for c in cases if c.outcome is None]
-    return 1 if failed else 0
+    return 1 if failed or not requests_ok else 0
 
 
 def redact(url: str) -> str:
@@ -291,6 +308,100 @@ def show_flow(flow, svg_path: Path) -> None:
     svg_path.write_text(as_svg(flow))
     console.print(f"[dim]the same flow as a sequence diagram: {svg_path.relative_to(ROOT)} · against a running "
                   f"deployment: werkbrug trace {flow.key} --svg flow.svg[/]")
+
+
+# -- data-subject rights (GDPR art 15-21, agreement art 10) ------------------------------------------------
+
+
+async def exercise_subject_rights(settings: Settings, topology: Topology, client: CommandClient, cases,
+                                  shown) -> list[dict]:
+    """The privacy desk takes an access request for one person and an erasure request for another whose
+    trajectory ended with invoices (so intake and billing keep what the law requires, with its ground). A
+    malformed message about the second person is parked at offer first: the erasure must destroy it too.
+    Returns each request as `GetSubjectRequest` shows it once every service answered (or as far as it got)."""
+    ended = [c for c in cases if c.outcome == "trajectory_ended" and c.trajectory is not None]
+    erase = next((c for c in ended if c is not shown and c.trajectory.schedule == "both"), None) or next(
+        (c for c in ended if c is not shown), None)
+    access = next((c for c in cases if c is not erase and c.outcome in {"trajectory_ended", "trajectory_running"}),
+                  None)
+    if erase is None or access is None:
+        console.print("[red]no persons with a trajectory to make data-subject requests for[/]")
+        return []
+    await park_a_dead_letter_about(settings, topology, erase.command)
+    identity = IdentityCheck(method="id_document_at_desk", verified_by="privacy.desk", verified_at=datetime.now(UTC))
+    request_ids = []
+    for right, case in ((Right.ACCESS, access), (Right.ERASURE, erase)):
+        reply = await client.send("subject_rights", SubmitSubjectRequest(bsn=case.command.bsn, right=right,
+                                                                          identity=identity))
+        if not reply.ok:
+            console.print(f"[red]{right.value} request refused: {', '.join(str(r) for r in reply.reasons)}[/]")
+            continue
+        request_ids.append(uuid.UUID(reply.result["request_id"]))
+    return list(await asyncio.gather(*(answered(client, rid, SUBJECT_REQUEST_WAIT) for rid in request_ids)))
+
+
+async def park_a_dead_letter_about(settings: Settings, topology: Topology, person) -> None:
+    """A referral that breaks the contract (no envelope), carrying the person's BSN: offer parks it."""
+    parking = topology.parking_queue("offer").name
+    before = await queue_depth(settings, parking)
+    broker = RabbitBroker(settings.amqp_url, logger=None)
+    await broker.connect()
+    try:
+        body = json.dumps({"id": str(uuid.uuid4()), "type": "referral.registered", "bsn": person.bsn}).encode()
+        await broker.publish(body, exchange=topology.events, routing_key="werksaam.referral.registered.v1",
+                             message_id=str(uuid.uuid4()), persist=True, mandatory=True,
+                             content_type="application/json")
+    finally:
+        await broker.stop()
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        if await queue_depth(settings, parking) > before:
+            return
+        await asyncio.sleep(0.1)
+    console.print("[yellow]the malformed message about the person was not parked at offer within 10 s[/]")
+
+
+async def queue_depth(settings: Settings, name: str) -> int:
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        queue = await (await connection.channel()).declare_queue(name, passive=True)
+        return queue.declaration_result.message_count or 0
+
+
+async def answered(client: CommandClient, request_id: uuid.UUID, within: float) -> dict:
+    """The request once every service answered it; after `within` seconds, as far as it got."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        view = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        if view["status"] != "open" or asyncio.get_running_loop().time() > deadline:
+            return view
+        await asyncio.sleep(0.2)
+
+
+def show_subject_requests(requests: list[dict]) -> bool:
+    """Print each request's answers; write the access document. False when one is not complete or an
+    erasure could not be verified."""
+    if not requests:
+        return False
+    console.rule("Data-subject requests (GDPR art 15-21, agreement art 10)")
+    ok = True
+    for view in requests:
+        print_subject_request(console, view)
+        if view["status"] != "completed":
+            silent = [s["service"] for s in view["services"] if not s["answered"]]
+            logs = ", ".join(f"var/demo/{s}.log" for s in silent)
+            console.print(f"[bold red]not answered by every service within {SUBJECT_REQUEST_WAIT:.0f} s: "
+                          f"still waiting for {', '.join(silent)} (see {logs})[/]")
+            ok = False
+            continue
+        if view["right"] == Right.ACCESS:
+            document = VAR / f"access-{view['request_id']}.html"
+            document.write_text(render_access_document(view), encoding="utf-8")
+            console.print(f"access document for the person: {document.relative_to(ROOT)} · against a running "
+                          f"deployment: werkbrug subject-request show {view['request_id']} --html access.html")
+        if view["right"] == Right.ERASURE and not view["erasure_verified"]:
+            ok = False
+    return ok
 
 
 def cli() -> None:

@@ -166,8 +166,11 @@ def _passwords(settings: Settings, users: Iterable[str]) -> dict[str, str]:
     return {user: unquote(urlsplit(settings.broker_url(user)).password or "") for user in users}
 
 
-def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: dict[str, str] | None = None) -> None:
-    """Create or update the namespace's vhost, the admin and founding users and `grants` (partners)."""
+def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: dict[str, str] | None = None,
+                  ctl=None) -> None:
+    """Create or update the namespace's vhost, the admin and founding users and `grants` (partners).
+    `ctl`: how to run rabbitmqctl (default: the local broker; the chaos run passes its private node's)."""
+    ctl = ctl or _rabbitmqctl
     grants = list(grants)
     known = _passwords(settings, [ADMIN_USER, *(p.value for p in Party)]) | (passwords or {})
     document = definitions(settings.amqp_vhost, known, grants)
@@ -178,7 +181,7 @@ def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: d
         json.dump(document, fh)
     try:
         os.chmod(fh.name, 0o644)  # the broker node (user rabbitmq) may read it itself
-        _rabbitmqctl("import_definitions", fh.name)
+        ctl("import_definitions", fh.name)
     finally:
         os.unlink(fh.name)
 

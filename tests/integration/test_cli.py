@@ -6,14 +6,19 @@ import asyncio
 import json
 import os
 import random
+import re
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from infra.scenario import until_status
+from shared.contracts.commands import GetSubjectRequest
+from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
+from tests.integration.test_subject_rights import HOLDERS, _restart, a_person_through_the_whole_process
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +107,114 @@ async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_l
     assert code == 0, err
     assert "Yearly report" in out and (tmp_path / "report.svg").read_text().startswith("<svg")
     assert all(c.command.family_name not in out for c in cases)
+
+
+# -- the privacy officer: data-subject requests -------------------------------------------------------------
+
+
+async def _completed(client, request_id: str) -> dict:
+    async def done():
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=uuid.UUID(request_id)))).result
+        return found if found["status"] == "completed" else None
+
+    return await wait_for(done, within=60, what=f"request {request_id} answered by every service")
+
+
+def _bsn_file(tmp_path, bsn: str):
+    path = tmp_path / "bsn.txt"
+    path.write_text(bsn + "\n")
+    return str(path)
+
+
+SUBMIT = ("subject-request", "submit", "--identity-method", "id_document_at_desk", "--verified-by", "desk.hoorn")
+
+
+async def test_a_privacy_officer_takes_access_and_erasure_requests_and_reads_their_answers_from_the_command_line(
+        services, client, settings, tmp_path):
+    case = await a_person_through_the_whole_process(client, seed=61)
+    person = case.command
+    bsn_file = _bsn_file(tmp_path, person.bsn)
+
+    code, out, err = await werkbrug(settings, *SUBMIT, "--right", "access", bsn_file, "--json")
+    assert code == 0, err
+    submitted = json.loads(out)["result"]
+    access_id = submitted["request_id"]
+    assert submitted["status"] == "open" and submitted["due"]
+    await _completed(client, access_id)
+
+    code, out, err = await werkbrug(settings, "subject-request", "show", access_id)
+    assert code == 0, err
+    assert all(service in out for service in HOLDERS) and "closed" in out and "done" in out
+    assert person.family_name not in out and person.bsn not in out, "the table shows pseudonyms and states only"
+
+    document = tmp_path / "access.html"
+    code, out, err = await werkbrug(settings, "subject-request", "show", access_id, "--json", "--html", str(document))
+    assert code == 0, err
+    package = json.loads(out)["result"]
+    assert set(package["answers"]) == HOLDERS
+    assert all(a["records"] and a["information"] for a in package["answers"].values())
+    html = document.read_text()
+    assert html.startswith("<!doctype html>") and person.family_name in html and access_id in html
+
+    code, out, err = await werkbrug(settings, *SUBMIT, "--right", "erasure", bsn_file)
+    assert code == 0, err
+    erasure_id = re.search(r"request ([0-9a-f-]{36}): open", out).group(1)
+    assert "due" in out
+    await _completed(client, erasure_id)
+    code, out, err = await werkbrug(settings, "subject-request", "show", erasure_id)
+    assert code == 0, err
+    assert "erasure verified: yes" in out and "17(3)(b)" in out and "withheld" in out
+    code, _, err = await werkbrug(settings, "subject-request", "show", erasure_id, "--html", str(document))
+    assert code == 2 and "access and portability" in err
+
+
+async def test_a_subject_request_that_cannot_be_taken_is_refused_at_the_command_line_with_its_reasons(
+        services, settings, tmp_path):
+    bsn = synthetic_bsn(random.Random("cli-refused"))
+    code, _, err = await werkbrug(settings, "subject-request", "submit", "--right", "access",
+                                  "--identity-method", "not_verified", "--verified-by", "desk.hoorn",
+                                  _bsn_file(tmp_path, bsn))
+    assert code == 2 and "identity_not_verified" in err and "recorded" in err
+    assert bsn not in err
+
+    typo = bsn[:-1] + str((int(bsn[-1]) + 1) % 10)  # one digit off: fails the 11-test
+    code, _, err = await werkbrug(settings, *SUBMIT, "--right", "access", _bsn_file(tmp_path, typo))
+    assert code == 2 and "bsn_invalid" in err and typo not in err
+
+    assert (await werkbrug(settings, "subject-request", "show", str(uuid.uuid4())))[0] == 1
+
+
+async def test_an_open_request_near_its_deadline_is_listed_at_risk_escalated_and_extended_from_the_command_line(
+        services, client, settings, mongodb_urls, span_exporter, tmp_path):
+    bsn_file = _bsn_file(tmp_path, synthetic_bsn(random.Random("cli-at-risk")))
+    received = datetime.now(UTC) - timedelta(days=25)  # due in 3 to 6 days: within the escalation window
+    await services["billing"].stop(keep_tracing=True)  # billing does not answer
+    try:
+        code, out, err = await werkbrug(settings, *SUBMIT, "--right", "access", "--received-at",
+                                        received.isoformat(), bsn_file, "--json")
+        assert code == 0, err
+        request_id = json.loads(out)["result"]["request_id"]
+
+        code, out, err = await werkbrug(settings, "subject-requests", "--at-risk")
+        assert code == 0, err
+        [row] = [line for line in out.splitlines() if request_id in line]
+        assert "at_risk" in row and "open" in row
+        code, out, _ = await werkbrug(settings, "subject-requests", "--status", "completed", "--json")
+        assert code == 0 and request_id not in out
+
+        code, out, err = await werkbrug(settings, "subject-request", "chase")
+        assert code == 0 and f"request {request_id}: escalated" in out, err
+        code, out, _ = await werkbrug(settings, "subject-request", "show", request_id)
+        assert "escalated" in out and "billing" in out and "at_risk" in out
+
+        code, out, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
+                                        "complex_request", "--told-at", datetime.now(UTC).isoformat(), "--json")
+        assert code == 0, err
+        extended = json.loads(out)["result"]
+        assert extended["extended"] and extended["due"] > extended["original_due"]
+        code, _, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
+                                      "complex_request", "--told-at", datetime.now(UTC).isoformat())
+        assert code == 2 and "invalid_transition" in err, "extended once only"
+    finally:
+        services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
+    await _completed(client, request_id)  # nothing left open for the other tests' chase rounds
