@@ -83,15 +83,31 @@ async def echo(args: argparse.Namespace) -> None:
 
 
 class _MemoryRelay:
-    """The outbox relay over the in-memory store: polls it at the same interval as the real relay and
-    publishes each new envelope through the runtime's publish, under a producer span like the real one."""
+    """The outbox relay over the in-memory store, doing what `shared.messaging.relay.OutboxRelay` does with
+    a database: woken by a commit that wrote outbox records (or the poll interval), it publishes the new
+    envelopes through the runtime's publish, each under a producer span, the confirms awaited together."""
 
     def __init__(self, store, publish, tracer, interval: float, service: str) -> None:
         self._store, self._publish, self._tracer = store, publish, tracer
         self._interval, self._service = interval, service
         self._next = 0
+        self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.published = 0
+
+    def unit_of_work(self):
+        """The store's unit of work, nudging the relay after a commit that wrote outbox records."""
+        uow = self._store.unit_of_work()
+        commit = uow.commit
+
+        async def commit_and_nudge() -> None:
+            before = len(self._store.outbox)
+            await commit()
+            if len(self._store.outbox) > before:
+                self._wake.set()
+
+        uow.commit = commit_and_nudge
+        return uow
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -102,20 +118,26 @@ class _MemoryRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self) -> None:
+    async def _one(self, envelope) -> None:
         from opentelemetry import trace
 
+        with self._tracer.start_as_current_span(f"{self._service} relay {envelope.type}",
+                                                kind=trace.SpanKind.PRODUCER) as span:
+            span.set_attributes({"werkbrug.event_id": str(envelope.id),
+                                 "werkbrug.event_type": f"{envelope.type}.v{envelope.version}"})
+            await self._publish(envelope)
+
+    async def _run(self) -> None:
         while True:
-            while self._next < len(self._store.outbox):
-                envelope = self._store.outbox[self._next]
-                with self._tracer.start_as_current_span(f"{self._service} relay {envelope.type}",
-                                                        kind=trace.SpanKind.PRODUCER) as span:
-                    span.set_attributes({"werkbrug.event_id": str(envelope.id),
-                                         "werkbrug.event_type": f"{envelope.type}.v{envelope.version}"})
-                    await self._publish(envelope)
-                self._next += 1
-                self.published += 1
-            await asyncio.sleep(self._interval)
+            self._wake.clear()
+            batch = self._store.outbox[self._next:self._next + 100]
+            if batch:
+                await asyncio.gather(*(self._one(envelope) for envelope in batch))
+                self._next += len(batch)
+                self.published += len(batch)
+            if len(batch) < 100:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
 
 
 async def hop(args: argparse.Namespace) -> None:
@@ -158,9 +180,10 @@ async def hop(args: argparse.Namespace) -> None:
         from tests.unit.fakes import FakeStore
 
         store = FakeStore(runtime.definition.party, runtime.definition.repositories)
-        runtime.pipeline.uow_factory = store.unit_of_work
-        runtime.relay = _MemoryRelay(store, runtime.publish_envelope, runtime.tracer, settings.relay_interval,
-                                     runtime.definition.name)
+        relay = _MemoryRelay(store, runtime.publish_envelope, runtime.tracer, settings.relay_interval,
+                             runtime.definition.name)
+        runtime.pipeline.uow_factory = relay.unit_of_work
+        runtime.relay = relay
         await runtime.broker.connect()
         await runtime.declare()
         await runtime.broker.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -263,6 +264,8 @@ class MongoUnitOfWork(UnitOfWork):
             except DuplicateKeyError as exc:
                 raise DuplicateMessage(self.inbox.message_id) from exc
         await self._session.commit_transaction()
+        if envelopes:
+            self._storage.outbox_written()
 
 
 def _expects_retour(event_type: str, version: int) -> bool:
@@ -289,6 +292,15 @@ class MongoStorage:
         # Set by `detect_server`: the embedded server loses updates when transactions of one database
         # interleave, so there all writes of this process take turns. Real MongoDB needs no lock.
         self.write_lock: asyncio.Lock | None = None
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_written(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit that wrote outbox records (the relay wakes up on it)."""
+        self._outbox_listeners.append(listener)
+
+    def outbox_written(self) -> None:
+        for listener in self._outbox_listeners:
+            listener()
 
     async def detect_server(self) -> str:
         info = await self.client.admin.command("buildInfo")
