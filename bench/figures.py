@@ -41,7 +41,9 @@ def _stage(runs, name: str, floor: str | None = None, unit: str = "messages/s") 
     if not runs.get(name):
         return None
     out: dict[str, Any] = {"unit": unit, "throughput": repeated(_rates(runs, name)),
-                           "latency": _latency(runs, name), "loaded_latency": _latency(runs, name, "loaded_latency")}
+                           "latency": _latency(runs, name), "loaded_latency": _latency(runs, name, "loaded_latency"),
+                           "cpu_ms_per_message": _median([r["cpu_ms_per_message"] for r in runs[name]
+                                                          if r.get("cpu_ms_per_message")])}
     if floor:
         out["floor"] = floor
         out["ratio_to_floor"] = _median(_paired(runs, name, floor, ratio))

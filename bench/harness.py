@@ -40,6 +40,7 @@ class Sizes:
     storage_ops: int  # hop-equivalents in a storage-floor run
     lifecycles: int  # full lifecycles in the lifecycle stage
     lifecycle_concurrency: int
+    fast_factor: int = 5  # stages without a database run this many times `messages`
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -48,7 +49,7 @@ class Sizes:
 FULL = Sizes(messages=200, latency_messages=40, window=32, warmup=20, repeats=3, storage_ops=200,
              lifecycles=12, lifecycle_concurrency=4)
 QUICK = Sizes(messages=20, latency_messages=5, window=8, warmup=3, repeats=1, storage_ops=20,
-              lifecycles=1, lifecycle_concurrency=1)
+              lifecycles=1, lifecycle_concurrency=1, fast_factor=1)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import collections
 import contextlib
+import io
 import json
 import os
 import random
@@ -58,6 +59,13 @@ def referral_messages(ctx: Context, count: int, seed: int) -> list[tuple[str, st
     return out
 
 
+def _cpu_per_message(stats: dict[str, Any]) -> float | None:
+    """CPU milliseconds the worker process spent per message it handled (warm-up and latency runs included)."""
+    if not stats.get("handled") or stats.get("cpu_seconds") is None:
+        return None
+    return round(stats["cpu_seconds"] * 1000 / stats["handled"], 3)
+
+
 def _by_message_id(message: aio_pika.abc.AbstractIncomingMessage) -> str:
     return message.message_id or ""
 
@@ -66,12 +74,14 @@ def _by_answered_event(message: aio_pika.abc.AbstractIncomingMessage) -> str:
     return json.loads(message.body)["data"]["about_event_id"]
 
 
-async def _load(ctx: Context, exchange: str, sink: str, answer_to, seed: int) -> dict[str, Any]:
+async def _load(ctx: Context, exchange: str, sink: str, answer_to, seed: int, fast: bool) -> dict[str, Any]:
     """Warm up, then a saturated run (`window` in flight: throughput, loaded latency), then an unloaded
-    run (one in flight: the latency of a single message)."""
+    run (one in flight: the latency of a single message). A stage without a database (`fast`) gets
+    `fast_factor` times the messages, so that its timed run is not over in a second."""
     s = ctx.sizes
+    count = s.messages * (s.fast_factor if fast else 1)
     await closed_loop(ctx.connection, exchange, referral_messages(ctx, s.warmup, seed), sink, s.window, answer_to)
-    loaded = await closed_loop(ctx.connection, exchange, referral_messages(ctx, s.messages, seed + 1), sink,
+    loaded = await closed_loop(ctx.connection, exchange, referral_messages(ctx, count, seed + 1), sink,
                                s.window, answer_to)
     single = await closed_loop(ctx.connection, exchange, referral_messages(ctx, s.latency_messages, seed + 2), sink,
                                1, answer_to)
@@ -102,10 +112,11 @@ async def broker_floor(ctx: Context, run: int) -> dict[str, Any]:
                         ctx.log_dir / f"echo-{run}.log")
         await worker.start()
         try:
-            result = await _load(ctx, exchange, outbound, _by_message_id, seed=100 + run)
+            result = await _load(ctx, exchange, outbound, _by_message_id, seed=100 + run, fast=True)
         finally:
             result_stats = await worker.stop()
         result["worker"] = result_stats
+        result["cpu_ms_per_message"] = _cpu_per_message(result_stats)
         return result
     finally:
         for queue in (inbound, outbound):
@@ -141,7 +152,8 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
                             ctx.log_dir / f"hop-{ns}.log", profile=profile)
             await worker.start()
             try:
-                result = await _load(ctx, topology.events.name, sink, _by_answered_event, seed=200 + run)
+                result = await _load(ctx, topology.events.name, sink, _by_answered_event, seed=200 + run,
+                                     fast=storage == "memory")
             finally:
                 stats = await worker.stop()
             if ctx.mongodb_url and storage == "mongo":
@@ -150,6 +162,7 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
                 await client.close()
         handled = sum(stats.get("outcomes", {}).values())
         result["worker"] = stats
+        result["cpu_ms_per_message"] = _cpu_per_message(stats)
         if handled and stats.get("db_commands"):
             result["db_commands_per_message"] = round(sum(stats["db_commands"].values()) / handled, 2)
         if profile:
@@ -275,11 +288,15 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
                     latencies.append(time.perf_counter() - started)
 
             await asyncio.gather(*(one(i) for i in range(ctx.sizes.warmup)))
-            latencies.clear()
             listener.counts.clear()
             started = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(ctx.sizes.storage_ops)))
             seconds = time.perf_counter() - started
+            commands = dict(listener.counts)
+            loaded = latency_summary(latencies)
+            latencies.clear()
+            for i in range(ctx.sizes.latency_messages):  # one at a time: the latency of one hop's database work
+                await one(i)
         finally:
             with contextlib.suppress(Exception):
                 if ctx.mongodb_url:
@@ -287,9 +304,8 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
             await client.close()
     n = ctx.sizes.storage_ops
     return {"per_second": round(rate(n, seconds), 1), "messages": n, "seconds": round(seconds, 3),
-            "latency": latency_summary(latencies), "server": server,
-            "db_commands_per_message": round(sum(listener.counts.values()) / n, 2),
-            "db_commands": dict(listener.counts)}
+            "latency": latency_summary(latencies), "loaded_latency": loaded, "server": server,
+            "db_commands_per_message": round(sum(commands.values()) / n, 2), "db_commands": commands}
 
 
 # -- 4. full lifecycles ------------------------------------------------------------------------------
@@ -314,7 +330,8 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
         case.plan = "approve"
         case.trajectory = TrajectoryPlan(schedule="both", ending="paid_work",
                                          start=date(2027, 1, 11) + timedelta(weeks=n % 20), weeks_run=13)
-    await declare_all(settings)
+    with contextlib.redirect_stdout(io.StringIO()):
+        await declare_all(settings)
     with contextlib.ExitStack() as stack:
         urls = {name: stack.enter_context(ctx.database(f"{ns}-{name}")) for name in DEFINITIONS}
         env = {"WERKBRUG_SPAN_FILE": str(span_file), "OTEL_TRACES_SAMPLER": "parentbased_always_on",

@@ -3,7 +3,8 @@
     python -m bench.worker echo --queue Q --exchange X --key K        # bare aio-pika: consume, publish, ack
     python -m bench.worker hop --namespace NS --storage mongo|memory   # werkbrug's offer service, one hop
 
-Both print `READY` when they consume, and on SIGTERM print `STATS {json}` (what they did) and exit.
+Both print `READY` when they consume, and on SIGTERM print `STATS {json}` (what they did, and the CPU time
+the process used from READY to SIGTERM: on a shared machine CPU per message is steadier than a rate).
 
 `echo` is the floor: what the broker costs a consumer that does what a hop does with the broker and
 nothing else — consume with the same prefetch, publish a persistent message with publisher confirms
@@ -26,6 +27,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from typing import Any
 
 import aio_pika
@@ -73,10 +75,12 @@ async def echo(args: argparse.Namespace) -> None:
 
     await queue.consume(on_message)
     _ready()
+    cpu = time.process_time()
     await _until_terminated()
+    cpu = time.process_time() - cpu
     await channel.close()
     await connection.close()
-    _stats({"handled": handled})
+    _stats({"handled": handled, "cpu_seconds": round(cpu, 3)})
 
 
 # -- one werkbrug hop --------------------------------------------------------------------------------
@@ -191,7 +195,9 @@ async def hop(args: argparse.Namespace) -> None:
     else:
         await runtime.start()
     _ready()
+    cpu = time.process_time()
     await _until_terminated()
+    cpu = time.process_time() - cpu
     published = runtime.relay.published
     if args.storage == "memory":
         await runtime.relay.stop()
@@ -199,7 +205,8 @@ async def hop(args: argparse.Namespace) -> None:
         runtime.tracer_provider.shutdown()
     else:
         await runtime.stop()
-    _stats({"outcomes": dict(outcomes), "published": published, "db_commands": dict(commands)})
+    _stats({"handled": sum(outcomes.values()), "outcomes": dict(outcomes), "published": published,
+            "db_commands": dict(commands), "cpu_seconds": round(cpu, 3)})
 
 
 def main() -> None:
