@@ -241,7 +241,8 @@ class MongoUnitOfWork(UnitOfWork):
             await db.processing_log.insert_many(
                 [_record_doc(r) for r in records], session=self._session
             )
-        if self.lifecycle_id is not None and carrier and await self.lifecycle_trace(self.lifecycle_id) is None:
+        if self.lifecycle_id is not None and carrier:
+            # One upsert, no read first: $setOnInsert leaves a lifecycle that already has its trace alone.
             await db.lifecycles.update_one(
                 {"_id": str(self.lifecycle_id)},
                 {"$setOnInsert": {"trace": carrier, "created_at": now}},
