@@ -4,11 +4,12 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration lint format up down docs asyncapi clean
+.PHONY: help venv broker declare demo test test-unit test-integration bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
+	@echo "make bench  - benchmarks against their floors (a few minutes): var/bench/; make bench-docs also docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"
 
@@ -38,6 +39,12 @@ test-unit: venv
 
 test-integration: venv broker
 	$(PY) -m pytest tests/integration
+
+bench: venv broker
+	$(PY) -m bench
+
+bench-docs: venv broker
+	$(PY) -m bench --publish
 
 lint: venv
 	$(PY) -m ruff check .

@@ -5,6 +5,7 @@
     python -m bench --publish       # also write docs/benchmarks.md and docs/benchmarks.svg
     python -m bench --profile       # run the hop workers under pyinstrument (var/bench/profiles/)
     python -m bench --only hop_memory_traced,broker_floor
+    python -m bench --render var/bench/results.json --publish   # re-render the page from a run
 
 Writes var/bench/results.json (every run and the figures), var/bench/benchmarks.md and .svg.
 Storage: an embedded server per run, or a real MongoDB when MONGODB_URL is set. Uses the RabbitMQ at
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -124,12 +126,19 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--profile", action="store_true", help="run hop workers under pyinstrument")
     parser.add_argument("--publish", action="store_true", help="also write docs/benchmarks.md and .svg")
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="do not run: render the page from a results file")
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    # SIGTERM as Ctrl-C: the stages' clean-up (worker processes, database servers, queues) still runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     out = Path(args.out)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    stamp = results["when"].replace(":", "").replace("-", "")[:15]
-    (out / f"results-{stamp}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        results["figures"] = figures.compute(results["runs"])
+    else:
+        results = asyncio.run(run(args))
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        stamp = results["when"].replace(":", "").replace("-", "")[:15]
+        (out / f"results-{stamp}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     report.write(results, out / "benchmarks.md", out / "benchmarks.svg", chart_link="benchmarks.svg")
     if args.publish:
         report.write(results, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.svg",

@@ -138,7 +138,7 @@ def write(results: dict[str, Any], md_path: Path, svg_path: Path, chart_link: st
 
 
 def page(results: dict[str, Any], chart_link: str) -> str:
-    from bench.method import METHOD, REPRODUCE, closing_note
+    from bench.method import closing_note, method, reproduce
 
     f, m = results["figures"], results["machine"]
     lines = [
@@ -195,5 +195,5 @@ def page(results: dict[str, Any], chart_link: str) -> str:
             f"- Lifecycles: {life['completed']} of {life['lifecycles']} completed; "
             f"{_num(life.get('messages_per_lifecycle'))} broker messages each (events, retours, commands and "
             f"replies), so the broker floor allows {_num(life.get('floor_per_second'), 2)} lifecycles/s.")
-    lines += ["", METHOD, "", closing_note(results), "", REPRODUCE, ""]
+    lines += ["", method(), "", closing_note(results), "", reproduce(), ""]
     return "\n".join(lines)

@@ -232,7 +232,7 @@ def _hop_documents(i: int) -> dict[str, dict[str, Any]]:
 async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
     """What one hop asks of the database, without werkbrug: per message, in one transaction, the inbox
     check, the case lookup, the case insert, the outbox insert, the processing-log insert, the lifecycle
-    lookup and upsert, the inbox insert and the commit; then the relay's update marking the outbox record
+    upsert, the inbox insert and the commit; then the relay's update marking the outbox record
     sent, and its query for pending records once per 16 messages. Same indexes (`ensure_schema`), same
     concurrency (`prefetch` at a time; on the embedded server one at a time, as werkbrug's write lock
     does there)."""
@@ -269,7 +269,6 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
                         await db.cases.insert_one(docs["case"], session=session)
                         await db.outbox.insert_many([docs["outbox"]], session=session)
                         await db.processing_log.insert_many([docs["log"]], session=session)
-                        await db.lifecycles.find_one({"_id": docs["lifecycle"]["_id"]}, session=session)
                         await db.lifecycles.update_one({"_id": docs["lifecycle"]["_id"]},
                                                        {"$setOnInsert": docs["lifecycle"]}, upsert=True,
                                                        session=session)
