@@ -144,7 +144,7 @@ def main() -> int:
         report.write(results, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.svg",
                      chart_link="benchmarks.svg")
     print(report.summary(results))
-    print(f"written: {out / 'results.json'}, {out / 'benchmarks.md'}")
+    print(f"written: {out / 'benchmarks.md'}" + ("" if args.render else f", {out / 'results.json'}"))
     return 0
 
 

@@ -30,8 +30,9 @@ def _pct(value: float | None) -> str:
 
 def table(results: dict[str, Any]) -> list[str]:
     f = results["figures"]
-    lines = ["| stage | throughput (median) | runs (min-max) | ratio to its floor | latency p50 | latency p99 |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| stage | throughput (median) | runs (min-max) | ratio to its floor | latency p50 | latency p99 "
+             "| worker CPU per message |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for key, label in ROWS:
         fig = f.get(key)
         if not fig:
@@ -42,7 +43,7 @@ def table(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} | {_num(t.get('median'), digits)} {fig['unit']} | {_num(t.get('min'), digits)}-"
             f"{_num(t.get('max'), digits)} ({t.get('runs', 0)}) | {floor} | {_num(fig['latency']['p50_ms'])} ms | "
-            f"{_num(fig['latency']['p99_ms'])} ms |")
+            f"{_num(fig['latency']['p99_ms'])} ms | {_num(fig.get('cpu_ms_per_message'), 2)} ms |")
     return lines
 
 
@@ -55,8 +56,9 @@ def summary(results: dict[str, Any]) -> str:
                    f"{_num(hop.get('cost_above_storage_floor_ms'), 2)} ms/message; db commands per hop "
                    f"{hop.get('db_commands_per_message')} (floor {storage.get('db_commands_per_message')})")
     t = f["tracing"]
-    out.append(f"tracing on/off: storage excluded {_pct(t.get('storage_excluded_ratio'))}, "
-               f"with storage {_pct(t.get('with_storage_ratio'))}")
+    out.append(f"tracing on/off: storage excluded {_pct(t.get('storage_excluded_ratio'))} "
+               f"(CPU {_pct(t.get('storage_excluded_cpu_ratio'))}), with storage {_pct(t.get('with_storage_ratio'))} "
+               f"(CPU {_pct(t.get('with_storage_cpu_ratio'))})")
     for target in f["targets"]:
         met = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
         measured = "" if target["measured"] is None else f" (measured {_pct(target['measured'])})"
@@ -184,10 +186,13 @@ def page(results: dict[str, Any], chart_link: str) -> str:
         f"{_num(hop.get('cost_above_storage_floor_ms'), 2)} ms per message (1/hop - 1/storage floor). It sent "
         f"{hop.get('db_commands_per_message')} database commands per message; the storage floor "
         f"{storage.get('db_commands_per_message')}.",
-        f"- Tracing on ÷ off: {_pct(tr.get('storage_excluded_ratio'))} with storage excluded "
+        f"- Tracing on ÷ off, throughput: {_pct(tr.get('storage_excluded_ratio'))} with storage excluded "
         f"(rounds: {', '.join(_pct(v) for v in tr.get('storage_excluded_ratios', []))}), "
         f"{_pct(tr.get('with_storage_ratio'))} with MongoDB storage "
-        f"(rounds: {', '.join(_pct(v) for v in tr.get('with_storage_ratios', []))}).",
+        f"(rounds: {', '.join(_pct(v) for v in tr.get('with_storage_ratios', []))}). By the worker's CPU per "
+        f"message (off ÷ on, what a CPU-bound worker's throughput would be): "
+        f"{_pct(tr.get('storage_excluded_cpu_ratio'))} storage excluded, {_pct(tr.get('with_storage_cpu_ratio'))} "
+        "with storage.",
     ]
     life = f.get("lifecycle")
     if life:
