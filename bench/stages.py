@@ -323,10 +323,7 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
     WerkSaam, through intake, offer, trajectory and billing running as processes, played by the demo's
     scenario code (people answer as soon as the state they wait for shows; they poll every 0.1 s)."""
     from infra.declare import declare_all, delete_all
-    from infra.processes import ServiceProcess
-    from infra.scenario import TrajectoryPlan, play, synthetic_cases
-    from infra.services import DEFINITIONS
-    from shared.client import CommandClient
+    from infra.scenario import TrajectoryPlan, synthetic_cases
 
     ns = ctx.namespace("life")
     span_file = ctx.log_dir / f"spans-{ns}.jsonl"
@@ -339,8 +336,21 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
                                          start=date(2027, 1, 11) + timedelta(weeks=n % 20), weeks_run=13)
     with contextlib.redirect_stdout(io.StringIO()):
         await declare_all(settings)
+    try:
+        return await _lifecycles(ctx, settings, cases, span_file)
+    finally:
+        await delete_all(settings)
+        span_file.unlink(missing_ok=True)
+
+
+async def _lifecycles(ctx: Context, settings, cases, span_file) -> dict[str, Any]:
+    from infra.processes import ServiceProcess
+    from infra.scenario import play
+    from infra.services import DEFINITIONS
+    from shared.client import CommandClient
+
     with contextlib.ExitStack() as stack:
-        urls = {name: stack.enter_context(ctx.database(f"{ns}-{name}")) for name in DEFINITIONS}
+        urls = {name: stack.enter_context(ctx.database(f"{settings.namespace}-{name}")) for name in DEFINITIONS}
         env = {"WERKBRUG_SPAN_FILE": str(span_file), "OTEL_TRACES_SAMPLER": "parentbased_always_on",
                "WERKBRUG_PREFETCH": str(ctx.settings.prefetch)}
         processes = [ServiceProcess(name, settings, urls[name], ctx.log_dir, extra_env=env) for name in DEFINITIONS]
@@ -380,8 +390,6 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
             for name in DEFINITIONS:
                 await client.drop_database(settings.database_name(name))
             await client.close()
-    await delete_all(settings)
-    span_file.unlink(missing_ok=True)
     done = [c for c in cases if c.outcome == "trajectory_ended"]
     n = len(cases)
     published = sum(events.values())
