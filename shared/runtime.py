@@ -102,10 +102,6 @@ class ServiceRuntime:
             default_channel=Channel(prefetch_count=s.prefetch, publisher_confirms=True, on_return_raises=True),
             middlewares=[RabbitTelemetryMiddleware(tracer_provider=self.tracer_provider)],
             app_id=f"werkbrug-{d.name}",
-            # FastStream logs every message twice ("Received", "Processed") at this level. At INFO that was
-            # two formatted log lines per message, a measurable share of a hop (docs/benchmarks.md); the
-            # pipeline logs what matters (refusals, dead letters, failures) itself, at WARNING and above.
-            log_level=logging.DEBUG,
             graceful_timeout=15.0,
             description=d.description,
             fail_fast=True,
