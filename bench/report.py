@@ -24,6 +24,10 @@ def _num(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f} ms"
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f} %"
 
@@ -43,7 +47,7 @@ def table(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} | {_num(t.get('median'), digits)} {fig['unit']} | {_num(t.get('min'), digits)}-"
             f"{_num(t.get('max'), digits)} ({t.get('runs', 0)}) | {floor} | {_num(fig['latency']['p50_ms'])} ms | "
-            f"{_num(fig['latency']['p99_ms'])} ms | {_num(fig.get('cpu_ms_per_message'), 2)} ms |")
+            f"{_num(fig['latency']['p99_ms'])} ms | {_ms(fig.get('cpu_ms_per_message'))} |")
     return lines
 
 
@@ -179,8 +183,12 @@ def page(results: dict[str, Any], chart_link: str) -> str:
     hop = f.get("hop") or {}
     storage = f.get("storage_floor") or {}
     tr = f["tracing"]
+    excluded = f.get("hop_storage_excluded") or {}
     lines += [
         "",
+        f"- Hop with storage excluded, per round: {', '.join(_pct(v) for v in excluded.get('ratios', []))} of "
+        "that round's broker floor (the median is the figure above). On this machine the rounds swing that much;"
+        " read the figure with its rounds, not alone.",
         f"- Hop with MongoDB storage: {_pct(hop.get('ratio_to_floor'))} of the broker floor and "
         f"{_pct(hop.get('ratio_to_storage_floor'))} of the storage floor; its cost above the storage floor is "
         f"{_num(hop.get('cost_above_storage_floor_ms'), 2)} ms per message (1/hop - 1/storage floor). It sent "
