@@ -4,12 +4,13 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke lint format up down docs asyncapi clean
+.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
+	@echo "make bench  - benchmarks against their floors (a few minutes): var/bench/; make bench-docs also docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"
 
@@ -46,6 +47,12 @@ chaos: venv broker
 
 chaos-smoke: venv broker
 	$(PY) -m pytest -m chaos_smoke -s -p no:cacheprovider tests/integration/test_chaos.py
+
+bench: venv broker
+	$(PY) -m bench
+
+bench-docs: venv broker
+	$(PY) -m bench --publish
 
 lint: venv
 	$(PY) -m ruff check .

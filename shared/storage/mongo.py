@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -356,7 +357,8 @@ class MongoUnitOfWork(UnitOfWork):
             await db.processing_log.insert_many(
                 [_record_doc(r) for r in records], session=self._session
             )
-        if self.lifecycle_id is not None and carrier and await self.lifecycle_trace(self.lifecycle_id) is None:
+        if self.lifecycle_id is not None and carrier:
+            # One upsert, no read first: $setOnInsert leaves a lifecycle that already has its trace alone.
             await db.lifecycles.update_one(
                 {"_id": str(self.lifecycle_id)},
                 {"$setOnInsert": {"trace": carrier, "created_at": now}},
@@ -379,7 +381,8 @@ class MongoUnitOfWork(UnitOfWork):
             except DuplicateKeyError as exc:
                 raise DuplicateMessage(self.inbox.message_id) from exc
         await self._session.commit_transaction()
-
+        if envelopes:
+            self._storage.outbox_written()
 
     # -- data-subject rights -----------------------------------------------------------------------
 
@@ -468,6 +471,15 @@ class MongoStorage:
         # Set by `detect_server`: the embedded server loses updates when transactions of one database
         # interleave, so there all writes of this process take turns. Real MongoDB needs no lock.
         self.write_lock: asyncio.Lock | None = None
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_written(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit that wrote outbox records (the relay wakes up on it)."""
+        self._outbox_listeners.append(listener)
+
+    def outbox_written(self) -> None:
+        for listener in self._outbox_listeners:
+            listener()
 
     async def detect_server(self) -> str:
         info = await self.client.admin.command("buildInfo")

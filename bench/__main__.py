@@ -1,0 +1,152 @@
+"""`make bench` / `python -m bench`: measure werkbrug against its floors and write the figures.
+
+    python -m bench                 # the full run (a few minutes on 2 cores with the embedded database)
+    python -m bench --quick         # tiny sizes: checks the machinery works (seconds)
+    python -m bench --publish       # also write docs/benchmarks.md and docs/benchmarks.svg
+    python -m bench --profile       # run the hop workers under pyinstrument (var/bench/profiles/)
+    python -m bench --only hop_memory_traced,broker_floor
+    python -m bench --render var/bench/results.json --publish   # re-render the page from a run
+
+Writes var/bench/results.json (every run and the figures), var/bench/benchmarks.md and .svg.
+Storage: an embedded server per run, or a real MongoDB when MONGODB_URL is set. Uses the RabbitMQ at
+AMQP_URL under its own namespace (`wbb-…`), deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+
+from bench import figures, report, stages
+from bench.harness import FULL, QUICK, ROOT, Context
+from shared.config import Settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One configuration the benchmark runs: `repeats` times, interleaved with the others, or once."""
+
+    name: str
+    title: str
+    run: Callable[[Context, int], Awaitable[dict[str, Any]]]
+    repeated: bool = True
+
+
+# The order within one round. A later stage (e.g. subject access and erasure, issue 8 item 6) is added
+# here with its run function and a figure in bench/figures.py.
+STAGES = [
+    Stage("broker_floor", "broker floor: bare aio-pika consume → publish with confirms → ack", stages.broker_floor),
+    Stage("storage_floor", "storage floor: the hop's database work straight through PyMongo", stages.storage_floor),
+    Stage("hop_memory_traced", "werkbrug hop, in-memory unit of work (storage excluded), tracing on",
+          partial(stages.hop, storage="memory", traced=True)),
+    Stage("hop_memory_untraced", "werkbrug hop, in-memory unit of work, tracing off",
+          partial(stages.hop, storage="memory", traced=False)),
+    Stage("hop_mongo_traced", "werkbrug hop, MongoDB unit of work, tracing on",
+          partial(stages.hop, storage="mongo", traced=True)),
+    Stage("hop_mongo_untraced", "werkbrug hop, MongoDB unit of work, tracing off",
+          partial(stages.hop, storage="mongo", traced=False)),
+    Stage("lifecycle", "full lifecycles: referral to last invoice through every service", stages.lifecycle,
+          repeated=False),
+]
+
+
+async def rabbitmq_version(connection: aio_pika.abc.AbstractRobustConnection) -> str:
+    properties = getattr(connection.transport.connection, "server_properties", {}) or {}
+    version = properties.get("version", "unknown")
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = sizes.__class__(**{**sizes.as_dict(), "repeats": args.repeats})
+    base = Settings()
+    settings = base.model_copy(update={"namespace": f"wbb-{uuid.uuid4().hex[:6]}"})
+    out = Path(args.out)
+    log_dir = out / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    profile_dir = out / "profiles" if args.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    chosen = [s for s in STAGES if not args.only or s.name in args.only.split(",")]
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    started = time.perf_counter()
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in chosen}
+    try:
+        ctx = Context(settings, sizes, out, settings.mongodb_url, connection, log_dir, profile_dir)
+        header = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {**stages.machine(), "rabbitmq": await rabbitmq_version(connection)},
+            "backend": ctx.backend, "sizes": sizes.as_dict(), "quick": args.quick,
+            "settings": {"prefetch": settings.prefetch, "relay_interval_s": settings.relay_interval},
+        }
+        print(f"werkbrug bench · {header['backend']} · {header['machine']['cores']} cores · "
+              f"Python {header['machine']['python']} · RabbitMQ {header['machine']['rabbitmq']}", flush=True)
+        for round_no in range(sizes.repeats):
+            for stage in chosen:
+                if not stage.repeated and round_no > 0:
+                    continue
+                t0 = time.perf_counter()
+                result = await stage.run(ctx, round_no)
+                runs[stage.name].append(result)
+                print(f"  round {round_no + 1}/{sizes.repeats} {stage.name:<20} {_line(result)}"
+                      f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
+    finally:
+        await connection.close()
+    header["machine"]["load_average_after"] = stages.machine()["load_average"]
+    results = {**header, "seconds": round(time.perf_counter() - started, 1),
+               "stages": {s.name: s.title for s in chosen}, "runs": runs}
+    results["figures"] = figures.compute(runs)
+    return results
+
+
+def _line(result: dict[str, Any]) -> str:
+    latency = result.get("latency", {})
+    return (f"{result.get('per_second', 0):>9.1f}/s  p50 {latency.get('p50_ms', 0):>8.1f} ms"
+            f"  p99 {latency.get('p99_ms', 0):>8.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it works")
+    parser.add_argument("--repeats", type=int, default=0, help="rounds of the repeated stages (default 3)")
+    parser.add_argument("--only", default="", help="comma-separated stage names")
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
+    parser.add_argument("--profile", action="store_true", help="run hop workers under pyinstrument")
+    parser.add_argument("--publish", action="store_true", help="also write docs/benchmarks.md and .svg")
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="do not run: render the page from a results file")
+    args = parser.parse_args()
+    # SIGTERM as Ctrl-C: the stages' clean-up (worker processes, database servers, queues) still runs.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    out = Path(args.out)
+    if args.render:
+        results = json.loads(Path(args.render).read_text())
+        results["figures"] = figures.compute(results["runs"])
+    else:
+        results = asyncio.run(run(args))
+        (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        stamp = results["when"].replace(":", "").replace("-", "")[:15]
+        (out / f"results-{stamp}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    report.write(results, out / "benchmarks.md", out / "benchmarks.svg", chart_link="benchmarks.svg")
+    if args.publish:
+        report.write(results, ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks.svg",
+                     chart_link="benchmarks.svg")
+    print(report.summary(results))
+    print(f"written: {out / 'benchmarks.md'}" + ("" if args.render else f", {out / 'results.json'}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

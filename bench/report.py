@@ -1,0 +1,212 @@
+"""The benchmark's report: a Markdown page (table, targets, method, how to reproduce) and an SVG chart."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+ROWS = [  # (figure key, label)
+    ("broker_floor", "1. broker floor (bare aio-pika)"),
+    ("storage_floor", "2. storage floor (PyMongo, hop's writes)"),
+    ("hop_storage_excluded", "3a. hop, storage excluded (in-memory UoW)"),
+    ("hop", "3b. hop, MongoDB"),
+    ("hop_storage_excluded_untraced", "5a. hop, storage excluded, tracing off"),
+    ("hop_untraced", "5b. hop, MongoDB, tracing off"),
+    ("lifecycle", "4. full lifecycle (4 services)"),
+]
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f} ms"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    f = results["figures"]
+    lines = ["| stage | throughput (median) | runs (min-max) | ratio to its floor | latency p50 | latency p99 "
+             "| worker CPU per message |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, label in ROWS:
+        fig = f.get(key)
+        if not fig:
+            continue
+        t = fig["throughput"]
+        digits = 2 if fig["unit"] == "lifecycles/s" else 0
+        floor = {"broker_floor": "(floor)", "storage_floor": "(floor)"}.get(key, _pct(fig.get("ratio_to_floor")))
+        lines.append(
+            f"| {label} | {_num(t.get('median'), digits)} {fig['unit']} | {_num(t.get('min'), digits)}-"
+            f"{_num(t.get('max'), digits)} ({t.get('runs', 0)}) | {floor} | {_num(fig['latency']['p50_ms'])} ms | "
+            f"{_num(fig['latency']['p99_ms'])} ms | {_ms(fig.get('cpu_ms_per_message'))} |")
+    return lines
+
+
+def summary(results: dict[str, Any]) -> str:
+    f = results["figures"]
+    out = ["", *table(results), ""]
+    hop, storage = f.get("hop"), f.get("storage_floor") or {}
+    if hop:
+        out.append(f"hop vs storage floor: {_pct(hop.get('ratio_to_storage_floor'))}, cost above it "
+                   f"{_num(hop.get('cost_above_storage_floor_ms'), 2)} ms/message; db commands per hop "
+                   f"{hop.get('db_commands_per_message')} (floor {storage.get('db_commands_per_message')})")
+    t = f["tracing"]
+    out.append(f"tracing on/off: storage excluded {_pct(t.get('storage_excluded_ratio'))} "
+               f"(CPU {_pct(t.get('storage_excluded_cpu_ratio'))}), with storage {_pct(t.get('with_storage_ratio'))} "
+               f"(CPU {_pct(t.get('with_storage_cpu_ratio'))})")
+    for target in f["targets"]:
+        met = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        measured = "" if target["measured"] is None else f" (measured {_pct(target['measured'])})"
+        out.append(f"target: {target['target']}: {met}{measured}")
+    return "\n".join(out)
+
+
+# -- chart -----------------------------------------------------------------------------------------
+
+
+def chart(results: dict[str, Any]) -> str:
+    """Two panels, one row per stage: throughput (log scale, per second) and latency p50 / p99 (log, ms)."""
+    f = results["figures"]
+    rows = [(label, f[key]) for key, label in ROWS if f.get(key)]
+    label_w, panel_w, row_h, top = 300, 330, 26, 56
+    width = label_w + 2 * panel_w + 60
+    height = top + row_h * len(rows) + 50
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="10" y="20" font-size="15" font-weight="bold">werkbrug benchmark · {escape(results["backend"])}'
+           f'</text>',
+           f'<text x="10" y="38" fill="#555">{results["machine"]["cores"]} cores · Python '
+           f'{results["machine"]["python"]} · RabbitMQ {escape(str(results["machine"]["rabbitmq"]))} · '
+           f'{escape(results["when"])}</text>']
+
+    def scale(lo: float, hi: float, x0: float):
+        span = math.log10(hi) - math.log10(lo)
+        return lambda v: x0 + (math.log10(max(v, lo)) - math.log10(lo)) / span * (panel_w - 20)
+
+    rates = [r["throughput"]["median"] for _, r in rows if r["throughput"].get("median")]
+    lats = [v for _, r in rows for v in (r["latency"]["p50_ms"], r["latency"]["p99_ms"]) if v]
+    r_lo, r_hi = 10 ** math.floor(math.log10(min(rates))), 10 ** math.ceil(math.log10(max(rates)))
+    l_lo, l_hi = 10 ** math.floor(math.log10(min(lats))), 10 ** math.ceil(math.log10(max(lats)))
+    if r_hi == r_lo:
+        r_hi *= 10
+    if l_hi == l_lo:
+        l_hi *= 10
+    x_rate, x_lat = scale(r_lo, r_hi, label_w), scale(l_lo, l_hi, label_w + panel_w + 30)
+    out.append(f'<text x="{label_w}" y="{top - 6}" font-weight="bold">throughput per second (log)</text>')
+    out.append(f'<text x="{label_w + panel_w + 30}" y="{top - 6}" font-weight="bold">latency ms, p50 '
+               f'<tspan fill="#2b6cb0">■</tspan> p99 <tspan fill="#c05621">■</tspan> (log)</text>')
+    for i, (label, fig) in enumerate(rows):
+        y = top + i * row_h
+        out.append(f'<text x="10" y="{y + 16}">{escape(label)}</text>')
+        value = fig["throughput"].get("median") or 0
+        if value:
+            w = x_rate(value) - label_w
+            colour = "#718096" if "floor" in label else "#2f855a"
+            out.append(f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" fill="{colour}"/>')
+            out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 16}">{value:,.{2 if value < 10 else 0}f}</text>')
+        for j, (key, colour) in enumerate((("p50_ms", "#2b6cb0"), ("p99_ms", "#c05621"))):
+            v = fig["latency"].get(key)
+            if v:
+                x0 = label_w + panel_w + 30
+                h = (row_h - 8) / 2
+                out.append(f'<rect x="{x0}" y="{y + 4 + j * h:.1f}" width="{x_lat(v) - x0:.1f}" height="{h:.1f}" '
+                           f'fill="{colour}"/>')
+                out.append(f'<text x="{x_lat(v) + 4:.1f}" y="{y + 4 + (j + 1) * h - 1:.1f}" font-size="10">'
+                           f'{v:,.1f}</text>')
+    axis_y = top + row_h * len(rows) + 14
+    for lo, hi, x in ((r_lo, r_hi, x_rate), (l_lo, l_hi, x_lat)):
+        tick = lo
+        while tick <= hi:
+            out.append(f'<text x="{x(tick):.1f}" y="{axis_y}" font-size="10" fill="#555" text-anchor="middle">'
+                       f'{tick:g}</text>')
+            tick *= 10
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# -- page ------------------------------------------------------------------------------------------
+
+
+def write(results: dict[str, Any], md_path: Path, svg_path: Path, chart_link: str) -> None:
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    svg_path.write_text(chart(results))
+    md_path.write_text(page(results, chart_link))
+
+
+def page(results: dict[str, Any], chart_link: str) -> str:
+    from bench.method import closing_note, method, reproduce
+
+    f, m = results["figures"], results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench --publish`); the numbers below are from one run. "
+        "Every figure is also in `var/bench/results.json` with each round's values.",
+        "",
+        f"- **When**: {results['when']}; the run took {results['seconds']:.0f} s"
+        f"{' (quick sizes)' if results.get('quick') else ''}.",
+        f"- **Machine**: {m['cores']} cores, Python {m['python']}, RabbitMQ {m['rabbitmq']}, {m['platform']}; "
+        f"load average {m['load_average']} before, {m.get('load_average_after')} after "
+        "(other work shares this machine: the same-round ratios are the headline, not the absolute rates).",
+        f"- **Storage**: {results['backend']}.",
+        f"- **Settings**: prefetch {results['settings']['prefetch']}, relay poll interval "
+        f"{results['settings']['relay_interval_s']} s; sizes {results['sizes']}.",
+        "",
+        *table(results),
+        "",
+        f"![throughput and latency per stage]({chart_link})",
+        "",
+        "Throughput is measured with "
+        f"{results['sizes']['window']} messages in flight (saturated); latency with one in flight (a single "
+        "message through an idle pipeline, publish → answer received). The ratio of a hop is to the broker "
+        "floor of the same round; of a lifecycle, to the broker floor divided by the messages a lifecycle "
+        "puts on the broker.",
+        "",
+        "## Against the targets",
+        "",
+        "| target | measured | |",
+        "|---|---:|---|",
+    ]
+    for t in f["targets"]:
+        met = {True: "met", False: "**not met**", None: "not measured yet"}[t["met"]]
+        lines.append(f"| {t['target']} | {_pct(t['measured']) if t['measured'] is not None else '-'} | {met} |")
+    hop = f.get("hop") or {}
+    storage = f.get("storage_floor") or {}
+    tr = f["tracing"]
+    excluded = f.get("hop_storage_excluded") or {}
+    lines += [
+        "",
+        f"- Hop with storage excluded, per round: {', '.join(_pct(v) for v in excluded.get('ratios', []))} of "
+        "that round's broker floor (the median is the figure above). On this machine the rounds swing that much;"
+        " read the figure with its rounds, not alone.",
+        f"- Hop with MongoDB storage: {_pct(hop.get('ratio_to_floor'))} of the broker floor and "
+        f"{_pct(hop.get('ratio_to_storage_floor'))} of the storage floor; its cost above the storage floor is "
+        f"{_num(hop.get('cost_above_storage_floor_ms'), 2)} ms per message (1/hop - 1/storage floor). It sent "
+        f"{hop.get('db_commands_per_message')} database commands per message; the storage floor "
+        f"{storage.get('db_commands_per_message')}.",
+        f"- Tracing on ÷ off, throughput: {_pct(tr.get('storage_excluded_ratio'))} with storage excluded "
+        f"(rounds: {', '.join(_pct(v) for v in tr.get('storage_excluded_ratios', []))}), "
+        f"{_pct(tr.get('with_storage_ratio'))} with MongoDB storage "
+        f"(rounds: {', '.join(_pct(v) for v in tr.get('with_storage_ratios', []))}). By the worker's CPU per "
+        f"message (off ÷ on, what a CPU-bound worker's throughput would be): "
+        f"{_pct(tr.get('storage_excluded_cpu_ratio'))} storage excluded, {_pct(tr.get('with_storage_cpu_ratio'))} "
+        "with storage.",
+    ]
+    life = f.get("lifecycle")
+    if life:
+        lines.append(
+            f"- Lifecycles: {life['completed']} of {life['lifecycles']} completed; "
+            f"{_num(life.get('messages_per_lifecycle'))} broker messages each (events, retours, commands and "
+            f"replies), so the broker floor allows {_num(life.get('floor_per_second'), 2)} lifecycles/s.")
+    lines += ["", method(), "", closing_note(results), "", reproduce(), ""]
+    return "\n".join(lines)
