@@ -18,7 +18,6 @@ every open request is either answered, escalated or listed overdue.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -31,6 +30,8 @@ from shared.contracts.events import HeldRecord, Right, SubjectRequestAnswered, S
 from shared.contracts.parties import LEGAL_BASIS, LegalBasis, Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, Withholding
+from shared.ids import uuid7
+from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.periods import add_months
 
 LOCAL = ZoneInfo("Europe/Amsterdam")  # a request received on a Dutch day is due on a Dutch day
@@ -126,6 +127,8 @@ class SubjectRequest(Aggregate):
         applicable = parties_for(cmd.right)
         parties = sorted(set(cmd.parties)) if cmd.parties else applicable
         reasons: list[Reason] = []
+        if not is_valid_bsn(cmd.bsn):  # a mistyped BSN is somebody else's number: never ask about it
+            reasons.append(Reason(code=ReasonCode.BSN_INVALID, field="bsn", detail="fails the 11-test"))
         if not cmd.identity.verified:
             reasons.append(Reason(code=ReasonCode.IDENTITY_NOT_VERIFIED, field="identity.method",
                                   detail="verify the identity before the request is carried out (art 12(6))"))
@@ -147,7 +150,7 @@ class SubjectRequest(Aggregate):
         if cmd.right == Right.RECTIFICATION and not corrections:
             reasons.append(Reason(code=ReasonCode.MISSING_FIELD, field="corrections"))
         request = cls(
-            id=uuid.uuid4(), subject=subject, right=cmd.right, parties=parties, identity=cmd.identity,
+            id=uuid7(), subject=subject, right=cmd.right, parties=parties, identity=cmd.identity,
             received_at=received_at, due=due_date(received_on), original_due=due_date(received_on),
             status=RequestStatus.REFUSED if reasons else RequestStatus.OPEN, refusal_reasons=reasons,
             person_told_at=cmd.person_told_at, package=Package(corrections=corrections),

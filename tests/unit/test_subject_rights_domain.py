@@ -227,3 +227,15 @@ def test_the_request_id_is_the_lifecycle_of_every_message_about_it():
     assert isinstance(request.id, uuid.UUID)
     request.chase(NOW + timedelta(days=3), POLICY)
     assert {e.correlation_id for e in request.pop_events()} == {request.id}
+
+
+def test_a_bsn_that_fails_the_11_test_is_refused_at_the_door_rather_than_asked_about():
+    cmd = SubmitSubjectRequest(bsn="111222334", right=Right.ACCESS, identity=identity())
+    request = SubjectRequest.receive(cmd, SUBJECT, NOW, HOLDERS, None, False)
+    assert request.status == RequestStatus.REFUSED and request.refusal_reasons[0].code == ReasonCode.BSN_INVALID
+    assert request.pop_events() == []
+
+
+def test_request_ids_are_time_ordered_so_the_newest_are_listed_first():
+    first, second = submit(), submit(now=NOW + timedelta(seconds=1))
+    assert first.id < second.id
