@@ -426,7 +426,7 @@ class Monkey:
 async def send_malformed(settings: Settings) -> dict[str, str]:
     """One malformed message on a key each service consumes; each must be parked with its reason."""
     topology = Topology(settings.namespace, settings.delivery_limit)
-    broker = RabbitBroker(settings.amqp_url, logger=None)
+    broker = RabbitBroker(settings.broker_url(), logger=None)
     await broker.connect()
     sent = {}
     try:
@@ -457,7 +457,7 @@ async def quiet(cluster: Cluster, within: float = 600) -> None:
     topology = Topology(cluster.settings.namespace, cluster.settings.delivery_limit)
     dbs = {name: MongoClient(db.url, tz_aware=True, uuidRepresentation="standard") for name, db in cluster.dbs.items()}
     deadline, calm = time.monotonic() + within, 0
-    connection = await aio_pika.connect_robust(cluster.settings.amqp_url)
+    connection = await aio_pika.connect_robust(cluster.settings.broker_url())
     try:
         async with connection:
             channel = await connection.channel()

@@ -344,7 +344,7 @@ async def park_a_dead_letter_about(settings: Settings, topology: Topology, perso
     """A referral that breaks the contract (no envelope), carrying the person's BSN: offer parks it."""
     parking = topology.parking_queue("offer").name
     before = await queue_depth(settings, parking)
-    broker = RabbitBroker(settings.amqp_url, logger=None)
+    broker = RabbitBroker(settings.broker_url(), logger=None)
     await broker.connect()
     try:
         body = json.dumps({"id": str(uuid.uuid4()), "type": "referral.registered", "bsn": person.bsn}).encode()
@@ -362,7 +362,7 @@ async def park_a_dead_letter_about(settings: Settings, topology: Topology, perso
 
 
 async def queue_depth(settings: Settings, name: str) -> int:
-    connection = await aio_pika.connect(settings.amqp_url)
+    connection = await aio_pika.connect(settings.broker_url())
     async with connection:
         queue = await (await connection.channel()).declare_queue(name, passive=True)
         return queue.declaration_result.message_count or 0
