@@ -17,6 +17,10 @@ Privacy officer and operator:
     werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Cooperation (art 13, 16):
     werkbrug partner add ADDENDUM.json | partner remove NAME [--kind left|removed] | partner list
+Breaches (art 12, GDPR art 33-34):
+    werkbrug breach report --party P --detected-at T --cause C --data CAT --since T --until T [--service S]
+    werkbrug breaches [--party P] [--overdue]
+    werkbrug breach notify-ap ID --at T --reference REF | breach decide-subjects ID --inform/--no-inform --reason R
 Every command takes --json for scripts.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
@@ -50,15 +54,30 @@ from shared.contracts.commands import (
     CommandResult,
     DecideQuote,
     DecideReferral,
+    DecideSubjectNotification,
     GetReferral,
     GetReport,
+    ListBreaches,
     ListInvoices,
     ListReferrals,
     ReadProcessingLog,
+    RecordAuthorityNotification,
+    ReportBreach,
     SendQuote,
+    SubjectNotificationReason,
     SubmitReferral,
 )
-from shared.contracts.events import DeclineReason, InvoiceMoment, InvoiceTranche, QuoteKind, QuoteRejectReason
+from shared.contracts.events import (
+    MAX_BREACH_SUBJECTS,
+    BreachCause,
+    BreachDataCategory,
+    BreachSubjectCategory,
+    DeclineReason,
+    InvoiceMoment,
+    InvoiceTranche,
+    QuoteKind,
+    QuoteRejectReason,
+)
 from shared.contracts.reasons import reasons_from_validation_error
 
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
@@ -447,6 +466,146 @@ def partner_list(as_json_: Annotated[bool, typer.Option("--json")] = False) -> N
     for a in partners.values():
         table.add_row(a.name, a.organisation, a.legal_basis, str(a.effective_from), "\n".join(a.topics))
     console.print(table)
+
+
+# -- personal-data breaches (agreement art 12, GDPR art 33-34) -------------------------------------------------
+
+BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
+MOMENT = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z",
+          "%Y-%m-%dT%H:%M:%S.%f%z"]  # ISO 8601, with or without an offset (none: UTC)
+breach = typer.Typer(help="Personal-data breaches (art 12): report one, record the AP notification and the decision "
+                          "on informing the subjects.", no_args_is_help=True)
+app.add_typer(breach, name="breach")
+
+
+def _desk(party: str) -> str:
+    if party not in BREACH_DESKS:
+        err.print(f"unknown party {party!r}; one of {', '.join(BREACH_DESKS)}")
+        raise typer.Exit(2)
+    return BREACH_DESKS[party]
+
+
+def _services_of(party: str) -> list[str]:
+    return [name for name, make in DEFINITIONS.items() if make().party.value == party]
+
+
+@breach.command("report")
+def breach_report(
+    party: Annotated[str, typer.Option(help="The reporting party: werksaam or heliomare.")],
+    detected_at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the breach was detected (ISO 8601, "
+                                                                       "UTC if no offset).")],
+    cause: Annotated[BreachCause, typer.Option(help="The presumed cause.")],
+    data: Annotated[list[BreachDataCategory], typer.Option(help="A category of personal data concerned (repeat).")],
+    since: Annotated[datetime, typer.Option(formats=MOMENT, help="Start of the breach window.")],
+    until: Annotated[datetime, typer.Option(formats=MOMENT, help="End of the breach window.")],
+    subjects: Annotated[list[BreachSubjectCategory] | None,
+                        typer.Option(help="A category of data subjects (repeat); default: jobseekers.")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="An affected service (repeat); default: all of the "
+                                                            "party's.")] = None,
+    count: Annotated[int | None, typer.Option(min=0, help="The number of subjects, when more than the processing "
+                                                          "log names.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Report a (suspected) breach; the other parties are informed at once. The affected subjects are the distinct
+    subjects in the processing log of the affected services within the window."""
+    desk, own = _desk(party), _services_of(party)
+    services = service or own
+    if stray := [s for s in services if s not in own]:
+        err.print(f"not a service of {party}: {', '.join(stray)}")
+        raise typer.Exit(2)
+    window = {"since": _utc(since), "until": _utc(until)}
+    affected = _run(_subjects_in_window(services, **window))
+    try:
+        command = ReportBreach(detected_at=_utc(detected_at), presumed_cause=cause, data_categories=data,
+                               subject_categories=subjects or [BreachSubjectCategory.JOBSEEKERS],
+                               window_since=window["since"], window_until=window["until"], services=services,
+                               affected_subjects=affected[:MAX_BREACH_SUBJECTS],
+                               subject_count=max(count or 0, len(affected)))
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    _answer(_run(_send(desk, command)), as_json_, lambda r: (
+        f"breach {r['breach_id']} reported by {r['reported_by']}: {r['subject_count']} subjects; "
+        f"inform the other parties: {r['clocks']['inform_parties']['state']}, "
+        f"notify the AP by {r['clocks']['notify_authority']['due']}"))
+
+
+@app.command()
+def breaches(
+    party: Annotated[str, typer.Option(help="Whose breach desk: werksaam or heliomare.")] = "werksaam",
+    overdue: Annotated[bool, typer.Option(help="Only breaches with a clock past its deadline.")] = False,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The breaches a party knows (its own and those reported to it) with the 24-hour and 72-hour clocks."""
+    reply = _run(_send(_desk(party), ListBreaches(overdue=overdue)))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    if not reply.result:
+        err.print("no breaches" + (" overdue" if overdue else ""))
+        raise typer.Exit(1)
+    table = Table(title=f"breaches at {party} · {len(reply.result)}")
+    for column in ("breach", "by", "detected", "cause", "subjects", "inform parties (24 h)", "notify AP (72 h)",
+                   "subjects informed"):
+        table.add_column(column)
+    colours = {"met": "green", "late": "yellow", "running": "cyan", "overdue": "bold red"}
+
+    def shown(c: dict) -> str:
+        when = c["done_at"] or c["due"]
+        return f"[{colours[c['state']]}]{c['state']}[/] {when[:16]}"
+
+    for b in reply.result:
+        decision = b["subjects_decision"]
+        decided = "pending" if decision is None else f"{'yes' if decision['inform'] else 'no'} ({decision['reason']})"
+        table.add_row(b["breach_id"], b["reported_by"], b["detected_at"][:16], b["presumed_cause"],
+                      str(b["subject_count"]), shown(b["clocks"]["inform_parties"]),
+                      shown(b["clocks"]["notify_authority"]), decided)
+    console.print(table)
+
+
+@breach.command("notify-ap")
+def breach_notify_ap(
+    breach_id: Annotated[str, typer.Argument(help="The breach id.")],
+    at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the AP was notified (ISO 8601, UTC if no "
+                                                              "offset).")],
+    reference: Annotated[str | None, typer.Option(help="The AP's reference.")] = None,
+    not_required: Annotated[bool, typer.Option(help="No notification: unlikely to result in a risk (art 33(1)).")]
+    = False,
+    party: Annotated[str, typer.Option(help="Whose breach desk.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record the notification to the Autoriteit Persoonsgegevens (GDPR art 33)."""
+    command = RecordAuthorityNotification(breach_id=_uuid(breach_id), at=_utc(at), reference=reference,
+                                          not_required=not_required)
+    _answer(_run(_send(_desk(party), command)), as_json_,
+            lambda r: f"breach {r['breach_id']}: AP clock {r['clocks']['notify_authority']['state']}")
+
+
+@breach.command("decide-subjects")
+def breach_decide_subjects(
+    breach_id: Annotated[str, typer.Argument(help="The breach id.")],
+    reason: Annotated[SubjectNotificationReason, typer.Option(help="The ground (art 34).")],
+    inform: Annotated[bool, typer.Option("--inform/--no-inform", help="Inform the data subjects or not.")],
+    party: Annotated[str, typer.Option(help="Whose breach desk.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record the decision on informing the data subjects (GDPR art 34)."""
+    command = DecideSubjectNotification(breach_id=_uuid(breach_id), inform=inform, reason=reason)
+    _answer(_run(_send(_desk(party), command)), as_json_,
+            lambda r: f"breach {r['breach_id']}: subjects informed: {r['subjects_decision']}")
+
+
+async def _subjects_in_window(services: list[str], since: datetime, until: datetime) -> list[str]:
+    found: set[str] = set()
+    async with CommandClient(get_settings(), timeout=15) as client:
+        for service in services:
+            reply = await client.send(service, ReadProcessingLog(distinct_subjects=True, since=since, until=until))
+            if not reply.ok:
+                err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+                raise typer.Exit(2)
+            found |= {r["subject"] for r in reply.result or []}
+    return sorted(found)
 
 
 # -- plumbing -----------------------------------------------------------------------------------------------

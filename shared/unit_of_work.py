@@ -223,6 +223,10 @@ class UnitOfWork(abc.ABC):
         """Processing-log records matching a filtered query, oldest first."""
 
     @abc.abstractmethod
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        """The distinct subjects of the processing-log records in [since, until), sorted."""
+
+    @abc.abstractmethod
     async def commit(self) -> None: ...
 
     async def __aenter__(self) -> UnitOfWork:

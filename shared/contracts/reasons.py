@@ -62,6 +62,8 @@ class ReasonCode(StrEnum):
     EXTENSION_TOO_LATE = "extension_too_late"
     NOT_TOLD_BEFORE_LIFTING = "not_told_before_lifting"
     NOT_RESTRICTED = "not_restricted"
+    # personal-data breaches (agreement art 12, GDPR art 33-34)
+    UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
 

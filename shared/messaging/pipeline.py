@@ -244,9 +244,9 @@ class Pipeline:
         if spec.model not in self._accepts:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type",
                                  detail=f"{self.d.name} does not consume {envelope.type}"))
-        if envelope.source not in spec.sources:
+        if envelope.source not in spec.sources or (spec.model.between_parties and envelope.source == self.d.party):
             raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
-                                 detail=f"{envelope.source.value} may not send {envelope.type}"))
+                                 detail=f"{envelope.source.value} may not send {envelope.type} to {self.d.name}"))
         if spec.model.about_a_person and envelope.subject is None:
             raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject",
                                  detail=f"{envelope.type} is about a person and needs the subject's pseudonym"))
@@ -423,7 +423,8 @@ class Pipeline:
                 return Outcome("duplicate")
             uow.processing = self._command_processing(command, handler)
             answer = await handler(command, uow)
-            await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
+            if not type(command).concerns_subject_rights:
+                await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
             if not isinstance(answer, Answer):
                 answer = Answer(answer)
             reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
@@ -470,7 +471,13 @@ class Pipeline:
 
 
 async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list[dict[str, Any]]:
-    """The query every service answers: its own processing log (reading it is logged too)."""
+    """The query every service answers: its own processing log (reading it is logged too). With
+    `distinct_subjects`, only who was processed in the time range (no records): who a breach may concern."""
+    if query.distinct_subjects:
+        subjects = await uow.processing_subjects(query.since, query.until)
+        if uow.processing is not None:
+            uow.processing.subjects |= set(subjects)
+        return [{"subject": s} for s in subjects]
     records = await uow.read_processing_log(query)
     if uow.processing is not None:
         uow.processing.subjects |= {r.subject for r in records}

@@ -314,6 +314,11 @@ class MongoUnitOfWork(UnitOfWork):
             out.append(ProcessingRecord.model_validate(doc))
         return out
 
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        cursor = self._storage.db.processing_log.find({"time": {"$gte": since, "$lt": until}}, {"subject": 1},
+                                                      session=self._session)
+        return sorted({doc["subject"] async for doc in cursor})
+
     async def commit(self) -> None:
         assert self._session is not None
         db, now = self._storage.db, datetime.now(UTC)
@@ -498,7 +503,8 @@ class MongoStorage:
         await db.outbox.create_index([("subject", ASCENDING)])
         await db.outbox.create_index("expire_at", expireAfterSeconds=0)
         await db.inbox.create_index("expire_at", expireAfterSeconds=0)
-        for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time")):
+        for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time"),
+                       ("time",)):
             await db.processing_log.create_index([(f, ASCENDING) for f in fields])
         for spec in self.specs:
             if spec.retention:

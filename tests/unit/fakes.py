@@ -220,6 +220,9 @@ class FakeUnitOfWork(UnitOfWork):
 
         return [r for r in self.store.processing_log if matches(r)][: query.limit]
 
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        return sorted({r.subject for r in self.store.processing_log if since <= r.time < until})
+
     async def commit(self) -> None:
         store = self.store
         # Check everything first, so that a failed commit writes nothing.
