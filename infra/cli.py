@@ -17,6 +17,9 @@ Privacy officer and operator:
     werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Cooperation (art 13, 16):
     werkbrug partner add ADDENDUM.json | partner remove NAME [--kind left|removed] | partner list
+Confidentiality (art 8): every command names its actor (--as STAFF_ID or WERKBRUG_ACTOR)
+    werkbrug confidentiality sign STAFF --party P --signed-on D [--ended-on D] | confidentiality list [--party P]
+    werkbrug person REFERRAL [--service intake|offer]   the person's data: only with a statement; the read is logged
 Breaches (art 12, GDPR art 33-34):
     werkbrug breach report --party P --detected-at T --cause C --data CAT --since T --until T [--service S]
     werkbrug breaches [--party P] [--overdue]
@@ -31,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
 import uuid
 from datetime import datetime
@@ -58,10 +63,12 @@ from shared.contracts.commands import (
     GetReferral,
     GetReport,
     ListBreaches,
+    ListConfidentialityStatements,
     ListInvoices,
     ListReferrals,
     ReadProcessingLog,
     RecordAuthorityNotification,
+    RecordConfidentialityStatement,
     ReportBreach,
     SendQuote,
     SubjectNotificationReason,
@@ -84,6 +91,34 @@ app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read 
                   no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
+
+
+# -- who gives the command (agreement art 8) ------------------------------------------------------------------
+
+ACTOR_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,40}$")
+_actor: str | None = None
+
+
+@app.callback()
+def _who(
+    actor: Annotated[str | None, typer.Option("--as", envvar="WERKBRUG_ACTOR", show_envvar=True,
+                                              help="Your staff id: every command is given by someone, and "
+                                                   "personal data is shown only to staff with a confidentiality "
+                                                   "statement (art 8).")] = None,
+) -> None:
+    """Every command names its actor; the services log it with each processing."""
+    global _actor
+    if "--help" in sys.argv[1:]:
+        return
+    if actor is None or not ACTOR_PATTERN.match(actor):
+        err.print("say who you are: --as STAFF_ID or WERKBRUG_ACTOR (lowercase letters, digits, . _ -)")
+        raise typer.Exit(2)
+    _actor = actor
+
+
+def _as_actor(command):
+    """The command as given by the actor of this run."""
+    return command.model_copy(update={"actor": _actor, "command_id": uuid.uuid4()})
 
 
 @app.command()
@@ -600,7 +635,8 @@ async def _subjects_in_window(services: list[str], since: datetime, until: datet
     found: set[str] = set()
     async with CommandClient(get_settings(), timeout=15) as client:
         for service in services:
-            reply = await client.send(service, ReadProcessingLog(distinct_subjects=True, since=since, until=until))
+            reply = await client.send(service, _as_actor(ReadProcessingLog(distinct_subjects=True, since=since,
+                                                                           until=until)))
             if not reply.ok:
                 err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
                 raise typer.Exit(2)
@@ -608,17 +644,94 @@ async def _subjects_in_window(services: list[str], since: datetime, until: datet
     return sorted(found)
 
 
+# -- confidentiality (agreement art 8) -------------------------------------------------------------------------
+
+confidentiality = typer.Typer(help="Confidentiality statements (art 8): who may see personal data.",
+                              no_args_is_help=True)
+app.add_typer(confidentiality, name="confidentiality")
+
+
+@confidentiality.command("sign")
+def confidentiality_sign(
+    staff: Annotated[str, typer.Argument(help="The staff id of who signed.")],
+    party: Annotated[str, typer.Option(help="The party the staff member works for (its services keep it).")],
+    signed_on: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="When it was signed.")],
+    ended_on: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                      help="It no longer applies from this day.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a signed confidentiality statement (or its end) at every service of the party."""
+    try:
+        command = RecordConfidentialityStatement(staff=staff, signed_on=signed_on.date(),
+                                                 ended_on=ended_on.date() if ended_on else None)
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    services = _services_of(party) if party in BREACH_DESKS else []
+    if not services:
+        err.print(f"unknown party {party!r}; one of {', '.join(BREACH_DESKS)}")
+        raise typer.Exit(2)
+    replies = _run(_send_each(services, command))
+    if as_json_:
+        print(json.dumps({s: r.model_dump(mode="json") for s, r in replies.items()}, indent=2))
+    for service, reply in replies.items():
+        if not reply.ok:
+            err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+    if not all(r.ok for r in replies.values()):
+        raise typer.Exit(2)
+    if not as_json_:
+        console.print(f"{staff}: statement of {signed_on.date()} recorded at {', '.join(services)}")
+
+
+@confidentiality.command("list")
+def confidentiality_list(
+    party: Annotated[str, typer.Option(help="Whose register.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The staff with a confidentiality statement, as the party's first service keeps them."""
+    reply = _run(_send(_services_of(party)[0] if party in BREACH_DESKS else "-", ListConfidentialityStatements()))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    if not reply.result:
+        err.print("no statements")
+        raise typer.Exit(1)
+    table = Table("staff", "signed on", "ended on", "in force", "recorded by")
+    for s in reply.result:
+        table.add_row(s["staff"], s["signed_on"], s["ended_on"] or "-", "yes" if s["applies"] else "no",
+                      s["recorded_by"])
+    console.print(table)
+
+
+@app.command()
+def person(
+    referral: Annotated[str, typer.Argument(help="Referral id.")],
+    service: Annotated[str, typer.Option(help="intake (WerkSaam) or offer (Heliomare).")] = "intake",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The person's data of a referral. Only for staff with a confidentiality statement (art 8); the read is
+    logged naming you."""
+    reply = _run(_send(_service(service) or "intake", GetReferral(referral_id=_uuid(referral), with_person=True)))
+    _answer(reply, as_json_, lambda r: "\n".join(f"{k}: {v}" for k, v in (r.get("person") or {}).items()))
+
+
+async def _send_each(services: list[str], command) -> dict[str, CommandResult]:
+    async with CommandClient(get_settings(), timeout=15) as client:
+        return {s: await client.send(s, _as_actor(command)) for s in services}
+
+
 # -- plumbing -----------------------------------------------------------------------------------------------
 
 
 async def _send(service: str, command) -> CommandResult:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return await client.send(service, command)
+        return await client.send(service, command.model_copy(update={"actor": _actor}))
 
 
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, query.model_copy(update={"command_id": uuid.uuid4()})) for s in DEFINITIONS}
+        return {s: await client.send(s, _as_actor(query)) for s in DEFINITIONS}
 
 
 async def _ping_all() -> dict[str, dict]:
@@ -627,7 +740,7 @@ async def _ping_all() -> dict[str, dict]:
         for service in DEFINITIONS:
             started = time.perf_counter()
             try:
-                reply = await client.send(service, ReadProcessingLog(trace_id="0" * 32, limit=1))
+                reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
                 out[service] = {"ok": reply.ok, "error": None, "ms": (time.perf_counter() - started) * 1000}
             except TimeoutError:
                 out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000}
@@ -658,7 +771,7 @@ async def _read_all(query: ReadProcessingLog) -> list[dict]:
     records: list[dict] = []
     async with CommandClient(get_settings(), timeout=15) as client:
         for service in DEFINITIONS:
-            reply = await client.send(service, query.model_copy(update={"command_id": uuid.uuid4()}))
+            reply = await client.send(service, _as_actor(query))
             if not reply.ok:
                 err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
                 raise typer.Exit(2)

@@ -45,6 +45,8 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
+StaffId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,40}$")]
+
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -52,10 +54,17 @@ class Command(BaseModel):
     concerns_subject_rights: ClassVar[bool] = False  # carried out even while a subject's processing is restricted
 
     command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Idempotency key.")
+    actor: StaffId | None = Field(None, description="The staff member who gives the command (art 8); named in the "
+                                                    "processing log. None: the service itself (a timer).")
 
 
 class Query(Command):
     """A command that only reads; it changes nothing and is not recorded."""
+
+    def reveals_personal_data(self) -> bool:
+        """Whether the answer holds personal data beyond pseudonyms: then only an actor with a recorded
+        confidentiality statement (agreement art 8) gets it."""
+        return False
 
 
 # --- intake (WerkSaam) -----------------------------------------------------------------------
@@ -92,6 +101,11 @@ class DecideQuote(Command):
 class GetReferral(Query):
     command: Literal["get_referral"] = "get_referral"
     referral_id: uuid.UUID
+    with_person: bool = Field(False, description="Also the person's data (intake, offer): needs a confidentiality "
+                                                 "statement (art 8).")
+
+    def reveals_personal_data(self) -> bool:
+        return self.with_person
 
 
 class ListReferrals(Query):
@@ -124,6 +138,24 @@ class ReadProcessingLog(Query):
                 self.since and self.until):
             return "reading by activity alone needs a time range (since and until)"
         return None
+
+
+class RecordConfidentialityStatement(Command):
+    """Record that a staff member of this service's party signed a confidentiality statement (agreement art 8),
+    or that it ended. Every service answers it; `werkbrug confidentiality sign` sends it to each service of
+    the party."""
+
+    command: Literal["record_confidentiality_statement"] = "record_confidentiality_statement"
+    staff: StaffId
+    signed_on: date
+    ended_on: date | None = Field(None, description="The statement no longer applies from this day (left, revoked).")
+
+
+class ListConfidentialityStatements(Query):
+    command: Literal["list_confidentiality_statements"] = "list_confidentiality_statements"
+
+
+CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfidentialityStatements)  # every service
 
 
 class GetReport(Query):
@@ -360,6 +392,9 @@ class ChaseSubjectRequests(Command):
 class GetSubjectRequest(Query):
     command: Literal["get_subject_request"] = "get_subject_request"
     request_id: uuid.UUID
+
+    def reveals_personal_data(self) -> bool:
+        return True  # the answers hold copies of the data every service holds on the person
 
 
 class ListSubjectRequests(Query):

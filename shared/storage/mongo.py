@@ -33,6 +33,7 @@ from shared.storage.codec import from_bson, to_bson
 from shared.unit_of_work import (
     A,
     ConcurrencyError,
+    ConfidentialityStatement,
     DuplicateMessage,
     InboxEntry,
     Repository,
@@ -314,6 +315,21 @@ class MongoUnitOfWork(UnitOfWork):
             out.append(ProcessingRecord.model_validate(doc))
         return out
 
+    async def confidentiality_statements(self) -> list[ConfidentialityStatement]:
+        cursor = self._storage.db.confidentiality.find({}, session=self._session).sort("_id", ASCENDING)
+        return [ConfidentialityStatement(staff=d["_id"], signed_on=date.fromisoformat(d["signed_on"]),
+                                         recorded_by=d["recorded_by"], recorded_at=d["recorded_at"],
+                                         ended_on=date.fromisoformat(d["ended_on"]) if d.get("ended_on") else None)
+                async for d in cursor]
+
+    async def save_confidentiality_statement(self, statement: ConfidentialityStatement) -> None:
+        await self._storage.db.confidentiality.replace_one(
+            {"_id": statement.staff},
+            {"signed_on": statement.signed_on.isoformat(), "recorded_by": statement.recorded_by,
+             "recorded_at": statement.recorded_at,
+             "ended_on": statement.ended_on.isoformat() if statement.ended_on else None},
+            upsert=True, session=self._session)
+
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         cursor = self._storage.db.processing_log.find({"time": {"$gte": since, "$lt": until}}, {"subject": 1},
                                                       session=self._session)
@@ -494,7 +510,7 @@ class MongoStorage:
     async def ensure_schema(self) -> None:
         db = self.db
         existing = set(await db.list_collection_names())
-        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys"}
+        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys", "confidentiality"}
         for name in (collections | {s.name for s in self.specs}) - existing:
             # Collections must exist before a transaction writes to them on MongoDB < 4.4.
             await db.create_collection(name)
