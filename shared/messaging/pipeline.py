@@ -255,9 +255,9 @@ class Pipeline:
         if spec.model not in self._accepts:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type",
                                  detail=f"{self.d.name} does not consume {envelope.type}"))
-        if envelope.source not in spec.sources or (spec.model.between_parties and envelope.source == self.d.party):
+        if envelope.source not in spec.sources:
             raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
-                                 detail=f"{envelope.source.value} may not send {envelope.type} to {self.d.name}"))
+                                 detail=f"{envelope.source.value} may not send {envelope.type}"))
         if spec.model.about_a_person and envelope.subject is None:
             raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject",
                                  detail=f"{envelope.type} is about a person and needs the subject's pseudonym"))
@@ -270,6 +270,9 @@ class Pipeline:
             raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
         if envelope.routing_key != raw.routing_key:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
+        if spec.model.between_parties and envelope.source == self.d.party:
+            raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                                 detail=f"{envelope.type} is read from the other parties only"))
         if raw.user_id != envelope.source.value:
             raise Refusal(Reason(code=ReasonCode.SENDER_NOT_AUTHENTICATED, field="source",
                                  detail="AMQP user_id (checked by the broker) must be the source party"))
