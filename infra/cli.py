@@ -20,6 +20,13 @@ Privacy officer and operator:
     werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Cooperation (art 13, 16):
     werkbrug partner add ADDENDUM.json | partner remove NAME [--kind left|removed] | partner list
+Confidentiality (art 8): every command names its actor (--as STAFF_ID or WERKBRUG_ACTOR)
+    werkbrug confidentiality sign STAFF --party P --signed-on D [--ended-on D] | confidentiality list [--party P]
+    werkbrug person REFERRAL [--service intake|offer]   the person's data: only with a statement; the read is logged
+Breaches (art 12, GDPR art 33-34):
+    werkbrug breach report --party P --detected-at T --cause C --data CAT --since T --until T [--service S]
+    werkbrug breaches [--party P] [--overdue]
+    werkbrug breach notify-ap ID --at T --reference REF | breach decide-subjects ID --inform/--no-inform --reason R
 Every command takes --json for scripts.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
@@ -30,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -58,20 +67,31 @@ from shared.contracts.commands import (
     CommandResult,
     DecideQuote,
     DecideReferral,
+    DecideSubjectNotification,
     ExtendSubjectRequest,
     GetReferral,
     GetReport,
     GetSubjectRequest,
     IdentityCheck,
+    ListBreaches,
+    ListConfidentialityStatements,
     ListInvoices,
     ListReferrals,
     ListSubjectRequests,
     ReadProcessingLog,
+    RecordAuthorityNotification,
+    RecordConfidentialityStatement,
+    ReportBreach,
     SendQuote,
+    SubjectNotificationReason,
     SubmitReferral,
     SubmitSubjectRequest,
 )
 from shared.contracts.events import (
+    MAX_BREACH_SUBJECTS,
+    BreachCause,
+    BreachDataCategory,
+    BreachSubjectCategory,
     DeclineReason,
     InvoiceMoment,
     InvoiceTranche,
@@ -87,6 +107,34 @@ app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read 
                   no_args_is_help=True, add_completion=False)
 console = Console()
 err = Console(stderr=True)
+
+
+# -- who gives the command (agreement art 8) ------------------------------------------------------------------
+
+ACTOR_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,40}$")
+_actor: str | None = None
+
+
+@app.callback()
+def _who(
+    actor: Annotated[str | None, typer.Option("--as", envvar="WERKBRUG_ACTOR", show_envvar=True,
+                                              help="Your staff id: every command is given by someone, and "
+                                                   "personal data is shown only to staff with a confidentiality "
+                                                   "statement (art 8).")] = None,
+) -> None:
+    """Every command names its actor; the services log it with each processing."""
+    global _actor
+    if "--help" in sys.argv[1:]:
+        return
+    if actor is None or not ACTOR_PATTERN.match(actor):
+        err.print("say who you are: --as STAFF_ID or WERKBRUG_ACTOR (lowercase letters, digits, . _ -)")
+        raise typer.Exit(2)
+    _actor = actor
+
+
+def _as_actor(command):
+    """The command as given by the actor of this run."""
+    return command.model_copy(update={"actor": _actor, "command_id": uuid.uuid4()})
 
 
 @app.command()
@@ -661,17 +709,235 @@ def partner_list(as_json_: Annotated[bool, typer.Option("--json")] = False) -> N
     console.print(table)
 
 
+# -- personal-data breaches (agreement art 12, GDPR art 33-34) -------------------------------------------------
+
+BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
+MOMENT = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z",
+          "%Y-%m-%dT%H:%M:%S.%f%z"]  # ISO 8601, with or without an offset (none: UTC)
+breach = typer.Typer(help="Personal-data breaches (art 12): report one, record the AP notification and the decision "
+                          "on informing the subjects.", no_args_is_help=True)
+app.add_typer(breach, name="breach")
+
+
+def _desk(party: str) -> str:
+    if party not in BREACH_DESKS:
+        err.print(f"unknown party {party!r}; one of {', '.join(BREACH_DESKS)}")
+        raise typer.Exit(2)
+    return BREACH_DESKS[party]
+
+
+def _services_of(party: str) -> list[str]:
+    return [name for name, make in DEFINITIONS.items() if make().party.value == party]
+
+
+@breach.command("report")
+def breach_report(
+    party: Annotated[str, typer.Option(help="The reporting party: werksaam or heliomare.")],
+    detected_at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the breach was detected (ISO 8601, "
+                                                                       "UTC if no offset).")],
+    cause: Annotated[BreachCause, typer.Option(help="The presumed cause.")],
+    data: Annotated[list[BreachDataCategory], typer.Option(help="A category of personal data concerned (repeat).")],
+    since: Annotated[datetime, typer.Option(formats=MOMENT, help="Start of the breach window.")],
+    until: Annotated[datetime, typer.Option(formats=MOMENT, help="End of the breach window.")],
+    subjects: Annotated[list[BreachSubjectCategory] | None,
+                        typer.Option(help="A category of data subjects (repeat); default: jobseekers.")] = None,
+    service: Annotated[list[str] | None, typer.Option(help="An affected service (repeat); default: all of the "
+                                                            "party's.")] = None,
+    count: Annotated[int | None, typer.Option(min=0, help="The number of subjects, when more than the processing "
+                                                          "log names.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Report a (suspected) breach; the other parties are informed at once. The affected subjects are the distinct
+    subjects in the processing log of the affected services within the window."""
+    desk, own = _desk(party), _services_of(party)
+    services = service or own
+    if stray := [s for s in services if s not in own]:
+        err.print(f"not a service of {party}: {', '.join(stray)}")
+        raise typer.Exit(2)
+    window = {"since": _utc(since), "until": _utc(until)}
+    affected = _run(_subjects_in_window(services, **window))
+    try:
+        command = ReportBreach(detected_at=_utc(detected_at), presumed_cause=cause, data_categories=data,
+                               subject_categories=subjects or [BreachSubjectCategory.JOBSEEKERS],
+                               window_since=window["since"], window_until=window["until"], services=services,
+                               affected_subjects=affected[:MAX_BREACH_SUBJECTS],
+                               subject_count=max(count or 0, len(affected)))
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    _answer(_run(_send(desk, command)), as_json_, lambda r: (
+        f"breach {r['breach_id']} reported by {r['reported_by']}: {r['subject_count']} subjects; "
+        f"inform the other parties: {r['clocks']['inform_parties']['state']}, "
+        f"notify the AP by {r['clocks']['notify_authority']['due']}"))
+
+
+@app.command()
+def breaches(
+    party: Annotated[str, typer.Option(help="Whose breach desk: werksaam or heliomare.")] = "werksaam",
+    overdue: Annotated[bool, typer.Option(help="Only breaches with a clock past its deadline.")] = False,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The breaches a party knows (its own and those reported to it) with the 24-hour and 72-hour clocks."""
+    reply = _run(_send(_desk(party), ListBreaches(overdue=overdue)))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    if not reply.result:
+        err.print("no breaches" + (" overdue" if overdue else ""))
+        raise typer.Exit(1)
+    table = Table(title=f"breaches at {party} · {len(reply.result)}")
+    for column in ("breach", "by", "detected", "cause", "subjects", "inform parties (24 h)", "notify AP (72 h)",
+                   "subjects informed"):
+        table.add_column(column)
+    colours = {"met": "green", "late": "yellow", "running": "cyan", "overdue": "bold red"}
+
+    def shown(c: dict) -> str:
+        when = c["done_at"] or c["due"]
+        return f"[{colours[c['state']]}]{c['state']}[/] {when[:16]}"
+
+    for b in reply.result:
+        decision = b["subjects_decision"]
+        decided = "pending" if decision is None else f"{'yes' if decision['inform'] else 'no'} ({decision['reason']})"
+        table.add_row(b["breach_id"], b["reported_by"], b["detected_at"][:16], b["presumed_cause"],
+                      str(b["subject_count"]), shown(b["clocks"]["inform_parties"]),
+                      shown(b["clocks"]["notify_authority"]), decided)
+    console.print(table)
+
+
+@breach.command("notify-ap")
+def breach_notify_ap(
+    breach_id: Annotated[str, typer.Argument(help="The breach id.")],
+    at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the AP was notified (ISO 8601, UTC if no "
+                                                              "offset).")],
+    reference: Annotated[str | None, typer.Option(help="The AP's reference.")] = None,
+    not_required: Annotated[bool, typer.Option(help="No notification: unlikely to result in a risk (art 33(1)).")]
+    = False,
+    party: Annotated[str, typer.Option(help="Whose breach desk.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record the notification to the Autoriteit Persoonsgegevens (GDPR art 33)."""
+    command = RecordAuthorityNotification(breach_id=_uuid(breach_id), at=_utc(at), reference=reference,
+                                          not_required=not_required)
+    _answer(_run(_send(_desk(party), command)), as_json_,
+            lambda r: f"breach {r['breach_id']}: AP clock {r['clocks']['notify_authority']['state']}")
+
+
+@breach.command("decide-subjects")
+def breach_decide_subjects(
+    breach_id: Annotated[str, typer.Argument(help="The breach id.")],
+    reason: Annotated[SubjectNotificationReason, typer.Option(help="The ground (art 34).")],
+    inform: Annotated[bool, typer.Option("--inform/--no-inform", help="Inform the data subjects or not.")],
+    party: Annotated[str, typer.Option(help="Whose breach desk.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record the decision on informing the data subjects (GDPR art 34)."""
+    command = DecideSubjectNotification(breach_id=_uuid(breach_id), inform=inform, reason=reason)
+    _answer(_run(_send(_desk(party), command)), as_json_,
+            lambda r: f"breach {r['breach_id']}: subjects informed: {r['subjects_decision']}")
+
+
+async def _subjects_in_window(services: list[str], since: datetime, until: datetime) -> list[str]:
+    found: set[str] = set()
+    async with CommandClient(get_settings(), timeout=15) as client:
+        for service in services:
+            reply = await client.send(service, _as_actor(ReadProcessingLog(distinct_subjects=True, since=since,
+                                                                           until=until)))
+            if not reply.ok:
+                err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+                raise typer.Exit(2)
+            found |= {r["subject"] for r in reply.result or []}
+    return sorted(found)
+
+
+# -- confidentiality (agreement art 8) -------------------------------------------------------------------------
+
+confidentiality = typer.Typer(help="Confidentiality statements (art 8): who may see personal data.",
+                              no_args_is_help=True)
+app.add_typer(confidentiality, name="confidentiality")
+
+
+@confidentiality.command("sign")
+def confidentiality_sign(
+    staff: Annotated[str, typer.Argument(help="The staff id of who signed.")],
+    party: Annotated[str, typer.Option(help="The party the staff member works for (its services keep it).")],
+    signed_on: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="When it was signed.")],
+    ended_on: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                      help="It no longer applies from this day.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a signed confidentiality statement (or its end) at every service of the party."""
+    try:
+        command = RecordConfidentialityStatement(staff=staff, signed_on=signed_on.date(),
+                                                 ended_on=ended_on.date() if ended_on else None)
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    services = _services_of(party) if party in BREACH_DESKS else []
+    if not services:
+        err.print(f"unknown party {party!r}; one of {', '.join(BREACH_DESKS)}")
+        raise typer.Exit(2)
+    replies = _run(_send_each(services, command))
+    if as_json_:
+        print(json.dumps({s: r.model_dump(mode="json") for s, r in replies.items()}, indent=2))
+    for service, reply in replies.items():
+        if not reply.ok:
+            err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+    if not all(r.ok for r in replies.values()):
+        raise typer.Exit(2)
+    if not as_json_:
+        console.print(f"{staff}: statement of {signed_on.date()} recorded at {', '.join(services)}")
+
+
+@confidentiality.command("list")
+def confidentiality_list(
+    party: Annotated[str, typer.Option(help="Whose register.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The staff with a confidentiality statement, as the party's first service keeps them."""
+    reply = _run(_send(_services_of(party)[0] if party in BREACH_DESKS else "-", ListConfidentialityStatements()))
+    if as_json_ or not reply.ok:
+        _answer(reply, as_json_, str)
+        return
+    if not reply.result:
+        err.print("no statements")
+        raise typer.Exit(1)
+    table = Table("staff", "signed on", "ended on", "in force", "recorded by")
+    for s in reply.result:
+        table.add_row(s["staff"], s["signed_on"], s["ended_on"] or "-", "yes" if s["applies"] else "no",
+                      s["recorded_by"])
+    console.print(table)
+
+
+@app.command()
+def person(
+    referral: Annotated[str, typer.Argument(help="Referral id.")],
+    service: Annotated[str, typer.Option(help="intake (WerkSaam) or offer (Heliomare).")] = "intake",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The person's data of a referral. Only for staff with a confidentiality statement (art 8); the read is
+    logged naming you."""
+    reply = _run(_send(_service(service) or "intake", GetReferral(referral_id=_uuid(referral), with_person=True)))
+    _answer(reply, as_json_, lambda r: "\n".join(f"{k}: {v}" for k, v in (r.get("person") or {}).items()))
+
+
+async def _send_each(services: list[str], command) -> dict[str, CommandResult]:
+    async with CommandClient(get_settings(), timeout=15) as client:
+        return {s: await client.send(s, _as_actor(command)) for s in services}
+
+
 # -- plumbing -----------------------------------------------------------------------------------------------
 
 
 async def _send(service: str, command) -> CommandResult:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return await client.send(service, command)
+        return await client.send(service, command.model_copy(update={"actor": _actor}))
 
 
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, query.model_copy(update={"command_id": uuid.uuid4()})) for s in DEFINITIONS}
+        return {s: await client.send(s, _as_actor(query)) for s in DEFINITIONS}
 
 
 async def _ping_all() -> dict[str, dict]:
@@ -680,7 +946,7 @@ async def _ping_all() -> dict[str, dict]:
         for service in DEFINITIONS:
             started = time.perf_counter()
             try:
-                reply = await client.send(service, ReadProcessingLog(trace_id="0" * 32, limit=1))
+                reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
                 out[service] = {"ok": reply.ok, "error": None, "ms": (time.perf_counter() - started) * 1000}
             except TimeoutError:
                 out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000}
@@ -711,7 +977,7 @@ async def _read_all(query: ReadProcessingLog) -> list[dict]:
     records: list[dict] = []
     async with CommandClient(get_settings(), timeout=15) as client:
         for service in DEFINITIONS:
-            reply = await client.send(service, query.model_copy(update={"command_id": uuid.uuid4()}))
+            reply = await client.send(service, _as_actor(query))
             if not reply.ok:
                 err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
                 raise typer.Exit(2)

@@ -52,6 +52,21 @@ class RepositorySpec(Generic[A]):
 
 
 @dataclass
+class ConfidentialityStatement:
+    """A staff member signed a confidentiality statement (agreement art 8); it applies from `signed_on` until
+    `ended_on` (exclusive)."""
+
+    staff: str
+    signed_on: date
+    recorded_by: str
+    recorded_at: datetime
+    ended_on: date | None = None
+
+    def applies_on(self, day: date) -> bool:
+        return self.signed_on <= day and (self.ended_on is None or day < self.ended_on)
+
+
+@dataclass
 class SubjectState:
     """What a service must respect about one data subject before it processes their data."""
 
@@ -221,6 +236,19 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def read_processing_log(self, query: ReadProcessingLog) -> list[ProcessingRecord]:
         """Processing-log records matching a filtered query, oldest first."""
+
+    # -- confidentiality statements (agreement art 8) ------------------------------------------------
+
+    @abc.abstractmethod
+    async def confidentiality_statements(self) -> list[ConfidentialityStatement]:
+        """The party's confidentiality statements this service knows, by staff id."""
+
+    @abc.abstractmethod
+    async def save_confidentiality_statement(self, statement: ConfidentialityStatement) -> None: ...
+
+    @abc.abstractmethod
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        """The distinct subjects of the processing-log records in [since, until), sorted."""
 
     @abc.abstractmethod
     async def commit(self) -> None: ...

@@ -68,7 +68,10 @@ async def decide_quote(cmd: DecideQuote, uow: UnitOfWork) -> dict:
 @performs(CASE_OVERVIEW)
 async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
     referral = await _referral(uow, query.referral_id)
-    return {**referral.view(), "deliveries": await uow.deliveries(referral.id)}
+    view = {**referral.view(), "deliveries": await uow.deliveries(referral.id)}
+    if query.with_person:  # the messaging core let only staff with a confidentiality statement ask (art 8)
+        view["person"] = referral.person.model_dump(mode="json") if referral.person else None
+    return view
 
 
 @performs(CASE_OVERVIEW)

@@ -7,6 +7,7 @@ from services.offer.domain import Case
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals, OfferCommand, SendQuote
 from shared.contracts.events import (
+    BreachReported,
     QuoteApproved,
     QuoteRejected,
     QuoteSent,
@@ -17,6 +18,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import ServiceDefinition
+from shared.privacy.breaches import BREACHES, breach_desk
 from shared.unit_of_work import RepositorySpec
 
 CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject",), ("status",)),
@@ -24,15 +26,19 @@ CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject"
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:
+    # Heliomare's breach desk (art 12): offer is its first point of contact with WerkSaam.
+    breach_events, breach_commands = breach_desk(Party.HELIOMARE)
     return ServiceDefinition(
         name="offer",
         party=Party.HELIOMARE,
-        description="Heliomare offer: registered referrals, acceptance, quotes and their approval.",
-        repositories=[CASES],
+        description="Heliomare offer: registered referrals, acceptance, quotes and their approval; Heliomare's "
+                    "breach desk (art 12): reports breaches and receives WerkSaam's.",
+        repositories=[CASES, BREACHES],
         event_handlers={
             ReferralRegistered: handlers.on_referral_registered,
             QuoteApproved: handlers.on_quote_approved,
             QuoteRejected: handlers.on_quote_rejected,
+            **breach_events,
         },
         command_type=OfferCommand,
         command_handlers={
@@ -40,6 +46,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             SendQuote: handlers.send_quote,
             GetReferral: handlers.get_referral,
             ListReferrals: handlers.list_referrals,
+            **breach_commands,
         },
-        emits=(ReferralAccepted, ReferralDeclined, QuoteSent, TrajectoryCommissioned),
+        emits=(ReferralAccepted, ReferralDeclined, QuoteSent, TrajectoryCommissioned, BreachReported),
     )

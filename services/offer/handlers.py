@@ -62,7 +62,10 @@ async def send_quote(cmd: SendQuote, uow: UnitOfWork) -> dict:
 @performs(CASE_OVERVIEW)
 async def get_referral(query: GetReferral, uow: UnitOfWork) -> dict:
     case = await _case(uow, query.referral_id)
-    return {**case.view(), "deliveries": await uow.deliveries(case.id)}
+    view = {**case.view(), "deliveries": await uow.deliveries(case.id)}
+    if query.with_person:  # the messaging core let only staff with a confidentiality statement ask (art 8)
+        view["person"] = case.client.model_dump(mode="json")
+    return view
 
 
 @performs(CASE_OVERVIEW)

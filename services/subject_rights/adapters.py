@@ -16,9 +16,10 @@ from shared.contracts.commands import (
     SubjectRightsCommand,
     SubmitSubjectRequest,
 )
-from shared.contracts.events import SubjectRequestAnswered, SubjectRequestIssued
+from shared.contracts.events import BreachReported, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import Job, ServiceDefinition
+from shared.privacy.breaches import BREACHES, breach_desk
 from shared.privacy.pseudonym import Pseudonymiser
 from shared.unit_of_work import RepositorySpec
 
@@ -42,14 +43,16 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
                          max_reminders=settings.subject_max_reminders,
                          escalate_days_before_due=settings.subject_escalate_days)
     days = {"escalate_days": settings.subject_escalate_days}
+    breach_events, breach_commands = breach_desk(Party.WERKSAAM)
     return ServiceDefinition(
         name="subject_rights",
         party=Party.WERKSAAM,
         description="WerkSaam's contact point for data-subject requests (GDPR art 15-21, agreement art 10): "
                     "receives them, fans them out to every service that holds data, gathers the answers, "
-                    "and watches the legal deadlines.",
-        repositories=[REQUESTS],
-        event_handlers={SubjectRequestAnswered: handlers.on_subject_request_answered},
+                    "and watches the legal deadlines. WerkSaam's breach desk (art 12, GDPR art 33-34): reports "
+                    "breaches, receives Heliomare's, and tracks the 24-hour and 72-hour clocks.",
+        repositories=[REQUESTS, BREACHES],
+        event_handlers={SubjectRequestAnswered: handlers.on_subject_request_answered, **breach_events},
         command_type=SubjectRightsCommand,
         command_handlers={
             SubmitSubjectRequest: partial(handlers.submit_subject_request, pseudonymise=pseudonymise,
@@ -58,8 +61,9 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             ChaseSubjectRequests: partial(handlers.chase_subject_requests, policy=policy),
             GetSubjectRequest: partial(handlers.get_subject_request, **days),
             ListSubjectRequests: partial(handlers.list_subject_requests, **days),
+            **breach_commands,
         },
-        emits=(SubjectRequestIssued,),
+        emits=(SubjectRequestIssued, BreachReported),
         answers_subject_requests=False,  # it coordinates them
         jobs=[Job("chase-subject-requests", settings.subject_chase_interval, ChaseSubjectRequests)],
     )

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.events import (
     BSN,
+    MAX_BREACH_SUBJECTS,
+    BreachCause,
+    BreachDataCategory,
+    BreachSubjectCategory,
     ContractType,
     DeclineReason,
     Email,
@@ -28,9 +33,11 @@ from shared.contracts.events import (
     Phone,
     PostalCode,
     ProgressStatus,
+    Pseudonym,
     QuoteKind,
     QuoteRejectReason,
     Right,
+    ServiceName,
     StopReason,
     SupportNeed,
 )
@@ -38,15 +45,26 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
+StaffId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,40}$")]
+
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    concerns_subject_rights: ClassVar[bool] = False  # carried out even while a subject's processing is restricted
+
     command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Idempotency key.")
+    actor: StaffId | None = Field(None, description="The staff member who gives the command (art 8); named in the "
+                                                    "processing log. None: the service itself (a timer).")
 
 
 class Query(Command):
     """A command that only reads; it changes nothing and is not recorded."""
+
+    def reveals_personal_data(self) -> bool:
+        """Whether the answer holds personal data beyond pseudonyms: then only an actor with a recorded
+        confidentiality statement (agreement art 8) gets it."""
+        return False
 
 
 # --- intake (WerkSaam) -----------------------------------------------------------------------
@@ -83,6 +101,11 @@ class DecideQuote(Command):
 class GetReferral(Query):
     command: Literal["get_referral"] = "get_referral"
     referral_id: uuid.UUID
+    with_person: bool = Field(False, description="Also the person's data (intake, offer): needs a confidentiality "
+                                                 "statement (art 8).")
+
+    def reveals_personal_data(self) -> bool:
+        return self.with_person
 
 
 class ListReferrals(Query):
@@ -103,14 +126,36 @@ class ReadProcessingLog(Query):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     limit: int = Field(1000, ge=1, le=10_000)
+    distinct_subjects: bool = Field(False, description="Only the distinct subjects processed in the time range "
+                                                       "(no records): who a breach may concern (art 12).")
 
     def refusal(self) -> str | None:
+        if self.distinct_subjects:
+            return None if self.since and self.until else "the subjects in a window need since and until"
         if not (self.subject or self.trace_id or self.correlation_id or self.activity_id):
             return "name a subject, trace, referral or activity"
         if self.activity_id and not (self.subject or self.trace_id or self.correlation_id) and not (
                 self.since and self.until):
             return "reading by activity alone needs a time range (since and until)"
         return None
+
+
+class RecordConfidentialityStatement(Command):
+    """Record that a staff member of this service's party signed a confidentiality statement (agreement art 8),
+    or that it ended. Every service answers it; `werkbrug confidentiality sign` sends it to each service of
+    the party."""
+
+    command: Literal["record_confidentiality_statement"] = "record_confidentiality_statement"
+    staff: StaffId
+    signed_on: date
+    ended_on: date | None = Field(None, description="The statement no longer applies from this day (left, revoked).")
+
+
+class ListConfidentialityStatements(Query):
+    command: Literal["list_confidentiality_statements"] = "list_confidentiality_statements"
+
+
+CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfidentialityStatements)  # every service
 
 
 class GetReport(Query):
@@ -124,6 +169,73 @@ class GetReport(Query):
 IntakeCommand = Annotated[
     SubmitReferral | DecideQuote | GetReferral | ListReferrals | GetReport, Field(discriminator="command")
 ]
+
+
+# --- personal-data breaches (agreement art 12, GDPR art 33-34): each party's breach desk ------------
+
+
+class ReportBreach(Command):
+    """A party's privacy officer reports a (suspected) breach; the other parties are informed at once.
+    The affected subjects are the distinct subjects in the processing log of the affected services within
+    the window (`werkbrug breach report` gathers them with ReadProcessingLog(distinct_subjects=True))."""
+
+    concerns_subject_rights = True  # a legal duty (GDPR art 33, 34), whatever the subjects' restriction
+
+    command: Literal["report_breach"] = "report_breach"
+    detected_at: AwareDatetime
+    presumed_cause: BreachCause
+    data_categories: list[BreachDataCategory] = Field(min_length=1, max_length=len(BreachDataCategory))
+    subject_categories: list[BreachSubjectCategory] = Field(min_length=1, max_length=len(BreachSubjectCategory))
+    window_since: AwareDatetime
+    window_until: AwareDatetime
+    services: list[ServiceName] = Field(min_length=1, max_length=20)
+    affected_subjects: list[Pseudonym] = Field(default_factory=list, max_length=MAX_BREACH_SUBJECTS)
+    subject_count: int | None = Field(None, ge=0, le=10_000_000,
+                                      description="Default: the subjects named; more when not all are known.")
+
+
+class SubjectNotificationReason(StrEnum):
+    """Why the data subjects are, or are not, informed of a breach (GDPR art 34)."""
+
+    HIGH_RISK = "high_risk"  # art 34(1): inform them
+    NO_HIGH_RISK = "no_high_risk"  # art 34(1) does not apply
+    DATA_UNINTELLIGIBLE = "data_unintelligible"  # art 34(3)(a): e.g. encrypted, key not compromised
+    RISK_NO_LONGER_LIKELY = "risk_no_longer_likely"  # art 34(3)(b): measures taken since
+    DISPROPORTIONATE_EFFORT = "disproportionate_effort"  # art 34(3)(c): a public communication instead
+
+
+class RecordAuthorityNotification(Command):
+    """The party notified the Autoriteit Persoonsgegevens (GDPR art 33), or decided it need not (unlikely to
+    result in a risk, art 33(1))."""
+
+    command: Literal["record_authority_notification"] = "record_authority_notification"
+    breach_id: uuid.UUID
+    at: AwareDatetime
+    reference: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]{1,40}$",
+                                  description="The AP's reference of the notification.")
+    not_required: bool = False
+
+
+class DecideSubjectNotification(Command):
+    """Whether the data subjects are informed (GDPR art 34), with the reason as a code."""
+
+    command: Literal["decide_subject_notification"] = "decide_subject_notification"
+    breach_id: uuid.UUID
+    inform: bool
+    reason: SubjectNotificationReason
+    decided_at: AwareDatetime | None = Field(None, description="Default: now.")
+
+
+class ListBreaches(Query):
+    """The breaches this party knows (its own and those reported to it) with their clocks."""
+
+    command: Literal["list_breaches"] = "list_breaches"
+    overdue: bool = Field(False, description="Only breaches with a clock past its deadline.")
+    now: AwareDatetime | None = Field(None, description="For tests and replays; default: now.")
+    limit: int = Field(200, ge=1, le=1000)
+
+
+BreachCommand = ReportBreach | RecordAuthorityNotification | DecideSubjectNotification | ListBreaches
 
 
 # --- offer (Heliomare) -------------------------------------------------------------------------
@@ -151,7 +263,7 @@ class SendQuote(Command):
 
 
 OfferCommand = Annotated[
-    DecideReferral | SendQuote | GetReferral | ListReferrals, Field(discriminator="command")
+    DecideReferral | SendQuote | GetReferral | ListReferrals | BreachCommand, Field(discriminator="command")
 ]
 
 
@@ -281,6 +393,9 @@ class GetSubjectRequest(Query):
     command: Literal["get_subject_request"] = "get_subject_request"
     request_id: uuid.UUID
 
+    def reveals_personal_data(self) -> bool:
+        return True  # the answers hold copies of the data every service holds on the person
+
 
 class ListSubjectRequests(Query):
     command: Literal["list_subject_requests"] = "list_subject_requests"
@@ -290,7 +405,8 @@ class ListSubjectRequests(Query):
 
 
 SubjectRightsCommand = Annotated[
-    SubmitSubjectRequest | ExtendSubjectRequest | ChaseSubjectRequests | GetSubjectRequest | ListSubjectRequests,
+    SubmitSubjectRequest | ExtendSubjectRequest | ChaseSubjectRequests | GetSubjectRequest | ListSubjectRequests
+    | BreachCommand,
     Field(discriminator="command"),
 ]
 

@@ -37,6 +37,7 @@ class EventData(BaseModel):
     internal: ClassVar[bool] = False  # read only by the sending party's own services: never answered by a retour
     concerns_subject_rights: ClassVar[bool] = False  # handled even while the subject's processing is restricted
     from_each_service: ClassVar[bool] = False  # sent by several services of a party (their retours reach all)
+    between_parties: ClassVar[bool] = False  # sent by several parties; each party reads only the others' ones
 
     @classmethod
     def routing_subject_of(cls, data: dict[str, Any]) -> str:

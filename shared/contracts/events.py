@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.envelope import EventData, event
 from shared.contracts.parties import Municipality, Party
@@ -590,3 +590,78 @@ class SubjectRequestAnswered(EventData):
     dead_letters_destroyed: int = Field(0, ge=0)
     readable_after: list[str] = Field(default_factory=list, max_length=200)
     reasons: list[Reason] = Field(default_factory=list, max_length=20)
+
+
+# --- personal-data breaches (agreement art 12, GDPR art 33-34) ------------------------------------
+
+
+class BreachCause(StrEnum):
+    """The presumed cause of a (suspected) breach, as a code: no free text (it could hold personal data)."""
+
+    LOST_OR_STOLEN_DEVICE = "lost_or_stolen_device"
+    MISDIRECTED_MESSAGE = "misdirected_message"  # sent to the wrong recipient
+    UNAUTHORISED_ACCESS = "unauthorised_access"  # by staff or an outsider without a need to know
+    STOLEN_CREDENTIALS = "stolen_credentials"
+    MALWARE = "malware"
+    SOFTWARE_ERROR = "software_error"
+    HUMAN_ERROR = "human_error"
+    UNKNOWN = "unknown"
+
+
+class BreachDataCategory(StrEnum):
+    """The categories of personal data concerned (the register's categories, as codes)."""
+
+    PSEUDONYM = "pseudonym"
+    IDENTIFICATION = "identification"  # BSN, names, date of birth
+    CONTACT = "contact"
+    RESIDENCE = "residence"
+    SUPPORT_NEED = "support_need"
+    QUOTE = "quote"
+    TRAJECTORY = "trajectory"
+    INVOICE = "invoice"
+    SUBJECT_REQUEST = "subject_request"
+
+
+class BreachSubjectCategory(StrEnum):
+    """The categories of data subjects concerned."""
+
+    JOBSEEKERS = "jobseekers"  # the referred persons
+    STAFF = "staff"
+    PARTNER_CONTACTS = "partner_contacts"
+
+
+ServiceName = Annotated[str, Field(pattern=r"^[a-z][a-z_-]{1,30}$")]
+Pseudonym = Annotated[str, Field(pattern=r"^psn_[a-z2-7]{26}$")]
+MAX_BREACH_SUBJECTS = 1000  # the list is bounded (message size); subject_count is always the full count
+
+
+@event("breach.reported", 1, sources={Party.WERKSAAM, Party.HELIOMARE})
+class BreachReported(EventData):
+    """A party informs the other parties of a (suspected) personal-data breach (agreement art 12): its presumed
+    cause, the categories of data and of subjects, how many subjects, and which (pseudonyms, found from the
+    processing log of the affected services within the breach window). About many persons, so about no one
+    in the envelope; processed whatever the subjects' restriction (a legal duty, GDPR art 33, 34)."""
+
+    about_a_person = False
+    concerns_subject_rights = True  # carried out even for restricted subjects: notifying a breach is a legal duty
+    between_parties = True  # each party's breach desk reads the other parties' reports, not its own
+
+    breach_id: uuid.UUID
+    detected_at: AwareDatetime
+    reported_at: AwareDatetime
+    presumed_cause: BreachCause
+    data_categories: list[BreachDataCategory] = Field(min_length=1, max_length=len(BreachDataCategory))
+    subject_categories: list[BreachSubjectCategory] = Field(min_length=1, max_length=len(BreachSubjectCategory))
+    subject_count: int = Field(ge=0, le=10_000_000)
+    affected_subjects: list[Pseudonym] = Field(default_factory=list, max_length=MAX_BREACH_SUBJECTS)
+    window_since: AwareDatetime
+    window_until: AwareDatetime
+    services: list[ServiceName] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BreachReported:
+        if self.window_until <= self.window_since:
+            raise ValueError("window_until must be after window_since")
+        if self.subject_count < len(set(self.affected_subjects)):
+            raise ValueError("subject_count cannot be less than the subjects named")
+        return self

@@ -62,6 +62,11 @@ class ReasonCode(StrEnum):
     EXTENSION_TOO_LATE = "extension_too_late"
     NOT_TOLD_BEFORE_LIFTING = "not_told_before_lifting"
     NOT_RESTRICTED = "not_restricted"
+    # confidentiality (agreement art 8)
+    ACTOR_MISSING = "actor_missing"  # who gives the command is not said
+    NO_CONFIDENTIALITY_STATEMENT = "no_confidentiality_statement"  # personal data only for staff who signed one
+    # personal-data breaches (agreement art 12, GDPR art 33-34)
+    UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
 

@@ -34,7 +34,15 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
 from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.contracts.commands import Command, CommandResult, Query, ReadProcessingLog
+from shared.contracts.commands import (
+    CORE_COMMANDS,
+    Command,
+    CommandResult,
+    ListConfidentialityStatements,
+    Query,
+    ReadProcessingLog,
+    RecordConfidentialityStatement,
+)
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
@@ -44,7 +52,7 @@ from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
 from shared.storage.mongo import is_transient
-from shared.unit_of_work import DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
+from shared.unit_of_work import ConfidentialityStatement, DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
 
 log = logging.getLogger("werkbrug.pipeline")
 
@@ -113,10 +121,11 @@ class ServiceDefinition:
 
     @property
     def command_adapter(self) -> TypeAdapter:
-        """The service's own commands, plus the queries every service answers (its processing log)."""
+        """The service's own commands, plus those every service answers (its processing log, the register of
+        confidentiality statements)."""
         if self._command_adapter is None:
             own = typing.get_args(typing.get_args(self.command_type)[0]) or (typing.get_args(self.command_type)[0],)
-            union = functools.reduce(operator.or_, (*own, ReadProcessingLog))
+            union = functools.reduce(operator.or_, (*own, *CORE_COMMANDS))
             self._command_adapter = TypeAdapter(Annotated[union, Field(discriminator="command")])
         return self._command_adapter
 
@@ -147,6 +156,8 @@ class ServiceDefinition:
         found[Retour] = register.receiver_of(party, f"{Retour.event_type}.v{Retour.version}")
         register.sender_of(party, f"{Retour.event_type}.v{Retour.version}")
         found[ReadProcessingLog] = register.by_name(party, "processing-log-access")
+        found[RecordConfidentialityStatement] = found[ListConfidentialityStatements] = register.by_name(
+            party, "confidentiality")
         return found
 
 
@@ -259,6 +270,9 @@ class Pipeline:
             raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
         if envelope.routing_key != raw.routing_key:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
+        if spec.model.between_parties and envelope.source == self.d.party:
+            raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                                 detail=f"{envelope.type} is read from the other parties only"))
         if raw.user_id != envelope.source.value:
             raise Refusal(Reason(code=ReasonCode.SENDER_NOT_AUTHENTICATED, field="source",
                                  detail="AMQP user_id (checked by the broker) must be the source party"))
@@ -381,7 +395,7 @@ class Pipeline:
         name = command.command
         if isinstance(command, ReadProcessingLog) and (why := command.refusal()):
             return _result(False, command.command_id, [Reason(code=ReasonCode.UNFILTERED_READ, detail=why)])
-        handler = self.d.command_handlers.get(type(command), read_processing_log)
+        handler = self.d.command_handlers.get(type(command)) or CORE_HANDLERS[type(command)]
         span.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name})
 
         lifecycle_id = _lifecycle_of(command)
@@ -402,6 +416,8 @@ class Pipeline:
             try:
                 if isinstance(command, Query):
                     async with self.uow_factory() as uow:
+                        if command.reveals_personal_data():
+                            await _require_confidentiality(uow, command.actor)
                         uow.processing = self._command_processing(command, handler)
                         result = await handler(command, uow)
                         await uow.commit()  # the reads' processing-log records
@@ -423,7 +439,8 @@ class Pipeline:
                 return Outcome("duplicate")
             uow.processing = self._command_processing(command, handler)
             answer = await handler(command, uow)
-            await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
+            if not type(command).concerns_subject_rights:
+                await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
             if not isinstance(answer, Answer):
                 answer = Answer(answer)
             reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
@@ -446,7 +463,7 @@ class Pipeline:
             activity=self._activities[type(command)], operation=f"{self.d.name}.{_name_of(handler, 'command')}",
             service=self.d.name, started_at=datetime.now(UTC), message_id=f"command:{command.command_id}",
             message_type=f"{'query' if isinstance(command, Query) else 'command'}:{command.command}",
-            correlation_id=_lifecycle_of(command),
+            correlation_id=_lifecycle_of(command), actor=command.actor,
         )
 
     # -- shared ------------------------------------------------------------------------------------
@@ -470,11 +487,62 @@ class Pipeline:
 
 
 async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list[dict[str, Any]]:
-    """The query every service answers: its own processing log (reading it is logged too)."""
+    """The query every service answers: its own processing log (reading it is logged too). With
+    `distinct_subjects`, only who was processed in the time range (no records): who a breach may concern."""
+    if query.distinct_subjects:
+        subjects = await uow.processing_subjects(query.since, query.until)
+        if uow.processing is not None:
+            uow.processing.subjects |= set(subjects)
+        return [{"subject": s} for s in subjects]
     records = await uow.read_processing_log(query)
     if uow.processing is not None:
         uow.processing.subjects |= {r.subject for r in records}
     return [r.model_dump(mode="json") for r in records]
+
+
+async def record_confidentiality_statement(cmd: RecordConfidentialityStatement, uow: UnitOfWork) -> dict[str, Any]:
+    """Every service keeps its party's register of confidentiality statements (agreement art 8), fed by this
+    command; the one who records it is named."""
+    if cmd.actor is None:
+        raise Refusal(Reason(code=ReasonCode.ACTOR_MISSING, field="actor"))
+    if cmd.ended_on is not None and cmd.ended_on < cmd.signed_on:
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="ended_on", detail="before signed_on"))
+    statement = ConfidentialityStatement(staff=cmd.staff, signed_on=cmd.signed_on, recorded_by=cmd.actor,
+                                         recorded_at=datetime.now(UTC), ended_on=cmd.ended_on)
+    await uow.save_confidentiality_statement(statement)
+    return _statement_view(statement)
+
+
+async def list_confidentiality_statements(query: ListConfidentialityStatements, uow: UnitOfWork) -> list[dict]:
+    return [_statement_view(s) for s in await uow.confidentiality_statements()]
+
+
+CORE_HANDLERS: dict[type[Command], CommandHandler] = {
+    ReadProcessingLog: read_processing_log,
+    RecordConfidentialityStatement: record_confidentiality_statement,
+    ListConfidentialityStatements: list_confidentiality_statements,
+}
+
+
+def _statement_view(s: ConfidentialityStatement) -> dict[str, Any]:
+    return {"staff": s.staff, "signed_on": s.signed_on.isoformat(), "recorded_by": s.recorded_by,
+            "ended_on": s.ended_on.isoformat() if s.ended_on else None, "applies": s.applies_on(_today())}
+
+
+def _today():
+    return datetime.now(UTC).date()
+
+
+async def _require_confidentiality(uow: UnitOfWork, actor: str | None) -> None:
+    """Personal data only for staff with a confidentiality statement in force today (agreement art 8).
+    The read that follows is logged naming the actor."""
+    if actor is None:
+        raise Refusal(Reason(code=ReasonCode.ACTOR_MISSING, field="actor",
+                             detail="personal data is shown only to a named member of staff"))
+    statement = next((s for s in await uow.confidentiality_statements() if s.staff == actor), None)
+    if statement is None or not statement.applies_on(_today()):
+        raise Refusal(Reason(code=ReasonCode.NO_CONFIDENTIALITY_STATEMENT, field="actor",
+                             detail="no confidentiality statement in force for this member of staff"))
 
 
 async def _respect_subject_state(uow: UnitOfWork, subjects: set[str], *, sent_at: datetime | None) -> None:

@@ -30,11 +30,18 @@ def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
         spec = lookup(model.event_type, model.version)
         assert spec is not None, model
         summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-        bindings += [(key, f"{model.event_type} v{model.version}. {summary}".strip()) for key in spec.routing_keys()]
+        keys = [key for key in spec.routing_keys()
+                if not (model.between_parties and key.startswith(f"{definition.party.value}."))]
+        bindings += [(key, f"{model.event_type} v{model.version}. {summary}".strip()) for key in keys]
     for model in definition.emits:
         if model.internal:
             continue  # never answered: it does not leave the party
-        bindings.append((Retour.binding_for(model), f"retours answering our {model.event_type} v{model.version}"))
+        about = f"retours answering our {model.event_type} v{model.version}"
+        if model.between_parties:  # only the other parties read it, so only they answer it
+            others = sorted(p.value for p in model.sources if p != definition.party)
+            bindings += [(Retour.routing_key_from(p, model), about) for p in others]
+        else:
+            bindings.append((Retour.binding_for(model), about))
     return bindings
 
 

@@ -39,6 +39,7 @@ class Processing:
     foreign_span_id: str | None = None
     status: Literal["ok", "refused"] = "ok"
     subjects: set[str] = field(default_factory=set)
+    actor: str | None = None  # the staff member whose command it was (art 8); None for messages and timers
 
     def span_ids(self) -> tuple[str, str]:
         ctx = trace.get_current_span().get_span_context()
@@ -74,6 +75,7 @@ class ProcessingRecord(BaseModel):
     message_type: str | None = None
     emitted: list[uuid.UUID] = Field(default_factory=list)
     foreign: ForeignLink | None = None
+    actor: str | None = None
 
 
 def records_for(processing: Processing, subjects: set[str], emitted: list[uuid.UUID], now: datetime,
@@ -89,7 +91,7 @@ def records_for(processing: Processing, subjects: set[str], emitted: list[uuid.U
             service=processing.service, operation=processing.operation, status=processing.status,
             started_at=processing.started_at, time=now, correlation_id=processing.correlation_id,
             message_id=processing.message_id, message_type=processing.message_type, emitted=emitted,
-            foreign=foreign,
+            foreign=foreign, actor=processing.actor,
         )
         for subject in sorted(subjects)
     ]

@@ -34,6 +34,7 @@ from shared.storage.codec import from_bson, to_bson
 from shared.unit_of_work import (
     A,
     ConcurrencyError,
+    ConfidentialityStatement,
     DuplicateMessage,
     InboxEntry,
     Repository,
@@ -315,6 +316,26 @@ class MongoUnitOfWork(UnitOfWork):
             out.append(ProcessingRecord.model_validate(doc))
         return out
 
+    async def confidentiality_statements(self) -> list[ConfidentialityStatement]:
+        cursor = self._storage.db.confidentiality.find({}, session=self._session).sort("_id", ASCENDING)
+        return [ConfidentialityStatement(staff=d["_id"], signed_on=date.fromisoformat(d["signed_on"]),
+                                         recorded_by=d["recorded_by"], recorded_at=d["recorded_at"],
+                                         ended_on=date.fromisoformat(d["ended_on"]) if d.get("ended_on") else None)
+                async for d in cursor]
+
+    async def save_confidentiality_statement(self, statement: ConfidentialityStatement) -> None:
+        await self._storage.db.confidentiality.replace_one(
+            {"_id": statement.staff},
+            {"signed_on": statement.signed_on.isoformat(), "recorded_by": statement.recorded_by,
+             "recorded_at": statement.recorded_at,
+             "ended_on": statement.ended_on.isoformat() if statement.ended_on else None},
+            upsert=True, session=self._session)
+
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        cursor = self._storage.db.processing_log.find({"time": {"$gte": since, "$lt": until}}, {"subject": 1},
+                                                      session=self._session)
+        return sorted({doc["subject"] async for doc in cursor})
+
     async def commit(self) -> None:
         assert self._session is not None
         db, now = self._storage.db, datetime.now(UTC)
@@ -502,7 +523,7 @@ class MongoStorage:
     async def ensure_schema(self) -> None:
         db = self.db
         existing = set(await db.list_collection_names())
-        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys"}
+        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys", "confidentiality"}
         for name in (collections | {s.name for s in self.specs}) - existing:
             # Collections must exist before a transaction writes to them on MongoDB < 4.4.
             await db.create_collection(name)
@@ -511,7 +532,8 @@ class MongoStorage:
         await db.outbox.create_index([("subject", ASCENDING)])
         await db.outbox.create_index("expire_at", expireAfterSeconds=0)
         await db.inbox.create_index("expire_at", expireAfterSeconds=0)
-        for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time")):
+        for fields in (("subject", "time"), ("trace_id",), ("correlation_id", "time"), ("activity_id", "time"),
+                       ("time",)):
             await db.processing_log.create_index([(f, ASCENDING) for f in fields])
         for spec in self.specs:
             if spec.retention:

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 async def werkbrug(settings, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "WERKBRUG_NAMESPACE": settings.namespace, "AMQP_URL": settings.amqp_url, "COLUMNS": "200"}
+    env = {"WERKBRUG_ACTOR": "test.operator", **os.environ, "WERKBRUG_NAMESPACE": settings.namespace,
+           "AMQP_URL": settings.amqp_url, "COLUMNS": "200"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)

@@ -32,7 +32,7 @@ import uuid
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -43,9 +43,19 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from infra.services import DEFINITIONS
-from shared.contracts.commands import ListInvoices, ListReferrals, ListSubjectRequests, ReadProcessingLog
+from shared.contracts.commands import (
+    ListBreaches,
+    ListInvoices,
+    ListReferrals,
+    ListSubjectRequests,
+    ReadProcessingLog,
+)
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
 from shared.contracts.events import (
+    BreachCause,
+    BreachDataCategory,
+    BreachReported,
+    BreachSubjectCategory,
     ContractType,
     DeclineReason,
     HoursBand,
@@ -137,7 +147,8 @@ def all_consumers(settings) -> list[Consumer]:
             assert "#" not in key, key
             party_word, subject, event, version = key.split(".")
             if subject == "retour":
-                about = next(m for m in definition.emits if Retour.binding_for(m) == key)
+                about = next(m for m in definition.emits
+                             if _matches(key, Retour.routing_key_from(_other(definition.party).value, m)))
                 sender = _other(definition.party)  # retours answer our events; the other party reads them
                 out.append(Consumer(name, definition.party, key, Retour, sender,
                                     f"{sender.value}.retour.{event}.{version}", about))
@@ -230,6 +241,19 @@ def invoice(draw) -> dict:
             "amount_excl_vat": amount, "vat_rate": rate, "vat_amount": vat, "total": amount + vat}
 
 
+@st.composite
+def breach(draw) -> dict:
+    since = draw(st.datetimes(datetime(2020, 1, 1), datetime(2035, 1, 1), timezones=st.just(UTC)))
+    subjects = draw(st.lists(PSEUDONYM, max_size=5, unique=True))
+    return {"detected_at": since, "reported_at": since, "presumed_cause": draw(st.sampled_from(BreachCause)),
+            "data_categories": draw(st.lists(st.sampled_from(BreachDataCategory), min_size=1, max_size=3)),
+            "subject_categories": [draw(st.sampled_from(BreachSubjectCategory))],
+            "subject_count": len(subjects) + draw(st.integers(0, 100)), "affected_subjects": subjects,
+            "window_since": since, "window_until": since + timedelta(hours=draw(st.integers(1, 1000))),
+            "services": draw(st.lists(st.sampled_from(["intake", "offer", "trajectory", "billing"]), min_size=1,
+                                      max_size=4, unique=True))}
+
+
 def contents(model: type[EventData], about: type[EventData] | None) -> st.SearchStrategy[dict]:
     """Valid field values of one event type, except its ids (fresh ones are made for every message)."""
     if model is ReferralRegistered:
@@ -270,6 +294,7 @@ def contents(model: type[EventData], about: type[EventData] | None) -> st.Search
         SubjectRequestAnswered: st.fixed_dictionaries({
             "right": st.sampled_from(Right), "service": st.sampled_from(["intake", "offer", "trajectory", "billing"]),
             "outcome": st.sampled_from(["done", "nothing_held"])}),
+        BreachReported: breach(),
         ReportPublished: st.fixed_dictionaries({
             "year": st.integers(2080, 2100), "published_on": DATES, "threshold": st.integers(5, 100),
             "tables": st.just([]), "durations": st.just([]), "trend": st.just([]),
@@ -465,7 +490,8 @@ def expectation(sent: Sent, service: str, party: Party) -> Expected:
         return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
     model = sent.consumer.model
     crossed = sent.source != party and model is not Retour
-    if model in (Retour, ReportPublished, SubjectRequestIssued) or (service, model) in FIRST_OR_ANY_ORDER:
+    if model in (Retour, ReportPublished, SubjectRequestIssued, BreachReported) or (
+            (service, model) in FIRST_OR_ANY_ORDER):
         return Expected("accepted", None, crossed)  # (a request about someone unknown: "nothing held")
     if model is SubjectRequestAnswered:
         return Expected("rejected", ReasonCode.UNKNOWN_REQUEST, crossed)
@@ -509,6 +535,10 @@ async def state(client) -> dict[str, Any]:
         assert reply.ok, (name, reply.reasons)
         assert len(reply.result) < 1000, "the comparison needs every referral in one page"
         views[name] = {v[key]: v for v in reply.result}
+    for name in ("offer", "subject_rights"):  # the breach desks; clocks read at one fixed moment
+        reply = await client.send(name, ListBreaches(limit=1000, now=datetime(2040, 1, 1, tzinfo=UTC)))
+        assert reply.ok, (name, reply.reasons)
+        views[f"{name} breaches"] = {v["breach_id"]: v for v in reply.result}
     invoices = await client.send("billing", ListInvoices(limit=10_000))
     assert invoices.ok, invoices.reasons
     views["billing invoices"] = invoices.result

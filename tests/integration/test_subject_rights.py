@@ -25,6 +25,7 @@ from shared.contracts.commands import (
     IdentityCheck,
     ListSubjectRequests,
     ReadProcessingLog,
+    RecordConfidentialityStatement,
     ReportProgress,
     SubmitSubjectRequest,
 )
@@ -42,6 +43,14 @@ from tests.integration.test_full_process import cases_for
 pytestmark = pytest.mark.integration
 
 HOLDERS = {"intake", "offer", "trajectory", "billing"}
+DESK = "desk.hoorn"  # WerkSaam's privacy desk: the packages hold personal data, shown only under art 8
+
+
+@pytest.fixture(autouse=True)
+async def desk_signed_a_confidentiality_statement(services, client):
+    signed = await client.send("subject_rights", RecordConfidentialityStatement(
+        staff=DESK, signed_on=datetime.now(UTC).date(), actor="privacy.werksaam"))
+    assert signed.ok, signed.reasons
 
 
 def verified(by: str = "desk.hoorn") -> IdentityCheck:
@@ -55,7 +64,7 @@ async def request_until_done(client, bsn: str, right: Right, **fields) -> dict:
     request_id = uuid.UUID(reply.result["request_id"])
 
     async def completed():
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))).result
         return found if found["status"] == "completed" else None
 
     return await wait_for(completed, within=60, what=f"{right.value} request answered by every service")
@@ -176,7 +185,7 @@ async def test_a_silent_service_is_asked_again_then_escalated_and_the_request_co
         request_id = uuid.UUID(reply.result["request_id"])
 
         async def answered_by_the_others():
-            found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+            found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))).result
             return found if sum(s["answered"] for s in found["services"]) == 3 else None
 
         await wait_for(answered_by_the_others, within=30, what="three answers")
@@ -186,7 +195,7 @@ async def test_a_silent_service_is_asked_again_then_escalated_and_the_request_co
                 now=later + n * timedelta(seconds=settings.subject_reminder_after + 1)))).result
             if n < settings.subject_max_reminders:
                 assert chased["asked_again"] == {str(request_id): ["billing"]}
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))).result
         assert found["status"] == "open" and found["escalated_at"] and "billing" in found["escalation"]
         at_risk = (await client.send("subject_rights", ListSubjectRequests(at_risk=True))).result
         assert str(request_id) in {r["request_id"] for r in at_risk}
@@ -194,7 +203,7 @@ async def test_a_silent_service_is_asked_again_then_escalated_and_the_request_co
         services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
 
     async def completed():
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))).result
         return found if found["status"] == "completed" else None
 
     done = await wait_for(completed, within=60, what="billing answers the queued reminders after its restart")
@@ -216,7 +225,7 @@ async def test_a_request_that_cannot_be_taken_is_refused_with_its_reason_and_rec
         bsn=bsn, right=right, **{"identity": verified(), **fields}))
     assert not reply.ok and code in {r.code.value for r in reply.reasons}
     recorded = (await client.send("subject_rights", GetSubjectRequest(
-        request_id=uuid.UUID(reply.result["request_id"])))).result
+        request_id=uuid.UUID(reply.result["request_id"]), actor=DESK))).result
     assert recorded["status"] == "refused" and code in {r["code"] for r in recorded["reasons"]}
     assert recorded["services"] == []  # nothing was sent
 
@@ -232,7 +241,7 @@ async def test_a_repeated_request_is_refused_while_the_first_is_open_and_an_unkn
     request_id = uuid.UUID(first.result["request_id"])
 
     async def completed():
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        found = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))).result
         return found if found["status"] == "completed" else None
 
     done = await wait_for(completed, within=30, what="every service answers")
@@ -326,7 +335,8 @@ async def test_a_malformed_answer_is_dead_lettered_and_the_request_waits_for_a_g
     await wait_for(lambda: _deeper(amqp, parking, before), what="the malformed answer parked")
 
     async def completed():
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=uuid.UUID(request_id)))).result
+        found = (await client.send("subject_rights",
+                                   GetSubjectRequest(request_id=uuid.UUID(request_id), actor=DESK))).result
         return found if found["status"] == "completed" else None
 
     done = await wait_for(completed, within=30, what="the good answers")

@@ -29,6 +29,7 @@ from shared.privacy.processing_log import ProcessingRecord
 from shared.unit_of_work import (
     A,
     ConcurrencyError,
+    ConfidentialityStatement,
     DuplicateMessage,
     InboxEntry,
     Repository,
@@ -128,6 +129,7 @@ class FakeStore:
         self.lifecycles: dict[uuid.UUID, dict[str, str]] = {}
         self.processing_log: list[ProcessingRecord] = []
         self.subject_states: dict[str, SubjectState] = {}
+        self.statements: dict[str, ConfidentialityStatement] = {}
         self.withheld: dict[str, dict[uuid.UUID, Withholding]] = {spec.name: {} for spec in self.specs}
         self.keys: set[str] = set()  # subjects with a live data key (they get one when first written about)
         self.shredded: set[str] = set()
@@ -160,6 +162,7 @@ class FakeUnitOfWork(UnitOfWork):
         self.committed = False
         self._retour_answers: dict[uuid.UUID, dict[str, Any]] = {}
         self._states: dict[str, SubjectState] = {}
+        self._statements: dict[str, ConfidentialityStatement] = {}
         self._erased: list[tuple[str, uuid.UUID]] = []
         self._withhold: list[tuple[str, uuid.UUID, Withholding]] = []
         self._shred: set[str] = set()
@@ -220,6 +223,15 @@ class FakeUnitOfWork(UnitOfWork):
 
         return [r for r in self.store.processing_log if matches(r)][: query.limit]
 
+    async def confidentiality_statements(self) -> list[ConfidentialityStatement]:
+        return sorted({**self.store.statements, **self._statements}.values(), key=lambda s: s.staff)
+
+    async def save_confidentiality_statement(self, statement: ConfidentialityStatement) -> None:
+        self._statements[statement.staff] = statement
+
+    async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
+        return sorted({r.subject for r in self.store.processing_log if since <= r.time < until})
+
     async def commit(self) -> None:
         store = self.store
         # Check everything first, so that a failed commit writes nothing.
@@ -240,6 +252,7 @@ class FakeUnitOfWork(UnitOfWork):
         for name, aggregate_id, withholding in self._withhold:
             store.withheld[name][aggregate_id] = withholding
         store.subject_states.update(self._states)
+        store.statements.update(self._statements)
         store.shredded |= self._shred
         store.keys -= self._shred
         store.keys |= {e.subject for e in envelopes if e.subject and e.subject not in self._shred}

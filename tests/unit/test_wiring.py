@@ -39,7 +39,8 @@ SUBJECT_RIGHTS = {"werksaam.subject-request.issued.v1", "*.retour.subject-reques
 @pytest.mark.parametrize(("make", "bindings"), [
     (offer_definition, SUBJECT_RIGHTS | {
         "werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
-        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1"}),
+        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1",
+        "werksaam.breach.reported.v1", "werksaam.retour.breach-reported.v1"}),  # Heliomare's breach desk
     (intake_definition, SUBJECT_RIGHTS | {
         "heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
         "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",

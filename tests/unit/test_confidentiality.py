@@ -1,0 +1,107 @@
+"""Confidentiality (agreement art 8): personal data only for staff with a confidentiality statement in force,
+checked once by the messaging core for every query that reveals it, and every command's processing-log records
+name the actor."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.offer.adapters import definition as offer_definition
+from shared.contracts.commands import (
+    GetReferral,
+    GetSubjectRequest,
+    ListConfidentialityStatements,
+    ListReferrals,
+    RecordConfidentialityStatement,
+)
+from shared.unit_of_work import ConfidentialityStatement
+from tests.unit.test_pipeline import Service, registered_case
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def offer() -> Service:
+    return Service(offer_definition())
+
+
+async def sign(service: Service, staff: str, signed_on: date = TODAY, ended_on: date | None = None) -> dict:
+    return await service.command(RecordConfidentialityStatement(staff=staff, signed_on=signed_on, ended_on=ended_on,
+                                                                actor="privacy.officer"))
+
+
+def codes(reply: dict) -> list[str]:
+    return [r["code"] for r in reply["reasons"]]
+
+
+async def test_staff_with_a_statement_see_the_persons_data_and_the_read_is_logged_naming_them(offer):
+    referral_id = await registered_case(offer, accept=False)
+    assert (await sign(offer, "am.jansen"))["ok"]
+    reply = await offer.command(GetReferral(referral_id=referral_id, with_person=True, actor="am.jansen"))
+    assert reply["ok"], reply["reasons"]
+    assert reply["result"]["person"]["bsn"] and reply["result"]["person"]["family_name"]
+    [read] = [r for r in offer.store.processing_log if r.message_type == "query:get_referral"]
+    assert read.actor == "am.jansen" and read.subject == reply["result"]["subject"]
+
+
+@pytest.mark.parametrize(("actor", "statement", "code"), [
+    (None, None, "actor_missing"),
+    ("am.pietersen", None, "no_confidentiality_statement"),
+    ("am.pietersen", (TODAY + timedelta(days=1), None), "no_confidentiality_statement"),  # not yet signed
+    ("am.pietersen", (TODAY - timedelta(days=30), TODAY), "no_confidentiality_statement"),  # ended today
+])
+async def test_personal_data_is_refused_to_staff_without_a_statement_in_force(offer, actor, statement, code):
+    referral_id = await registered_case(offer, accept=False)
+    if statement:
+        assert (await sign(offer, "am.pietersen", *statement))["ok"]
+    reply = await offer.command(GetReferral(referral_id=referral_id, with_person=True, actor=actor))
+    assert not reply["ok"] and codes(reply) == [code]
+    assert not [r for r in offer.store.processing_log if r.message_type == "query:get_referral"]
+
+
+async def test_a_view_without_personal_data_needs_no_statement_but_still_names_the_actor(offer):
+    referral_id = await registered_case(offer, accept=False)
+    reply = await offer.command(GetReferral(referral_id=referral_id, actor="am.pietersen"))
+    assert reply["ok"] and "person" not in reply["result"]
+    assert (await offer.command(ListReferrals(actor="am.pietersen")))["ok"]
+    assert {r.actor for r in offer.store.processing_log if r.message_type.startswith("query:")} == {"am.pietersen"}
+
+
+async def test_a_statement_is_recorded_only_by_a_named_actor_and_is_listed(offer):
+    refused = await offer.command(RecordConfidentialityStatement(staff="am.jansen", signed_on=TODAY))
+    assert codes(refused) == ["actor_missing"]
+    await sign(offer, "am.jansen", TODAY - timedelta(days=3))
+    [listed] = (await offer.command(ListConfidentialityStatements(actor="privacy.officer")))["result"]
+    assert listed == {"staff": "am.jansen", "signed_on": (TODAY - timedelta(days=3)).isoformat(),
+                      "recorded_by": "privacy.officer", "ended_on": None, "applies": True}
+    await sign(offer, "am.jansen", TODAY - timedelta(days=3), ended_on=TODAY)  # left: it ends
+    [listed] = (await offer.command(ListConfidentialityStatements(actor="privacy.officer")))["result"]
+    assert listed["applies"] is False
+
+
+def test_which_queries_reveal_personal_data():
+    import uuid
+
+    assert GetSubjectRequest(request_id=uuid.uuid4()).reveals_personal_data()
+    assert GetReferral(referral_id=uuid.uuid4(), with_person=True).reveals_personal_data()
+    assert not GetReferral(referral_id=uuid.uuid4()).reveals_personal_data()
+    assert not ListReferrals().reveals_personal_data()
+
+
+def test_a_statement_applies_from_its_signing_until_the_day_it_ends():
+    s = ConfidentialityStatement("x1", date(2027, 1, 10), "po", datetime.now(UTC), ended_on=date(2027, 2, 1))
+    assert [s.applies_on(d) for d in (date(2027, 1, 9), date(2027, 1, 10), date(2027, 1, 31), date(2027, 2, 1))] == [
+        False, True, True, False]
+
+
+def test_the_command_line_refuses_to_run_without_knowing_who_gives_the_command(monkeypatch):
+    from typer.testing import CliRunner
+
+    from infra.cli import app
+
+    monkeypatch.delenv("WERKBRUG_ACTOR", raising=False)
+    result = CliRunner().invoke(app, ["referrals"])
+    assert result.exit_code == 2 and "--as" in result.output
+    assert CliRunner().invoke(app, ["--as", "Not Valid!", "referrals"]).exit_code == 2
