@@ -14,17 +14,26 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from infra.scenario import until_status
-from shared.contracts.commands import GetSubjectRequest
+from shared.contracts.commands import GetSubjectRequest, RecordConfidentialityStatement
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
 from tests.integration.test_subject_rights import HOLDERS, _restart, a_person_through_the_whole_process
 
 pytestmark = pytest.mark.integration
+OPERATOR = "test.operator"
+
+
+@pytest.fixture
+async def operator_signed_at_the_privacy_desk(services, client):
+    """The subject-request answers hold personal data: shown only to staff with a statement (art 8)."""
+    signed = await client.send("subject_rights", RecordConfidentialityStatement(
+        staff=OPERATOR, signed_on=datetime.now(UTC).date(), actor="privacy.werksaam"))
+    assert signed.ok, signed.reasons
 
 
 async def werkbrug(settings, *args: str) -> tuple[int, str, str]:
-    env = {"WERKBRUG_ACTOR": "test.operator", **os.environ, "WERKBRUG_NAMESPACE": settings.namespace,
+    env = {"WERKBRUG_ACTOR": OPERATOR, **os.environ, "WERKBRUG_NAMESPACE": settings.namespace,
            "AMQP_URL": settings.amqp_url, "COLUMNS": "200"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -115,7 +124,8 @@ async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_l
 
 async def _completed(client, request_id: str) -> dict:
     async def done():
-        found = (await client.send("subject_rights", GetSubjectRequest(request_id=uuid.UUID(request_id)))).result
+        query = GetSubjectRequest(request_id=uuid.UUID(request_id), actor=OPERATOR)
+        found = (await client.send("subject_rights", query)).result
         return found if found["status"] == "completed" else None
 
     return await wait_for(done, within=60, what=f"request {request_id} answered by every service")
@@ -131,7 +141,7 @@ SUBMIT = ("subject-request", "submit", "--identity-method", "id_document_at_desk
 
 
 async def test_a_privacy_officer_takes_access_and_erasure_requests_and_reads_their_answers_from_the_command_line(
-        services, client, settings, tmp_path):
+        services, client, settings, tmp_path, operator_signed_at_the_privacy_desk):
     case = await a_person_through_the_whole_process(client, seed=61)
     person = case.command
     bsn_file = _bsn_file(tmp_path, person.bsn)
@@ -170,7 +180,7 @@ async def test_a_privacy_officer_takes_access_and_erasure_requests_and_reads_the
 
 
 async def test_a_subject_request_that_cannot_be_taken_is_refused_at_the_command_line_with_its_reasons(
-        services, settings, tmp_path):
+        services, settings, tmp_path, operator_signed_at_the_privacy_desk):
     bsn = synthetic_bsn(random.Random("cli-refused"))
     code, _, err = await werkbrug(settings, "subject-request", "submit", "--right", "access",
                                   "--identity-method", "not_verified", "--verified-by", "desk.hoorn",
@@ -186,7 +196,7 @@ async def test_a_subject_request_that_cannot_be_taken_is_refused_at_the_command_
 
 
 async def test_an_open_request_near_its_deadline_is_listed_at_risk_escalated_and_extended_from_the_command_line(
-        services, client, settings, mongodb_urls, span_exporter, tmp_path):
+        services, client, settings, mongodb_urls, span_exporter, tmp_path, operator_signed_at_the_privacy_desk):
     bsn_file = _bsn_file(tmp_path, synthetic_bsn(random.Random("cli-at-risk")))
     received = datetime.now(UTC) - timedelta(days=25)  # due in 3 to 6 days: within the escalation window
     await services["billing"].stop(keep_tracing=True)  # billing does not answer
