@@ -52,6 +52,7 @@ from shared.contracts.commands import (
     GetSubjectRequest,
     IdentityCheck,
     PublishReport,
+    RecordConfidentialityStatement,
     SubmitSubjectRequest,
 )
 from shared.contracts.events import Right
@@ -60,6 +61,7 @@ from shared.storage.embedded import embedded_mongodb
 
 console = Console()
 VAR = ROOT / "var" / "demo"
+PRIVACY_DESK = "privacy.desk"  # the staff id the demo's privacy desk works under (art 8)
 SUBJECT_REQUEST_WAIT = 60.0  # seconds for every service to answer a data-subject request
 
 
@@ -328,11 +330,16 @@ async def exercise_subject_rights(settings: Settings, topology: Topology, client
         console.print("[red]no persons with a trajectory to make data-subject requests for[/]")
         return []
     await park_a_dead_letter_about(settings, topology, erase.command)
-    identity = IdentityCheck(method="id_document_at_desk", verified_by="privacy.desk", verified_at=datetime.now(UTC))
+    # The answers hold personal data: the desk reads them under a confidentiality statement (art 8).
+    signed = await client.send("subject_rights", RecordConfidentialityStatement(
+        staff=PRIVACY_DESK, signed_on=datetime.now(UTC).date(), actor=PRIVACY_DESK))
+    if not signed.ok:
+        console.print(f"[red]confidentiality statement refused: {', '.join(str(r) for r in signed.reasons)}[/]")
+    identity = IdentityCheck(method="id_document_at_desk", verified_by=PRIVACY_DESK, verified_at=datetime.now(UTC))
     request_ids = []
     for right, case in ((Right.ACCESS, access), (Right.ERASURE, erase)):
         reply = await client.send("subject_rights", SubmitSubjectRequest(bsn=case.command.bsn, right=right,
-                                                                          identity=identity))
+                                                                          identity=identity, actor=PRIVACY_DESK))
         if not reply.ok:
             console.print(f"[red]{right.value} request refused: {', '.join(str(r) for r in reply.reasons)}[/]")
             continue
@@ -372,7 +379,10 @@ async def answered(client: CommandClient, request_id: uuid.UUID, within: float) 
     """The request once every service answered it; after `within` seconds, as far as it got."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        view = (await client.send("subject_rights", GetSubjectRequest(request_id=request_id))).result
+        reply = await client.send("subject_rights", GetSubjectRequest(request_id=request_id, actor=PRIVACY_DESK))
+        if not reply.ok:
+            raise SystemExit(f"request {request_id} could not be read: {', '.join(str(r) for r in reply.reasons)}")
+        view = reply.result
         if view["status"] != "open" or asyncio.get_running_loop().time() > deadline:
             return view
         await asyncio.sleep(0.2)
