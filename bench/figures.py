@@ -112,7 +112,7 @@ def subject_requests(runs) -> dict[str, Any]:
     found = runs.get("subject_requests") or []
     if not found:
         return {"subject_rights": None}
-    r = found[-1]
+    r = max(found, key=lambda x: x["seed"]["subjects"])  # the headline: the largest size measured
     floor = r["floor_latency"]
 
     def row(latency: dict[str, Any], per_second: float | None = None) -> dict[str, Any]:
@@ -132,8 +132,20 @@ def subject_requests(runs) -> dict[str, Any]:
         "subject_rights": {k: r[k] for k in ("seed", "access_by_service", "erasure_by_service", "submit_reply",
                                              "log_records_per_subject", "requests", "seconds", "per_second")}
                           | {"subjects": r["seed"]["subjects"], "access_n": r["latency"].get("n"),
-                             "erasure_n": r["erasure_latency"].get("n")},
+                             "erasure_n": r["erasure_latency"].get("n"), "when": r.get("when"),
+                             "sizes": [_size_row(run) for run in sorted(found, key=lambda x: x["seed"]["subjects"])]},
     }
+
+
+def _size_row(r: dict[str, Any]) -> dict[str, Any]:
+    """One run of the stage at its size: how the figures grow with the subjects stored."""
+    floor = r["floor_latency"]
+    return {"subjects": r["seed"]["subjects"], "per_second": r["per_second"],
+            **{f"{what}_{p}": r[key].get(f"{p}_ms") for what, key in (("access", "latency"),
+                                                                     ("erasure", "erasure_latency"),
+                                                                     ("floor", "floor_latency"))
+               for p in ("p50", "p99")},
+            "access_ratio_p99": _times(r["latency"].get("p99_ms"), floor.get("p99_ms"))}
 
 
 def targets(f: dict[str, Any]) -> list[dict[str, Any]]:

@@ -166,6 +166,9 @@ def subject_section(f: dict[str, Any]) -> list[str]:
         "",
         f"### Data-subject requests at {seed['subjects']:,} subjects (item 6)",
         "",
+        f"Measured {rights.get('when') or ''} in its own run (`python -m bench --only subject_requests --subjects "
+        f"{seed['subjects']}`).",
+        "",
         f"- **Seeded**: {seed['subjects']:,} subjects in each of {', '.join(documents)}: "
         f"{sum(documents.values()):,} documents ("
         + ", ".join(f"{s} {n:,.0f} per subject" for s, n in per_subject.items())
@@ -195,6 +198,16 @@ def subject_section(f: dict[str, Any]) -> list[str]:
         e = rights["erasure_by_service"].get(service, {})
         lines.append(f"| {service} | {_num(a.get('p50_ms'), 0)} | {_num(a.get('p99_ms'), 0)} | "
                      f"{_num(e.get('p50_ms'), 0)} | {_num(e.get('p99_ms'), 0)} |")
+    if len(rights.get("sizes", [])) > 1:
+        lines += ["", "By the number of subjects stored (each its own run; ms):", "",
+                  "| subjects | access p50 | access p99 | p99 ÷ floor p99 | erasure p50 | erasure p99 | floor p50 "
+                  "| floor p99 | access/s (parallel) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in rights["sizes"]:
+            lines.append(f"| {row['subjects']:,} | {_num(row['access_p50'], 0)} | {_num(row['access_p99'], 0)} | "
+                         f"{_num(row['access_ratio_p99'])} | {_num(row['erasure_p50'], 0)} | "
+                         f"{_num(row['erasure_p99'], 0)} | {_num(row['floor_p50'], 0)} | {_num(row['floor_p99'], 0)} | "
+                         f"{_num(row['per_second'], 2)} |")
     return lines
 
 

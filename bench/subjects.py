@@ -143,12 +143,14 @@ async def _measure(ctx: Context, settings, batch: Batch, people, seed: dict[str,
             urls = {name: ctx.mongodb_url for name in DEFINITIONS}
             for service in HOLDERS:
                 await batch.insert(ctx.mongodb_url, service)
-        else:  # the embedded server inserts its dump in-process before it listens
-            urls = {}
-            for name in DEFINITIONS:
-                load = str(batch.write_dump(dump_dir, name)) if name in HOLDERS else None
-                urls[name] = stack.enter_context(embedded_mongodb(
-                    log_path=str(ctx.log_dir / f"mongo-{settings.namespace}-{name}.log"), load=load, timeout=1200))
+        else:  # each embedded server inserts its dump in-process before it listens; the servers load in parallel
+            servers = {name: embedded_mongodb(log_path=str(ctx.log_dir / f"mongo-{settings.namespace}-{name}.log"),
+                                              load=str(batch.write_dump(dump_dir, name)) if name in HOLDERS else None,
+                                              timeout=3600)
+                       for name in DEFINITIONS}
+            started_urls = await asyncio.gather(*(asyncio.to_thread(stack.enter_context, server)
+                                                  for server in servers.values()))
+            urls = dict(zip(servers, started_urls, strict=True))
         seed["load_seconds"] = round(time.perf_counter() - started, 1)
         batch.docs.clear()
         try:
@@ -265,5 +267,5 @@ def _result(seed, single, erasures, loaded, seconds, floor, held) -> dict[str, A
         "floor_latency": latency_summary(floor),
         "submit_reply": latency_summary([r["submit_reply"] for r in single]),
         "access_by_service": _per_service(single), "erasure_by_service": _per_service(erasures),
-        "log_records_per_subject": held, "seed": seed,
+        "log_records_per_subject": held, "seed": seed, "when": datetime.now(UTC).isoformat(timespec="seconds"),
     }
