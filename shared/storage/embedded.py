@@ -112,22 +112,21 @@ async def _serve(port: int, engine: str = "memory", path: str | None = None, loa
     from mongoeco import AsyncMongoClient
     from mongoeco.engines.memory import MemoryEngine
 
-    client = AsyncMongoClient(_engine(engine, path) or MemoryEngine())
-    if load:
-        started = time.perf_counter()
-        count = await _load(client, load)
-        print(f"loaded {count} documents from {load} in {time.perf_counter() - started:.1f}s", flush=True)
-    server = _server_class()(host="127.0.0.1", port=port, client=client)
-    address = await server.start()
-    print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.close()
-    await client.close()
-
+    # The server's client of the engine, opened first (connecting the engine) so a dump can be loaded through it.
+    async with AsyncMongoClient(_engine(engine, path) or MemoryEngine()) as client:
+        if load:
+            started = time.perf_counter()
+            count = await _load(client, load)
+            print(f"loaded {count} documents from {load} in {time.perf_counter() - started:.1f}s", flush=True)
+        server = _server_class()(host="127.0.0.1", port=port, client=client)
+        address = await server.start()
+        print(f"embedded mongodb listening on {address.host}:{address.port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.close()
 
 def url_for(port: int) -> str:
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
