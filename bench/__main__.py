@@ -5,11 +5,13 @@
     python -m bench --publish       # also write docs/benchmarks.md and docs/benchmarks.svg
     python -m bench --profile       # run the hop workers under pyinstrument (var/bench/profiles/)
     python -m bench --only hop_memory_traced,broker_floor
+    python -m bench --only subject_requests --subjects 3000   # item 6 alone, at another size
     python -m bench --render var/bench/results.json --publish   # re-render the page from a run
 
 Writes var/bench/results.json (every run and the figures), var/bench/benchmarks.md and .svg.
 Storage: an embedded server per run, or a real MongoDB when MONGODB_URL is set. Uses the RabbitMQ at
-AMQP_URL under its own namespace (`wbb-…`), deleted afterwards.
+AMQP_URL in vhosts of its own (`wbb-…`, one per run of a stage, as werkbrug has one per namespace), deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 
 import aio_pika
 
-from bench import figures, report, stages
+from bench import figures, report, stages, subjects
 from bench.harness import FULL, QUICK, ROOT, Context
 from shared.config import Settings
 
@@ -44,8 +46,11 @@ class Stage:
     repeated: bool = True
 
 
-# The order within one round. A later stage (e.g. subject access and erasure, issue 8 item 6) is added
-# here with its run function and a figure in bench/figures.py.
+# The subject-requests stage on the embedded server by default: 10,000 subjects there take well over half an
+# hour (seeding and every request grow with the documents stored: bench/method.md); `--subjects` overrides.
+EMBEDDED_SUBJECTS = 1_000
+
+# The order within one round; each stage's figures are computed in bench/figures.py.
 STAGES = [
     Stage("broker_floor", "broker floor: bare aio-pika consume → publish with confirms → ack", stages.broker_floor),
     Stage("storage_floor", "storage floor: the hop's database work straight through PyMongo", stages.storage_floor),
@@ -59,6 +64,8 @@ STAGES = [
           partial(stages.hop, storage="mongo", traced=False)),
     Stage("lifecycle", "full lifecycles: referral to last invoice through every service", stages.lifecycle,
           repeated=False),
+    Stage("subject_requests", "data-subject access and erasure across every service, many subjects stored",
+          subjects.subject_requests, repeated=False),
 ]
 
 
@@ -73,6 +80,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.repeats:
         sizes = sizes.__class__(**{**sizes.as_dict(), "repeats": args.repeats})
     base = Settings()
+    subjects = args.subjects or (sizes.subjects if args.quick or base.mongodb_url else EMBEDDED_SUBJECTS)
+    if subjects != sizes.subjects:
+        sizes = sizes.__class__(**{**sizes.as_dict(), "subjects": subjects})
     settings = base.model_copy(update={"namespace": f"wbb-{uuid.uuid4().hex[:6]}"})
     out = Path(args.out)
     log_dir = out / "logs"
@@ -81,7 +91,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
     chosen = [s for s in STAGES if not args.only or s.name in args.only.split(",")]
-    connection = await aio_pika.connect_robust(settings.amqp_url)
+    from infra.identities import deprovision, provision
+
+    provision(settings)  # the run's own vhost (each stage's runs make theirs too)
+    connection = await aio_pika.connect_robust(settings.broker_url())
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in chosen}
     try:
@@ -94,6 +107,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         print(f"werkbrug bench · {header['backend']} · {header['machine']['cores']} cores · "
               f"Python {header['machine']['python']} · RabbitMQ {header['machine']['rabbitmq']}", flush=True)
+        if any(s.name == "subject_requests" for s in chosen):
+            why = ("" if sizes.subjects >= 10_000 else " (not the target's 10,000: on the embedded server that "
+                   "takes well over half an hour; --subjects 10000 to run it)")
+            print(f"  subject_requests at {sizes.subjects:,} subjects{why}", flush=True)
         for round_no in range(sizes.repeats):
             for stage in chosen:
                 if not stage.repeated and round_no > 0:
@@ -105,6 +122,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                       f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
     finally:
         await connection.close()
+        deprovision(settings)
     header["machine"]["load_average_after"] = stages.machine()["load_average"]
     results = {**header, "seconds": round(time.perf_counter() - started, 1),
                "stages": {s.name: s.title for s in chosen}, "runs": runs}
@@ -123,6 +141,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it works")
     parser.add_argument("--repeats", type=int, default=0, help="rounds of the repeated stages (default 3)")
     parser.add_argument("--only", default="", help="comma-separated stage names")
+    parser.add_argument("--subjects", type=int, default=0,
+                        help="data subjects seeded for the subject_requests stage (default 10,000)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--profile", action="store_true", help="run hop workers under pyinstrument")
     parser.add_argument("--publish", action="store_true", help="also write docs/benchmarks.md and .svg")

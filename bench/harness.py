@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,12 @@ class Sizes:
     lifecycles: int  # full lifecycles in the lifecycle stage
     lifecycle_concurrency: int
     fast_factor: int = 5  # stages without a database run this many times `messages`
+    subjects: int = 10_000  # data subjects seeded into every holder's database (subject-requests stage)
+    subject_templates: int = 8  # people played through the services whose documents are copied
+    subject_access: int = 30  # access requests one at a time (p50 / p99)
+    subject_erasures: int = 15  # erasure requests one at a time, each a different subject
+    subject_parallel: int = 16  # access requests with `subject_concurrency` in flight (throughput)
+    subject_concurrency: int = 4
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -49,7 +55,8 @@ class Sizes:
 FULL = Sizes(messages=200, latency_messages=40, window=32, warmup=20, repeats=3, storage_ops=200,
              lifecycles=12, lifecycle_concurrency=4)
 QUICK = Sizes(messages=20, latency_messages=5, window=8, warmup=3, repeats=1, storage_ops=20,
-              lifecycles=1, lifecycle_concurrency=1, fast_factor=1)
+              lifecycles=1, lifecycle_concurrency=1, fast_factor=1, subjects=100, subject_templates=4,
+              subject_access=4, subject_erasures=2, subject_parallel=4, subject_concurrency=2)
 
 
 @dataclass
@@ -70,6 +77,21 @@ class Context:
         """A fresh namespace (queues, exchanges, database names) for one run."""
         self.run_counter += 1
         return f"{self.settings.namespace}-{what[:6]}{self.run_counter}"
+
+    @contextlib.asynccontextmanager
+    async def vhost(self, ns: str) -> AsyncIterator[tuple[Settings, aio_pika.abc.AbstractRobustConnection]]:
+        """A run's own broker vhost (one per namespace, as werkbrug runs) with the parties' users; the
+        namespace's settings and an admin connection to it. The vhost is deleted afterwards."""
+        from infra.identities import deprovision, provision
+
+        settings = self.settings.model_copy(update={"namespace": ns})
+        await asyncio.to_thread(provision, settings)
+        connection = await aio_pika.connect_robust(settings.broker_url())
+        try:
+            yield settings, connection
+        finally:
+            await connection.close()
+            await asyncio.to_thread(deprovision, settings)
 
     @contextlib.contextmanager
     def database(self, name: str) -> Iterator[str]:

@@ -1,5 +1,5 @@
 """The prose of docs/benchmarks.md (bench/method.md): how each figure is measured, what was changed and
-with what effect, what item 6 will need, how to reproduce."""
+with what effect, how item 6 seeds its stores, how to reproduce."""
 
 from __future__ import annotations
 
@@ -25,4 +25,4 @@ def reproduce() -> str:
 
 
 def closing_note(results: dict[str, Any]) -> str:
-    return sections()["changes"] + "\n\n" + sections()["not_yet"]
+    return sections()["changes"] + "\n\n" + sections()["subjects"]

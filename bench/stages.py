@@ -33,7 +33,7 @@ from bench.worker import SET_UP
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralRegistered, Retour, SupportNeed
 from shared.contracts.parties import Municipality, Party
-from shared.messaging.topology import Topology, service_bindings
+from shared.messaging.topology import Topology
 from shared.privacy.bsn import synthetic_bsn
 from shared.privacy.pseudonym import Pseudonymiser
 
@@ -75,16 +75,17 @@ def _by_answered_event(message: aio_pika.abc.AbstractIncomingMessage) -> str:
     return json.loads(message.body)["data"]["about_event_id"]
 
 
-async def _load(ctx: Context, exchange: str, sink: str, answer_to, seed: int, fast: bool) -> dict[str, Any]:
+async def _load(ctx: Context, connection: aio_pika.abc.AbstractRobustConnection, exchange: str, sink: str,
+                answer_to, seed: int, fast: bool) -> dict[str, Any]:
     """Warm up, then a saturated run (`window` in flight: throughput, loaded latency), then an unloaded
     run (one in flight: the latency of a single message). A stage without a database (`fast`) gets
     `fast_factor` times the messages, so that its timed run is not over in a second."""
     s = ctx.sizes
     count = s.messages * (s.fast_factor if fast else 1)
-    await closed_loop(ctx.connection, exchange, referral_messages(ctx, s.warmup, seed), sink, s.window, answer_to)
-    loaded = await closed_loop(ctx.connection, exchange, referral_messages(ctx, count, seed + 1), sink,
+    await closed_loop(connection, exchange, referral_messages(ctx, s.warmup, seed), sink, s.window, answer_to)
+    loaded = await closed_loop(connection, exchange, referral_messages(ctx, count, seed + 1), sink,
                                s.window, answer_to)
-    single = await closed_loop(ctx.connection, exchange, referral_messages(ctx, s.latency_messages, seed + 2), sink,
+    single = await closed_loop(connection, exchange, referral_messages(ctx, s.latency_messages, seed + 2), sink,
                                1, answer_to)
     result = loaded.summary()
     return {"per_second": result["per_second"], "messages": result["messages"], "seconds": result["seconds"],
@@ -103,27 +104,22 @@ async def _quorum_queue(channel: aio_pika.abc.AbstractChannel, name: str, exchan
 async def broker_floor(ctx: Context, run: int) -> dict[str, Any]:
     ns = ctx.namespace("floor")
     exchange, inbound, outbound = f"{ns}.floor", f"{ns}.floor.in", f"{ns}.floor.out"
-    channel = await ctx.connection.channel()
-    try:
+    async with ctx.vhost(ns) as (settings, connection):  # the vhost goes, with its queues, afterwards
+        channel = await connection.channel()
         await channel.declare_exchange(exchange, aio_pika.ExchangeType.DIRECT, durable=True)
         await _quorum_queue(channel, inbound, exchange, HOP_KEY)
         await _quorum_queue(channel, outbound, exchange, "out")
-        worker = Worker(["echo", "--amqp-url", ctx.settings.amqp_url, "--queue", inbound, "--exchange", exchange,
+        worker = Worker(["echo", "--amqp-url", settings.broker_url(), "--queue", inbound, "--exchange", exchange,
                          "--key", "out", "--prefetch", str(ctx.settings.prefetch)], {},
                         ctx.log_dir / f"echo-{run}.log")
         await worker.start()
         try:
-            result = await _load(ctx, exchange, outbound, _by_message_id, seed=100 + run, fast=True)
+            result = await _load(ctx, connection, exchange, outbound, _by_message_id, seed=100 + run, fast=True)
         finally:
             result_stats = await worker.stop()
         result["worker"] = result_stats
         result["cpu_ms_per_message"] = _cpu_per_message(result_stats)
         return result
-    finally:
-        for queue in (inbound, outbound):
-            await channel.queue_delete(queue)
-        await channel.exchange_delete(exchange)
-        await channel.close()
 
 
 # -- 3 and 5. one werkbrug hop -----------------------------------------------------------------------
@@ -143,9 +139,9 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
         "WERKBRUG_SPAN_FILE": str(span_file) if traced else "",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     }
-    channel = await ctx.connection.channel()
     profile = ctx.profile_dir / f"{ns}.txt" if ctx.profile_dir else None
-    try:
+    async with ctx.vhost(ns) as (_, connection):  # the vhost goes, with the offer service's queues, afterwards
+        channel = await connection.channel()
         await channel.declare_exchange(topology.events.name, aio_pika.ExchangeType.TOPIC, durable=True)
         await _quorum_queue(channel, sink, topology.events.name, RETOUR_KEY)
         with ctx.database(ns) if storage == "mongo" else contextlib.nullcontext("") as url:
@@ -153,32 +149,23 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
                             ctx.log_dir / f"hop-{ns}.log", profile=profile)
             await worker.start()
             try:
-                result = await _load(ctx, topology.events.name, sink, _by_answered_event, seed=200 + run,
-                                     fast=storage == "memory")
+                result = await _load(ctx, connection, topology.events.name, sink, _by_answered_event,
+                                     seed=200 + run, fast=storage == "memory")
             finally:
                 stats = await worker.stop()
             if ctx.mongodb_url and storage == "mongo":
                 client = AsyncMongoClient(url)
                 await client.drop_database(ctx.settings.model_copy(update={"namespace": ns}).database_name("offer"))
                 await client.close()
-        handled = sum(stats.get("outcomes", {}).values())
-        result["worker"] = stats
-        result["cpu_ms_per_message"] = _cpu_per_message(stats)
-        if handled and stats.get("db_commands"):
-            result["db_commands_per_message"] = round(sum(stats["db_commands"].values()) / handled, 2)
-        if profile:
-            result["profile"] = str(profile)
-        span_file.unlink(missing_ok=True)
-        return result
-    finally:
-        from services.offer.adapters import definition
-
-        keys = [key for key, _ in service_bindings(definition(ctx.settings))]
-        for queue in [*topology.queue_names("offer", keys), sink]:
-            await channel.queue_delete(queue)
-        for exchange in (topology.events, topology.commands, topology.dlx):
-            await channel.exchange_delete(exchange.name)
-        await channel.close()
+    handled = sum(stats.get("outcomes", {}).values())
+    result["worker"] = stats
+    result["cpu_ms_per_message"] = _cpu_per_message(stats)
+    if handled and stats.get("db_commands"):
+        result["db_commands_per_message"] = round(sum(stats["db_commands"].values()) / handled, 2)
+    if profile:
+        result["profile"] = str(profile)
+    span_file.unlink(missing_ok=True)
+    return result
 
 
 # -- 2. the storage floor ----------------------------------------------------------------------------

@@ -76,3 +76,29 @@ def test_ratios_are_taken_within_a_round_then_the_median():
     assert target["met"] is True
     tracing = next(t for t in f["targets"] if "storage excluded" in t["target"] and "tracing" in t["target"])
     assert tracing["measured"] == pytest.approx(0.2) and tracing["met"] is False
+
+
+def _subject_run(subjects: int, access_p99_ms: float) -> dict:
+    lat = {"n": 30, "p50_ms": access_p99_ms / 2, "p99_ms": access_p99_ms}
+    floor = {"n": 30, "p50_ms": 50.0, "p99_ms": 100.0}
+    return {"per_second": 1.5, "requests": 16, "seconds": 10.7, "latency": lat, "loaded_latency": lat,
+            "erasure_latency": {"n": 15, "p50_ms": 400.0, "p99_ms": 900.0}, "floor_latency": floor,
+            "submit_reply": lat, "access_by_service": {}, "erasure_by_service": {},
+            "log_records_per_subject": {}, "seed": {"subjects": subjects}}
+
+
+def test_subject_requests_are_reported_as_multiples_of_their_floor_in_the_same_run():
+    f = compute({"subject_requests": [_subject_run(10_000, 1200.0)]})
+    assert f["subject_access"]["latency_ratio"] == {"p50": pytest.approx(12.0), "p99": pytest.approx(12.0)}
+    assert f["subject_erasure"]["latency_ratio"] == {"p50": pytest.approx(8.0), "p99": pytest.approx(9.0)}
+
+
+def test_subject_access_target_is_judged_only_at_the_size_it_names():
+    def judged(subjects: int, p99: float):
+        [target] = [t for t in compute({"subject_requests": [_subject_run(subjects, p99)]})["targets"]
+                    if t["target"].startswith("subject access")]
+        return target["met"], target["measured"]
+
+    assert judged(10_000, 1900.0) == (True, pytest.approx(1.9))
+    assert judged(10_000, 2100.0) == (False, pytest.approx(2.1))
+    assert judged(3_000, 1000.0) == (None, pytest.approx(1.0))  # shown, not judged
