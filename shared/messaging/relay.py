@@ -93,11 +93,7 @@ class OutboxRelay:
                 .limit(BATCH)
                 .to_list()
             )
-            ciphers: dict[str, FieldCipher | None] = {}
-            for record in records:
-                key_id = record.get("key", MASTER)
-                if key_id not in ciphers:
-                    ciphers[key_id] = await self._keys.cipher(key_id)
+            ciphers = await self._keys.ciphers({r.get("key", MASTER) for r in records})
         if not records or self._stopping.is_set():
             return 0
         # A record whose subject was erased after it was written must not carry their data out.

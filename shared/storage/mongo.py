@@ -100,6 +100,16 @@ class SubjectKeys:
             raise ConcurrencyError(f"data key {key_id} created concurrently") from exc
         return FieldCipher(key)
 
+    async def ciphers(self, key_ids: set[str], session: AsyncClientSession | None = None) -> dict[
+            str, FieldCipher | None]:
+        """The ciphers of several existing keys in one read (None where a key was shredded)."""
+        found: dict[str, FieldCipher | None] = dict.fromkeys(key_ids)
+        if MASTER in found:
+            found[MASTER] = self.master
+        async for doc in self._coll.find({"_id": {"$in": sorted(key_ids - {MASTER})}}, session=session):
+            found[doc["_id"]] = unwrap(self.master, doc["_id"], doc["key"])
+        return found
+
     async def destroy(self, key_id: str, session: AsyncClientSession | None = None) -> bool:
         result = await self._coll.delete_one({"_id": key_id}, session=session)
         return result.deleted_count == 1
@@ -451,8 +461,8 @@ class MongoUnitOfWork(UnitOfWork):
 
     async def readable_about(self, subject: str) -> list[str]:
         db, found = self._storage.db, []
-        live = {key_id: await self._storage.keys.cipher(key_id, self._session) is not None
-                for key_id in (subject, retained_key_id(subject))}
+        keys = await self._storage.keys.ciphers({subject, retained_key_id(subject)}, self._session)
+        live = {key_id: cipher is not None for key_id, cipher in keys.items()}
         for spec in self._storage.specs:
             if not spec.about_subjects:
                 continue
