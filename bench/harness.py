@@ -164,9 +164,10 @@ class LoadResult:
     received: int
     seconds: float
     latencies: list[float]
+    refused: int = 0  # answers that were refusals (a retour `rejected`): the run measured the wrong path
 
     def summary(self) -> dict[str, Any]:
-        return {"messages": self.received, "seconds": round(self.seconds, 3),
+        return {"messages": self.received, "seconds": round(self.seconds, 3), "refused": self.refused,
                 "per_second": round(rate(self.received, self.seconds), 1), "latency": latency_summary(self.latencies)}
 
 
@@ -176,12 +177,19 @@ async def closed_loop(
     messages: list[tuple[str, str, bytes]],  # (message id, routing key, body)
     sink_queue: str,
     window: int,
-    answer_to: Callable[[aio_pika.abc.AbstractIncomingMessage], str],
+    answer_to: Callable[[aio_pika.abc.AbstractIncomingMessage], tuple[str, bool]],
     within: float = 600.0,
+    publisher: aio_pika.abc.AbstractRobustConnection | None = None,
+    user_id: str | None = None,
 ) -> LoadResult:
-    """Publish `messages` with at most `window` unanswered; time each until its answer reaches the sink."""
-    publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    """Publish `messages` with at most `window` unanswered; time each until its answer reaches the sink.
+
+    `answer_to` names the message an answer is about and whether it is a success. `publisher` (default:
+    `connection`) is the connection to publish on, as the party `user_id` when the consumer checks the
+    sender (werkbrug refuses a message whose AMQP user_id is not its source party)."""
+    publish_channel = await (publisher or connection).channel(publisher_confirms=True, on_return_raises=True)
     sink_channel = await connection.channel()
+    refused = 0
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     gate = asyncio.Semaphore(window)
@@ -190,11 +198,13 @@ async def closed_loop(
     expected = len(messages)
 
     async def on_answer(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        nonlocal last
+        nonlocal last, refused
         now = time.perf_counter()
-        started = sent_at.pop(answer_to(message), None)
+        about, ok = answer_to(message)
+        started = sent_at.pop(about, None)
         if started is None:
             return  # a late answer from the warm-up or a redelivery: not this run's
+        refused += not ok
         latencies.append(now - started)
         last = now
         gate.release()
@@ -202,7 +212,7 @@ async def closed_loop(
             done.set()
 
     try:
-        target = await publish_channel.get_exchange(exchange)
+        target = await publish_channel.get_exchange(exchange, ensure=False)
         queue = await sink_channel.get_queue(sink_queue)
         tag = await queue.consume(on_answer, no_ack=True)
         publishes: set[asyncio.Task] = set()
@@ -213,7 +223,8 @@ async def closed_loop(
             sent_at[message_id] = now
             task = asyncio.create_task(target.publish(
                 aio_pika.Message(body, message_id=message_id, correlation_id=str(uuid.uuid4()),
-                                 content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                 content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                 user_id=user_id),
                 routing_key=routing_key, mandatory=True))
             publishes.add(task)
             task.add_done_callback(publishes.discard)
@@ -224,4 +235,4 @@ async def closed_loop(
     finally:
         await publish_channel.close()
         await sink_channel.close()
-    return LoadResult(expected, len(latencies), (last - first) if latencies else 0.0, latencies)
+    return LoadResult(expected, len(latencies), (last - first) if latencies else 0.0, latencies, refused)

@@ -67,26 +67,34 @@ def _cpu_per_message(stats: dict[str, Any]) -> float | None:
     return round(stats["cpu_seconds"] * 1000 / stats["handled"], 3)
 
 
-def _by_message_id(message: aio_pika.abc.AbstractIncomingMessage) -> str:
-    return message.message_id or ""
+def _by_message_id(message: aio_pika.abc.AbstractIncomingMessage) -> tuple[str, bool]:
+    return message.message_id or "", True
 
 
-def _by_answered_event(message: aio_pika.abc.AbstractIncomingMessage) -> str:
-    return json.loads(message.body)["data"]["about_event_id"]
+def _by_answered_event(message: aio_pika.abc.AbstractIncomingMessage) -> tuple[str, bool]:
+    """The event a retour answers, and whether it was accepted (a rejection is the refusal path, not a hop)."""
+    data = json.loads(message.body)["data"]
+    return data["about_event_id"], data["status"] == "accepted"
 
 
 async def _load(ctx: Context, connection: aio_pika.abc.AbstractRobustConnection, exchange: str, sink: str,
-                answer_to, seed: int, fast: bool) -> dict[str, Any]:
+                answer_to, seed: int, fast: bool, publisher: aio_pika.abc.AbstractRobustConnection | None = None,
+                user_id: str | None = None) -> dict[str, Any]:
     """Warm up, then a saturated run (`window` in flight: throughput, loaded latency), then an unloaded
     run (one in flight: the latency of a single message). A stage without a database (`fast`) gets
-    `fast_factor` times the messages, so that its timed run is not over in a second."""
+    `fast_factor` times the messages, so that its timed run is not over in a second. Messages are
+    published on `publisher` as `user_id` (the source party) when given."""
     s = ctx.sizes
     count = s.messages * (s.fast_factor if fast else 1)
-    await closed_loop(connection, exchange, referral_messages(ctx, s.warmup, seed), sink, s.window, answer_to)
-    loaded = await closed_loop(connection, exchange, referral_messages(ctx, count, seed + 1), sink,
-                               s.window, answer_to)
-    single = await closed_loop(connection, exchange, referral_messages(ctx, s.latency_messages, seed + 2), sink,
-                               1, answer_to)
+    as_sender = {"publisher": publisher, "user_id": user_id}
+    runs = [await closed_loop(connection, exchange, referral_messages(ctx, n, seed + i), sink, window, answer_to,
+                              **as_sender)
+            for i, (n, window) in enumerate([(s.warmup, s.window), (count, s.window), (s.latency_messages, 1)])]
+    refused = sum(r.refused for r in runs)
+    if refused:
+        raise RuntimeError(f"{refused} of {sum(r.received for r in runs)} messages were refused, not handled: "
+                           "the run would measure the refusal path (see the worker's log)")
+    _, loaded, single = runs
     result = loaded.summary()
     return {"per_second": result["per_second"], "messages": result["messages"], "seconds": result["seconds"],
             "loaded_latency": result["latency"], "latency": single.summary()["latency"],
@@ -140,7 +148,9 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     }
     profile = ctx.profile_dir / f"{ns}.txt" if ctx.profile_dir else None
-    async with ctx.vhost(ns) as (_, connection):  # the vhost goes, with the offer service's queues, afterwards
+    async with ctx.vhost(ns) as (settings, connection):  # the vhost goes, with the offer service's queues, after
+        # WerkSaam publishes the referrals, as itself: offer refuses a sender that is not the source party.
+        werksaam = await aio_pika.connect_robust(settings.broker_url(Party.WERKSAAM.value))
         channel = await connection.channel()
         await channel.declare_exchange(topology.events.name, aio_pika.ExchangeType.TOPIC, durable=True)
         await _quorum_queue(channel, sink, topology.events.name, RETOUR_KEY)
@@ -150,14 +160,18 @@ async def hop(ctx: Context, run: int, storage: str, traced: bool) -> dict[str, A
             await worker.start()
             try:
                 result = await _load(ctx, connection, topology.events.name, sink, _by_answered_event,
-                                     seed=200 + run, fast=storage == "memory")
+                                     seed=200 + run, fast=storage == "memory", publisher=werksaam,
+                                     user_id=Party.WERKSAAM.value)
             finally:
                 stats = await worker.stop()
+                await werksaam.close()
             if ctx.mongodb_url and storage == "mongo":
                 client = AsyncMongoClient(url)
                 await client.drop_database(ctx.settings.model_copy(update={"namespace": ns}).database_name("offer"))
                 await client.close()
     handled = sum(stats.get("outcomes", {}).values())
+    if set(stats.get("outcomes", {})) - {"accepted"}:
+        raise RuntimeError(f"the hop worker did not accept every message: {stats.get('outcomes')}")
     result["worker"] = stats
     result["cpu_ms_per_message"] = _cpu_per_message(stats)
     if handled and stats.get("db_commands"):
