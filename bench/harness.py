@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -121,7 +122,12 @@ class Worker:
     async def start(self, within: float = 60.0) -> None:
         prefix = [sys.executable]
         if self.profile is not None:
-            prefix += ["-m", "pyinstrument", "-r", "text", "-o", str(self.profile), "--no-color"]
+            # pyinstrument's text tree by default; BENCH_PROFILER=cprofile writes cProfile stats (.pstats)
+            # instead, whose call counts show what runs per message (pyinstrument's samples do not).
+            if os.environ.get("BENCH_PROFILER") == "cprofile":
+                prefix += ["-m", "cProfile", "-o", f"{self.profile}.pstats"]
+            else:
+                prefix += ["-m", "pyinstrument", "-r", "text", "-o", str(self.profile), "--no-color"]
         self.proc = await asyncio.create_subprocess_exec(
             *prefix, "-m", "bench.worker", *self.args, cwd=ROOT, env={**os.environ, **self.env},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -223,6 +229,8 @@ async def closed_loop(
             sent_at[message_id] = now
             task = asyncio.create_task(target.publish(
                 aio_pika.Message(body, message_id=message_id, correlation_id=str(uuid.uuid4()),
+                                 # as a werkbrug sender's relay publishes it: in the sender's trace (W3C)
+                                 headers={"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"},
                                  content_type="application/json", delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                                  user_id=user_id),
                 routing_key=routing_key, mandatory=True))

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -50,6 +51,20 @@ async def _until_terminated() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+def _time_garbage_collection() -> list[float]:
+    """Seconds spent in the cyclic garbage collector from now on (a one-element list, kept up to date)."""
+    spent, started = [0.0], [0.0]
+
+    def on_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(on_collection)
+    return spent
 
 
 # -- the floor: bare aio-pika ------------------------------------------------------------------------
@@ -89,11 +104,10 @@ async def echo(args: argparse.Namespace) -> None:
 class _MemoryRelay:
     """The outbox relay over the in-memory store, doing what `shared.messaging.relay.OutboxRelay` does with
     a database: woken by a commit that wrote outbox records (or the poll interval), it publishes the new
-    envelopes through the runtime's publish, each under a producer span, the confirms awaited together."""
+    envelopes through the runtime's publish, in their trace context, the confirms awaited together."""
 
-    def __init__(self, store, publish, tracer, interval: float, service: str) -> None:
-        self._store, self._publish, self._tracer = store, publish, tracer
-        self._interval, self._service = interval, service
+    def __init__(self, store, publish, interval: float) -> None:
+        self._store, self._publish, self._interval = store, publish, interval
         self._next = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -123,13 +137,15 @@ class _MemoryRelay:
                 await self._task
 
     async def _one(self, envelope) -> None:
-        from opentelemetry import trace
+        from opentelemetry import context, propagate
 
-        with self._tracer.start_as_current_span(f"{self._service} relay {envelope.type}",
-                                                kind=trace.SpanKind.PRODUCER) as span:
-            span.set_attributes({"werkbrug.event_id": str(envelope.id),
-                                 "werkbrug.event_type": f"{envelope.type}.v{envelope.version}"})
+        # As the real relay: in the trace context stored at commit (here the lifecycle's), so that
+        # FastStream's producer spans continue the trace.
+        token = context.attach(propagate.extract(self._store.lifecycles.get(envelope.correlation_id) or {}))
+        try:
             await self._publish(envelope)
+        finally:
+            context.detach(token)
 
     async def _run(self) -> None:
         while True:
@@ -150,7 +166,7 @@ async def hop(args: argparse.Namespace) -> None:
     from services.offer.adapters import definition
     from shared.config import Settings
     from shared.logs import configure_logging
-    from shared.runtime import ServiceRuntime
+    from shared.runtime import ServiceRuntime, tune_garbage_collector
 
     configure_logging("offer")  # as `python -m services.offer` does (run_service)
 
@@ -184,16 +200,18 @@ async def hop(args: argparse.Namespace) -> None:
         from tests.unit.fakes import FakeStore
 
         store = FakeStore(runtime.definition.party, runtime.definition.repositories)
-        relay = _MemoryRelay(store, runtime.publish_envelope, runtime.tracer, settings.relay_interval,
-                             runtime.definition.name)
+        relay = _MemoryRelay(store, runtime.publish_envelope, settings.relay_interval)
         runtime.pipeline.uow_factory = relay.unit_of_work
         runtime.relay = relay
         await runtime.broker.connect()
         await runtime.declare()
         await runtime.broker.start()
         runtime.relay.start()
+        tune_garbage_collector()  # what the runtime does once started in its own process (run_service)
     else:
+        runtime.owns_process = True
         await runtime.start()
+    gc_seconds = _time_garbage_collection()
     _ready()
     cpu = time.process_time()
     await _until_terminated()
@@ -206,7 +224,7 @@ async def hop(args: argparse.Namespace) -> None:
     else:
         await runtime.stop()
     _stats({"handled": sum(outcomes.values()), "outcomes": dict(outcomes), "published": published,
-            "db_commands": dict(commands), "cpu_seconds": round(cpu, 3)})
+            "db_commands": dict(commands), "cpu_seconds": round(cpu, 3), "gc_seconds": round(gc_seconds[0], 3)})
 
 
 def main() -> None:

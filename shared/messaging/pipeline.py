@@ -18,6 +18,7 @@ Handlers stay plain functions: `async def handler(message, uow) -> ...`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ import operator
 import random
 import typing
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -124,10 +125,14 @@ class ServiceDefinition:
         """The service's own commands, plus those every service answers (its processing log, the register of
         confidentiality statements)."""
         if self._command_adapter is None:
-            own = typing.get_args(typing.get_args(self.command_type)[0]) or (typing.get_args(self.command_type)[0],)
-            union = functools.reduce(operator.or_, (*own, *CORE_COMMANDS))
-            self._command_adapter = TypeAdapter(Annotated[union, Field(discriminator="command")])
+            self._command_adapter = TypeAdapter(self.command_union)
         return self._command_adapter
+
+    @property
+    def command_union(self) -> Any:
+        """Every command the service answers, as one type discriminated by `command`."""
+        own = typing.get_args(typing.get_args(self.command_type)[0]) or (typing.get_args(self.command_type)[0],)
+        return Annotated[functools.reduce(operator.or_, (*own, *CORE_COMMANDS)), Field(discriminator="command")]
 
     def activities(self) -> dict[object, Activity]:
         """The registered activity of every handler, checked against the register. Deny by default:
@@ -225,14 +230,25 @@ class Pipeline:
                                  "werkbrug.reasons": [r.code.value for r in reasons]})
             return Outcome("dead_lettered", reasons)
 
-        span.set_attributes(_envelope_attributes(envelope))
-        with self.tracer.start_as_current_span(f"{self.d.name} handle {envelope.type}") as work:
+        with self._handling_span(span, f"{self.d.name} handle {envelope.type}") as work:
             work.set_attributes(_envelope_attributes(envelope))
             outcome = await self._apply_event(envelope, data, raw)
             work.set_attribute("werkbrug.outcome", outcome.status)
             if outcome.reasons:
                 work.set_attribute("werkbrug.reasons", [r.code.value for r in outcome.reasons])
         return outcome
+
+    @contextlib.contextmanager
+    def _handling_span(self, consumer: trace.Span, name: str) -> Iterator[trace.Span]:
+        """One span per handled message. Under FastStream's consumer span (RabbitTelemetryMiddleware) that
+        span is it, renamed for what the service does with the message; a second span beneath it would
+        repeat its attributes and cost as much again. Without one (the pipeline called directly), its own."""
+        if consumer.is_recording():
+            consumer.update_name(name)
+            yield consumer
+            return
+        with self.tracer.start_as_current_span(name) as own:
+            yield own
 
     def _open(self, raw: RawMessage) -> tuple[Envelope, EventData]:
         """Check everything about a message that does not need the database. Raises Refusal."""

@@ -18,7 +18,6 @@ from shared.messaging.relay import OutboxRelay
 from shared.privacy.crypto import FieldCipher
 from shared.storage.embedded import free_port, start_embedded, url_for
 from shared.storage.mongo import MongoStorage, connect
-from shared.telemetry import TRACER_NAME
 from tests.unit.builders import a_referral_registered, an_envelope
 
 pytestmark = pytest.mark.integration
@@ -66,8 +65,6 @@ async def test_committed_writes_survive_a_killed_sqlite_database_server(sqlite_s
 
 
 async def test_the_relay_waits_for_an_open_transaction_on_the_sqlite_engine(sqlite_server):
-    from opentelemetry.sdk.trace import TracerProvider
-
     url, _ = sqlite_server
     storage = await storage_on(url, "relay")
     envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "a" * 26)
@@ -81,7 +78,7 @@ async def test_the_relay_waits_for_an_open_transaction_on_the_sqlite_engine(sqli
     async def publish(env):
         published.append(env.id)
 
-    relay = OutboxRelay(storage, publish, TracerProvider().get_tracer(TRACER_NAME), 0.05, "intake")
+    relay = OutboxRelay(storage, publish, 0.05, "intake")
     async with storage.unit_of_work() as uow:  # a handler's transaction is open...
         await storage.db.lifecycles.insert_one({"_id": str(uuid.uuid4())}, session=uow._session)
         relaying = asyncio.create_task(relay.relay_once())  # ...while the relay polls
