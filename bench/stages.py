@@ -29,7 +29,7 @@ from pymongo import ASCENDING, AsyncMongoClient, monitoring
 
 from bench.harness import Context, Worker, closed_loop
 from bench.stats import latency_summary, rate
-from bench.worker import SET_UP
+from bench.worker import SET_UP, command_key
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralRegistered, Retour, SupportNeed
 from shared.contracts.parties import Municipality, Party
@@ -191,7 +191,7 @@ class _CommandCount(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name not in SET_UP:
-            self.counts[event.command_name] += 1
+            self.counts[command_key(event)] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -208,7 +208,7 @@ def _hop_documents(i: int) -> dict[str, dict[str, Any]]:
     """Documents of the shape and about the size of what a hop writes (personal fields as ciphertext)."""
     now = datetime.now(UTC)
     case_id, event_id, retour_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    subject = "psn_" + "a" * 26
+    subject = "psn_" + secrets.token_hex(13)  # a new person per referral: a new data key
     return {
         "case": {"_id": case_id, "subject": subject, "status": "registered", "municipality": "hoorn",
                  "support_need": "job_coaching", "requested_start": now, "registered_at": now, "quotes": [],
@@ -224,6 +224,7 @@ def _hop_documents(i: int) -> dict[str, dict[str, Any]]:
                 "started_at": now, "time": now, "correlation_id": case_id, "message_id": event_id,
                 "message_type": "referral.registered.v1", "emitted": [retour_id],
                 "foreign": {"party": "werksaam", "span_id": None}},
+        "key": {"_id": subject, "key": _blob(60), "created_at": now},
         "inbox": {"_id": event_id, "kind": "event", "type": "referral.registered", "result": None,
                   "received_at": now, "expire_at": now + timedelta(days=90)},
         "lifecycle": {"_id": case_id, "trace": {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
@@ -233,9 +234,10 @@ def _hop_documents(i: int) -> dict[str, dict[str, Any]]:
 
 async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
     """What one hop asks of the database, without werkbrug: per message, in one transaction, the inbox
-    check, the case lookup, the case insert, the outbox insert, the processing-log insert, the lifecycle
-    upsert, the inbox insert and the commit; then, per `RELAY_BATCH` messages, the relay's query for
-    pending records and its update marking them sent. Same indexes (`ensure_schema`), same
+    check, the subject's state (restriction, erasure), the case lookup, the subject's data key (read,
+    then made: a new person), the case insert, the outbox insert, the processing-log insert, the
+    lifecycle upsert, the inbox insert and the commit; then, per `RELAY_BATCH` messages, the relay's
+    query for pending records, its read of their data keys and its update marking them sent. Same indexes (`ensure_schema`), same
     concurrency (`prefetch` at a time; on the embedded server one at a time, as werkbrug's write lock
     does there)."""
     from services.offer.adapters import CASES
@@ -268,7 +270,10 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
                     async with turn(), client.start_session() as session:
                         await session.start_transaction()
                         await db.inbox.find_one({"_id": docs["inbox"]["_id"]}, session=session)
+                        await db.subjects.find_one({"_id": docs["case"]["subject"]}, session=session)
                         await db.cases.find_one({"_id": docs["case"]["_id"]}, session=session)
+                        await db.subject_keys.find_one({"_id": docs["key"]["_id"]}, session=session)
+                        await db.subject_keys.insert_one(docs["key"], session=session)
                         await db.cases.insert_one(docs["case"], session=session)
                         await db.outbox.insert_many([docs["outbox"]], session=session)
                         await db.processing_log.insert_many([docs["log"]], session=session)
@@ -280,14 +285,16 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
                     # The relay, as it works under load: one query for pending records and one update
                     # marking a batch sent. Its batches are what accumulated since its last round; in the
                     # saturated hop that averages 4-5 records (its commands per message show it): here 4.
-                    unmarked.append(docs["outbox"]["_id"])
+                    unmarked.append((docs["outbox"]["_id"], docs["key"]["_id"]))
                     if len(unmarked) >= RELAY_BATCH:
-                        batch = unmarked[:]
+                        batch = [record for record, _ in unmarked]
+                        keys = [key for _, key in unmarked]
                         unmarked.clear()
                         async with turn():
                             await db.outbox.find({"status": "pending", "next_attempt_at": {"$lte": datetime.now(UTC)}}
                                                  ).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(
                                 100).to_list()
+                            await db.subject_keys.find({"_id": {"$in": keys}}).to_list()  # the batch's data keys
                             sent_at = datetime.now(UTC)
                             await db.outbox.update_many({"_id": {"$in": batch}}, {
                                 "$set": {"status": "sent", "sent_at": sent_at,

@@ -37,6 +37,12 @@ import aio_pika
 SET_UP = {"ping", "buildInfo", "listCollections", "create", "createIndexes", "endSessions", "hello", "isMaster"}
 
 
+def command_key(event) -> str:
+    """A database command as counted: its name and the collection it works on (`find inbox`)."""
+    target = event.command.get(event.command_name)
+    return f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+
+
 def _ready() -> None:
     print("READY", flush=True)
 
@@ -175,7 +181,7 @@ async def hop(args: argparse.Namespace) -> None:
     class Count(monitoring.CommandListener):
         def started(self, event: monitoring.CommandStartedEvent) -> None:
             if event.command_name not in SET_UP:
-                commands[event.command_name] += 1
+                commands[command_key(event)] += 1
 
         def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
             pass
