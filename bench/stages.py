@@ -237,9 +237,9 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
     check, the subject's state (restriction, erasure), the case lookup, the subject's data key (read,
     then made: a new person), the case insert, the outbox insert, the processing-log insert, the
     lifecycle upsert, the inbox insert and the commit; then, per `RELAY_BATCH` messages, the relay's
-    query for pending records, its read of their data keys and its update marking them sent. Same indexes (`ensure_schema`), same
-    concurrency (`prefetch` at a time; on the embedded server one at a time, as werkbrug's write lock
-    does there)."""
+    query for pending records, its read of their data keys and its update marking them sent. Same
+    indexes (`ensure_schema`), same concurrency (`prefetch` at a time; on the embedded server one at a
+    time, as werkbrug's write lock does there)."""
     from services.offer.adapters import CASES
     from shared.privacy.crypto import FieldCipher
     from shared.storage.mongo import MongoStorage
