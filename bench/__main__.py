@@ -6,6 +6,7 @@
     python -m bench --profile       # run the hop workers under pyinstrument (var/bench/profiles/)
     python -m bench --only hop_memory_traced,broker_floor
     python -m bench --only subject_requests --subjects 3000   # item 6 alone, at another size
+    python -m bench --only subject_requests --subjects 10000 --subject-access 10   # fewer, slow requests
     python -m bench --render var/bench/results.json --publish   # re-render the page from a run
 
 Writes var/bench/results.json (every run and the figures), var/bench/benchmarks.md and .svg.
@@ -83,6 +84,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     subjects = args.subjects or (sizes.subjects if args.quick or base.mongodb_url else EMBEDDED_SUBJECTS)
     if subjects != sizes.subjects:
         sizes = sizes.__class__(**{**sizes.as_dict(), "subjects": subjects})
+    if args.subject_access:  # fewer requests where each takes long (the embedded server at 10,000 subjects)
+        n = args.subject_access
+        sizes = sizes.__class__(**{**sizes.as_dict(), "subject_access": n, "subject_erasures": max(2, n // 3),
+                                   "subject_parallel": max(4, n // 3)})
     settings = base.model_copy(update={"namespace": f"wbb-{uuid.uuid4().hex[:6]}"})
     out = Path(args.out)
     log_dir = out / "logs"
@@ -143,6 +148,9 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated stage names")
     parser.add_argument("--subjects", type=int, default=0,
                         help="data subjects seeded for the subject_requests stage (default 10,000)")
+    parser.add_argument("--subject-access", type=int, default=0,
+                        help="access requests one at a time in the subject_requests stage (default 30; "
+                             "erasures and parallel requests a third of it)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--profile", action="store_true", help="run hop workers under pyinstrument")
     parser.add_argument("--publish", action="store_true", help="also write docs/benchmarks.md and .svg")
