@@ -45,6 +45,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.parties import Municipality
+from shared.contracts.personal import PersonalData
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, Withholding, corrected
 from shared.ids import uuid7
@@ -66,20 +67,6 @@ class ReferralStatus(StrEnum):
 
 OPEN = {ReferralStatus.REGISTERED, ReferralStatus.ACCEPTED, ReferralStatus.QUOTE_RECEIVED,
         ReferralStatus.QUOTE_REJECTED, ReferralStatus.QUOTE_APPROVED, ReferralStatus.TRAJECTORY_RUNNING}
-
-
-class Person(BaseModel):
-    """The personal data WerkSaam holds for the referral. Stored encrypted; never printed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    bsn: str = Field(repr=False)
-    given_name: str = Field(repr=False)
-    family_name: str = Field(repr=False)
-    date_of_birth: date = Field(repr=False)
-    postal_code: str = Field(repr=False)
-    phone: str | None = Field(None, repr=False)
-    email: str | None = Field(None, repr=False)
 
 
 class ReceivedQuote(BaseModel):
@@ -147,7 +134,7 @@ class Referral(Aggregate):
     municipality: Municipality | None = None
     support_need: SupportNeed | None = None
     requested_start: date | None = None
-    person: Person | None = None  # None for a refused referral: nothing to keep
+    person: PersonalData | None = None  # None for a refused referral: nothing to keep
     refusal_reasons: list[Reason] = Field(default_factory=list)
     decline_reason: DeclineReason | None = None
     quotes: list[ReceivedQuote] = Field(default_factory=list)
@@ -211,16 +198,11 @@ class Referral(Aggregate):
         referral.municipality = Municipality(normalise_municipality(cmd.municipality))
         referral.support_need = cmd.support_need
         referral.requested_start = cmd.requested_start
-        referral.person = Person(bsn=cmd.bsn, given_name=cmd.given_name, family_name=cmd.family_name,
-                                 date_of_birth=cmd.date_of_birth, postal_code=postal_code,
-                                 phone=cmd.phone, email=cmd.email)
-        p = referral.person
+        referral.person = PersonalData.of(cmd, postal_code=postal_code)
         referral.emit(
             ReferralRegistered(
-                referral_id=referral.id, bsn=p.bsn, given_name=p.given_name, family_name=p.family_name,
-                date_of_birth=p.date_of_birth, municipality=referral.municipality, postal_code=p.postal_code,
-                phone=p.phone, email=p.email, support_need=cmd.support_need,
-                requested_start=cmd.requested_start,
+                referral_id=referral.id, **referral.person.model_dump(), municipality=referral.municipality,
+                support_need=cmd.support_need, requested_start=cmd.requested_start,
             ),
             subject=referral.subject,
         )

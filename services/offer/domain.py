@@ -30,6 +30,7 @@ from shared.contracts.events import (
     TrajectoryCommissioned,
 )
 from shared.contracts.parties import Municipality
+from shared.contracts.personal import PersonalData
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, corrected
 
@@ -41,20 +42,6 @@ class CaseStatus(StrEnum):
     QUOTE_SENT = "quote_sent"
     QUOTE_REJECTED = "quote_rejected"
     QUOTE_APPROVED = "quote_approved"
-
-
-class Client(BaseModel):
-    """The personal data Heliomare received for the referral (art 5.5 allow-list). Stored encrypted."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-    bsn: str = Field(repr=False)
-    given_name: str = Field(repr=False)
-    family_name: str = Field(repr=False)
-    date_of_birth: date = Field(repr=False)
-    postal_code: str = Field(repr=False)
-    phone: str | None = Field(None, repr=False)
-    email: str | None = Field(None, repr=False)
 
 
 class Quote(BaseModel):
@@ -81,7 +68,7 @@ class Case(Aggregate):
     municipality: Municipality
     support_need: SupportNeed
     requested_start: date | None = None
-    client: Client
+    client: PersonalData
     decline_reason: DeclineReason | None = None
     quotes: list[Quote] = Field(default_factory=list)
 
@@ -91,9 +78,7 @@ class Case(Aggregate):
             id=event.referral_id, subject=subject, status=CaseStatus.REGISTERED, registered_at=now_utc(),
             municipality=event.municipality, support_need=event.support_need,
             requested_start=event.requested_start,
-            client=Client(bsn=event.bsn, given_name=event.given_name, family_name=event.family_name,
-                          date_of_birth=event.date_of_birth, postal_code=event.postal_code,
-                          phone=event.phone, email=event.email),
+            client=PersonalData.of(event),
         )
 
     def retention_start(self) -> date | None:
