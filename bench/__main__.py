@@ -144,7 +144,7 @@ def _line(result: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it works")
-    parser.add_argument("--repeats", type=int, default=0, help="rounds of the repeated stages (default 3)")
+    parser.add_argument("--repeats", type=int, default=0, help="rounds of the repeated stages (default 5)")
     parser.add_argument("--only", default="", help="comma-separated stage names")
     parser.add_argument("--subjects", type=int, default=0,
                         help="data subjects seeded for the subject_requests stage (default 10,000)")

@@ -53,7 +53,7 @@ class Sizes:
         return dict(self.__dict__)
 
 
-FULL = Sizes(messages=200, latency_messages=40, window=32, warmup=20, repeats=3, storage_ops=200,
+FULL = Sizes(messages=200, latency_messages=40, window=32, warmup=20, repeats=5, storage_ops=200,
              lifecycles=12, lifecycle_concurrency=4)
 QUICK = Sizes(messages=20, latency_messages=5, window=8, warmup=3, repeats=1, storage_ops=20,
               lifecycles=1, lifecycle_concurrency=1, fast_factor=1, subjects=100, subject_templates=4,
