@@ -8,6 +8,7 @@
     python -m bench --only subject_requests --subjects 3000   # item 6 alone, at another size
     python -m bench --only subject_requests --subjects 10000 --subject-access 10   # fewer, slow requests
     python -m bench --render var/bench/results.json --publish   # re-render the page from a run
+    python -m bench --render A.json B.json --publish   # one page from several runs (B: item 6 at 10,000)
 
 Writes var/bench/results.json (every run and the figures), var/bench/benchmarks.md and .svg.
 Storage: an embedded server per run, or a real MongoDB when MONGODB_URL is set. Uses the RabbitMQ at
@@ -141,6 +142,19 @@ def _line(result: dict[str, Any]) -> str:
             f"  p99 {latency.get('p99_ms', 0):>8.1f} ms")
 
 
+def merged(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Results rendered together: the first file's header (machine, sizes, when), the runs of all."""
+    results = dict(files[0])
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for other in files:
+        for name, stage_runs in other["runs"].items():
+            runs.setdefault(name, []).extend(stage_runs)
+        results["stages"] = {**other.get("stages", {}), **results.get("stages", {})}
+    results["runs"] = runs
+    results["figures"] = figures.compute(runs)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: checks that it works")
@@ -154,14 +168,15 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--profile", action="store_true", help="run hop workers under pyinstrument")
     parser.add_argument("--publish", action="store_true", help="also write docs/benchmarks.md and .svg")
-    parser.add_argument("--render", metavar="RESULTS_JSON", help="do not run: render the page from a results file")
+    parser.add_argument("--render", metavar="RESULTS_JSON", nargs="+",
+                        help="do not run: render the page from a results file (several: the first's header, "
+                             "every file's runs, e.g. a full run and a subject_requests run at another size)")
     args = parser.parse_args()
     # SIGTERM as Ctrl-C: the stages' clean-up (worker processes, database servers, queues) still runs.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     out = Path(args.out)
     if args.render:
-        results = json.loads(Path(args.render).read_text())
-        results["figures"] = figures.compute(results["runs"])
+        results = merged([json.loads(Path(path).read_text()) for path in args.render])
     else:
         results = asyncio.run(run(args))
         (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")

@@ -102,3 +102,18 @@ def test_subject_access_target_is_judged_only_at_the_size_it_names():
     assert judged(10_000, 1900.0) == (True, pytest.approx(1.9))
     assert judged(10_000, 2100.0) == (False, pytest.approx(2.1))
     assert judged(3_000, 1000.0) == (None, pytest.approx(1.0))  # shown, not judged
+
+
+def test_runs_rendered_together_keep_the_first_header_and_take_the_largest_size_as_headline():
+    from bench.__main__ import merged
+
+    full = {"when": "first", "machine": {"cores": 2}, "stages": {"subject_requests": "item 6"},
+            "runs": {"broker_floor": [{"per_second": 100.0}], "subject_requests": [_subject_run(1_000, 500.0)]}}
+    large = {"when": "second", "machine": {"cores": 2}, "stages": {"subject_requests": "item 6"},
+             "runs": {"subject_requests": [_subject_run(10_000, 9000.0)]}}
+    results = merged([full, large])
+    assert results["when"] == "first"
+    assert len(results["runs"]["subject_requests"]) == 2 and results["runs"]["broker_floor"]
+    assert results["figures"]["subject_rights"]["subjects"] == 10_000
+    assert [row["subjects"] for row in results["figures"]["subject_rights"]["sizes"]] == [1_000, 10_000]
+    assert full["runs"]["subject_requests"] == [_subject_run(1_000, 500.0)]  # the inputs are not changed
