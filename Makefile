@@ -10,7 +10,7 @@ help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
-	@echo "make bench  - benchmarks against their floors (a few minutes): var/bench/; make bench-docs also docs/benchmarks.md"
+	@echo "make bench  - benchmarks against their floors (about 15 minutes): var/bench/; make bench-docs also docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"
 
