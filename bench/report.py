@@ -166,8 +166,8 @@ def subject_section(f: dict[str, Any]) -> list[str]:
         "",
         f"### Data-subject requests at {seed['subjects']:,} subjects (item 6)",
         "",
-        f"Measured {rights.get('when') or ''} in its own run (`python -m bench --only subject_requests --subjects "
-        f"{seed['subjects']}`).",
+        f"Measured {rights.get('when') or ''} (`python -m bench`, or alone: `python -m bench --only "
+        f"subject_requests --subjects {seed['subjects']}`).",
         "",
         f"- **Seeded**: {seed['subjects']:,} subjects in each of {', '.join(documents)}: "
         f"{sum(documents.values()):,} documents ("

@@ -52,7 +52,11 @@ class Settings(BaseSettings):
         5, ge=1, validation_alias="WERKBRUG_DELIVERY_LIMIT",
         description="Deliveries of one message before the broker dead-letters it (quorum x-delivery-limit).",
     )
-    relay_interval: float = Field(0.1, gt=0, validation_alias="WERKBRUG_RELAY_INTERVAL")
+    relay_interval: float = Field(
+        1.0, gt=0, validation_alias="WERKBRUG_RELAY_INTERVAL",
+        description="Outbox poll interval (s). A commit wakes its own process's relay at once; the poll is for "
+                    "retries and records left by a crash, so it need not be short: each poll is a query.",
+    )
     http_port: int = Field(0, ge=0, validation_alias="WERKBRUG_HTTP_PORT")
     http_host: str = Field("127.0.0.1", validation_alias="WERKBRUG_HTTP_HOST",
                            description="Bind address of health and AsyncAPI routes (0.0.0.0 in containers).")

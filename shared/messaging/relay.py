@@ -1,7 +1,7 @@
 """The outbox relay: publishes what the unit of work wrote to the outbox, then marks it sent.
 
 It wakes up when a unit of work of its own process commits outbox records (`MongoStorage.on_outbox_written`),
-and otherwise polls (`WERKBRUG_RELAY_INTERVAL`, default 0.1 s: for records another process wrote, a retry
+and otherwise polls (`WERKBRUG_RELAY_INTERVAL`, default 1 s: for records another process wrote, a retry
 that is due, or a record left by a crash); the embedded server has no change streams. It drains in
 batches while there is work: a batch's publishes are started in outbox order on one channel and their
 confirms awaited together, and the published records are marked sent with one update. At-least-once:
