@@ -119,3 +119,23 @@ async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(c
     assert secret not in reply.body.decode()
     assert "ValueError" in caplog.text, "the log says what kind of failure, and where"
     assert secret not in caplog.text
+
+
+def test_a_service_in_its_own_process_freezes_what_it_loaded_and_collects_young_objects_less_often():
+    import gc
+
+    from shared.runtime import GC_YOUNG_THRESHOLD, tune_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_freeze_count() > 0  # modules and wiring are out of the collector's sight
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_a_runtime_in_a_shared_process_leaves_the_collector_alone():
+    runtime = ServiceRuntime(offer_definition(Settings()), Settings())
+    assert runtime.owns_process is False  # tests and tools run several runtimes in one process
