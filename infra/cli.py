@@ -427,7 +427,22 @@ def dlq_show(
         raise typer.Exit(1)
     print(json.dumps({**letter.summary(), "headers": letter.headers}, indent=2, default=str))
     if body:
+        _require_statement_at(letter.service)
         print(letter.body.decode(errors="replace"))
+
+
+def _require_statement_at(service: str) -> None:
+    """A parked body may hold personal data: shown only to staff with a confidentiality statement in force
+    in the register of the party whose service parked it (agreement art 8), as the services' own queries
+    require. Asking for the register is itself a query the service logs with the actor."""
+    reply = _run(_send(service, ListConfidentialityStatements()))
+    if not reply.ok:
+        err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+        raise typer.Exit(2)
+    if not any(s["staff"] == _actor and s["applies"] for s in reply.result or []):
+        err.print(f"refused: no_confidentiality_statement: {_actor} has no confidentiality statement in force "
+                  f"at {service}'s party; the body is not shown")
+        raise typer.Exit(2)
 
 
 @dlq.command("replay")

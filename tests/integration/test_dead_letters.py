@@ -7,11 +7,12 @@ import asyncio
 import json
 import random
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from infra.dead_letters import ParkingQueues
-from shared.contracts.commands import GetReferral, ReadProcessingLog
+from shared.contracts.commands import GetReferral, ReadProcessingLog, RecordConfidentialityStatement
 from shared.contracts.events import ReferralRegistered
 from tests.harness import wait_for
 from tests.integration.test_bad_input import publish, registered_envelope
@@ -45,6 +46,17 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
     assert env.data["bsn"] not in out, "the listing shows no personal data"
     code, out, _ = await werkbrug(settings, "trace", str(env.correlation_id))
     assert code == 0 and "dead letters" in out and "delivery_limit" in out, "the operator's view shows it too"
+
+    # The body may hold personal data: only for staff with a confidentiality statement at the party (art 8).
+    code, out, err = await werkbrug(settings, "--as", "ops.nostatement", "dlq", "show", str(env.id), "--body")
+    assert code == 2 and "no_confidentiality_statement" in err and env.data["bsn"] not in out + err
+    signed = await client.send("offer", RecordConfidentialityStatement(
+        staff="ops.signed", signed_on=datetime.now(UTC).date(), actor="privacy.heliomare"))
+    assert signed.ok, signed.reasons
+    code, out, err = await werkbrug(settings, "--as", "ops.signed", "dlq", "show", str(env.id), "--body")
+    assert code == 0 and env.data["bsn"] in out, err
+    code, out, _ = await werkbrug(settings, "--as", "ops.nostatement", "dlq", "show", str(env.id))
+    assert code == 0 and str(env.id) in out and env.data["bsn"] not in out, "without --body: headers and reasons"
 
     monkeypatch.setitem(handlers, ReferralRegistered, fixed)  # the fix is deployed
     code, out, err = await werkbrug(settings, "dlq", "replay", str(env.id))
