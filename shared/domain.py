@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -60,9 +60,18 @@ class Aggregate(BaseModel):
         """A legal duty to keep this record despite an erasure request (art 17(3)(b)), or None: erase it."""
         return None
 
+    # The field holding the record's personal data (a `PersonalData`), if it holds any: what art 16 corrects.
+    personal_field: ClassVar[str | None] = None
+
     def rectify(self, corrections: dict[str, Any]) -> bool:
         """Correct personal data (art 16). True when the record held any of the corrected fields."""
-        return False
+        if self.personal_field is None:
+            return False
+        personal = corrected(getattr(self, self.personal_field), corrections)
+        if personal is None:
+            return False
+        setattr(self, self.personal_field, personal)
+        return True
 
 
 def corrected(personal: BaseModel | None, corrections: dict[str, Any]) -> BaseModel | None:

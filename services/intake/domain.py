@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +48,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Municipality
 from shared.contracts.personal import PersonalData
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate, Withholding, corrected
+from shared.domain import Aggregate, Withholding
 from shared.ids import uuid7
 from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.periods import add_months
@@ -135,6 +136,7 @@ class Referral(Aggregate):
     support_need: SupportNeed | None = None
     requested_start: date | None = None
     person: PersonalData | None = None  # None for a refused referral: nothing to keep
+    personal_field: ClassVar[str | None] = "person"
     refusal_reasons: list[Reason] = Field(default_factory=list)
     decline_reason: DeclineReason | None = None
     quotes: list[ReceivedQuote] = Field(default_factory=list)
@@ -165,13 +167,6 @@ class Referral(Aggregate):
                    "organen: the re-integration file and its payments are kept 7 years after the trajectory ends",
             keep_until=add_months(start, 7 * 12),
         )
-
-    def rectify(self, corrections: dict) -> bool:
-        person = corrected(self.person, corrections)
-        if person is None:
-            return False
-        self.person = person
-        return True
 
     # -- step 1 ------------------------------------------------------------------------------------
 

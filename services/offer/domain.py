@@ -12,6 +12,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,7 +33,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Municipality
 from shared.contracts.personal import PersonalData
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate, corrected
+from shared.domain import Aggregate
 
 
 class CaseStatus(StrEnum):
@@ -69,6 +70,7 @@ class Case(Aggregate):
     support_need: SupportNeed
     requested_start: date | None = None
     client: PersonalData
+    personal_field: ClassVar[str | None] = "client"
     decline_reason: DeclineReason | None = None
     quotes: list[Quote] = Field(default_factory=list)
 
@@ -86,13 +88,6 @@ class Case(Aggregate):
         if self.status not in {CaseStatus.DECLINED, CaseStatus.QUOTE_APPROVED}:
             return None
         return max([self.registered_at.date(), *(q.sent_at.date() for q in self.quotes)])
-
-    def rectify(self, corrections: dict) -> bool:
-        client = corrected(self.client, corrections)
-        if client is None:
-            return False
-        self.client = client
-        return True
 
     def accept(self) -> None:
         self._require({CaseStatus.REGISTERED}, "accept")
