@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,12 +151,40 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
 # -- the local broker, through rabbitmqctl ---------------------------------------------------------
 
 
+CTL_TIMEOUT = 120
+CTL_LOCK = Path(tempfile.gettempdir()) / "werkbrug-rabbitmqctl.lock"
+
+
+@contextlib.contextmanager
+def _ctl_lock() -> Iterator[None]:
+    with open(CTL_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _rabbitmqctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     binary = os.environ.get("WERKBRUG_RABBITMQCTL") or shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     if not Path(binary).exists():
         raise BrokerAdminError("rabbitmqctl not found: run on the broker's machine (as root) or set "
                                "WERKBRUG_RABBITMQCTL")
-    result = subprocess.run([binary, "-q", *args], capture_output=True, text=True, timeout=120, check=False)
+    # One rabbitmqctl at a time on this machine: each is an Erlang node that takes a port of the small
+    # distribution range (35672-35682), and concurrent `import_definitions` calls were seen to hang the
+    # CLI nodes until the range ran out and every later call failed ("Distribution failed").
+    with _ctl_lock():
+        process = subprocess.Popen([binary, "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=CTL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # The CLI runs as `su rabbitmq -c ...` with an Erlang node beneath: end the whole group, or the
+            # node outlives us and keeps its distribution port.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise BrokerAdminError(f"rabbitmqctl {args[0]} did not finish within {CTL_TIMEOUT} s") from None
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise BrokerAdminError(f"rabbitmqctl {args[0]} failed ({result.returncode}): {result.stderr.strip()[:300]}")
     return result
