@@ -34,7 +34,7 @@ QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v1"
 REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v1"
 TRAJECTORY_MONITORING = "urn:werkbrug:activity:werksaam:trajectory-monitoring:v1"
 INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v1"
-TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v1"
+TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v2"
 
 
 class ReceivedReport(Aggregate):

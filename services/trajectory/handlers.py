@@ -35,7 +35,7 @@ from shared.unit_of_work import UnitOfWork
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
 TRAJECTORY = "urn:werkbrug:activity:heliomare:trajectory:v1"
-REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v1"
+REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v2"
 MAX_TRAJECTORIES = 100_000
 
 
