@@ -27,7 +27,6 @@ from shared.contracts.envelope import now_utc
 from shared.contracts.events import InvoiceIssued, TrajectoryCommissioned
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
-from shared.ids import uuid7
 from shared.messaging.pipeline import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
@@ -37,6 +36,7 @@ CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
 TRAJECTORY = "urn:werkbrug:activity:heliomare:trajectory:v1"
 REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v2"
 MAX_TRAJECTORIES = 100_000
+REPORT_IDS = uuid.UUID("5a1c0e2d-8f3b-4c7a-9e61-7265706f7274")
 
 
 class PublishedReport(Aggregate):
@@ -115,11 +115,17 @@ async def publish_report(cmd: PublishReport, uow: UnitOfWork, today: Callable[[]
                              detail="published once; send a correction instead"))
     if last is None and cmd.correction:
         raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="correction", detail="nothing published to correct"))
+    if last is not None and not last.anchors:  # a report.published v1: what it rests on was not kept
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="correction",
+                             detail="published without what a protected correction needs"))
+    edition = last.edition + 1 if last is not None else 1
     facts, left_out = await _facts(uow)
+    # One id per year and edition: two publications at once collide on it, and the second is then refused.
+    report_id = uuid.uuid5(REPORT_IDS, f"{cmd.year}:{edition}")
     report, figures, anchors = build_report(
-        facts, cmd.year, day, uuid7(), left_out=left_out,
-        previous=(last.figures, last.anchors) if last is not None and last.anchors else None,
-        edition=last.edition + 1 if last is not None else 1, corrects=last.id if last is not None else None)
+        facts, cmd.year, day, report_id, left_out=left_out,
+        previous=(last.figures, last.anchors) if last is not None else None,
+        edition=edition, corrects=last.id if last is not None else None)
     published = PublishedReport(id=report.report_id, year=cmd.year, published_on=day, edition=report.edition,
                                 report=report.model_dump(mode="json"), figures=figures, anchors=anchors)
     published.emit(report, subject=None)
@@ -163,13 +169,16 @@ async def _facts(uow: UnitOfWork) -> tuple[list[Fact], int]:
     report (no processing-log record, and the pipeline's subject check does not refuse the report for them)."""
     facts: list[Fact] = []
     left_out: set[str] = set()
+    counted: set[str] = set()
     for t in await uow.trajectories.find(limit=MAX_TRAJECTORIES):
         if t.id in uow.trajectories.withheld:
             uow.trajectories.forget(t.id)
             continue
-        state = await uow.subject_state(t.subject)
-        if state.restricted_since is not None or state.objected_since is not None:
-            left_out.add(t.subject)
+        if t.subject not in counted and t.subject not in left_out:
+            state = await uow.subject_state(t.subject)
+            excluded = state.restricted_since is not None or state.objected_since is not None
+            (left_out if excluded else counted).add(t.subject)
+        if t.subject in left_out:
             uow.trajectories.forget(t.id)
             continue
         facts.append(Fact(municipality=t.municipality, start_date=t.start_date, end_date=t.end_date,

@@ -333,3 +333,14 @@ async def test_a_year_is_published_once_after_it_closed_and_then_only_corrected(
     shown = await trajectory.command(GetReport(year=YEAR))
     assert shown["result"] == correction["result"]
     assert len(trajectory.store.outbox_of("report.published")) == 2
+
+
+async def test_a_publication_without_what_a_correction_needs_is_not_corrected_unprotected(trajectory):
+    from services.trajectory.handlers import PublishedReport
+
+    old = PublishedReport(id=uuid.uuid4(), year=YEAR, published_on=TODAY, report={})  # as report.published v1 kept it
+    old.version = 1
+    trajectory.store.rows["reports"][old.id] = old
+    refused = await trajectory.command(PublishReport(year=YEAR, correction=True))
+    assert not refused["ok"] and codes(refused) == ["invalid_value"]
+    assert trajectory.store.outbox_of("report.published") == []
