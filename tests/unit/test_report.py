@@ -344,3 +344,19 @@ async def test_a_publication_without_what_a_correction_needs_is_not_corrected_un
     refused = await trajectory.command(PublishReport(year=YEAR, correction=True))
     assert not refused["ok"] and codes(refused) == ["invalid_value"]
     assert trajectory.store.outbox_of("report.published") == []
+
+
+def test_the_contract_refuses_an_unrounded_count_or_amount_so_werksaam_never_accepts_one():
+    from pydantic import ValidationError
+
+    good = report_of(SCENARIO)[0].model_dump(mode="json")
+    for path, value in ((("tables", 0, "rows", 0, "values", 0), 3), (("left_out",), 1),
+                        (("invoiced_amount", "rows", 7, "values", 4), "4380.00"),
+                        (("durations", 4, "median_weeks"), "20.5")):
+        bad = ReportPublished.model_validate(good).model_dump(mode="json")
+        target = bad
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+        with pytest.raises(ValidationError):
+            ReportPublished.model_validate(bad)
