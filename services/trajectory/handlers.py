@@ -108,7 +108,7 @@ async def publish_report(cmd: PublishReport, uow: UnitOfWork, today: Callable[[]
     day = today()
     if day < closes_on(cmd.year):
         raise Refusal(Reason(code=ReasonCode.REPORT_PERIOD_OPEN, field="year",
-                             detail=f"a year may be published from {closes_on(cmd.year).isoformat()}"))
+                             detail="a year may be published from 1 February of the next year"))
     last = await _last_edition(uow, cmd.year)
     if last is not None and not cmd.correction:
         raise Refusal(Reason(code=ReasonCode.REPORT_ALREADY_PUBLISHED, field="year",
