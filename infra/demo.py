@@ -42,6 +42,7 @@ from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajecto
 from infra.services import DEFINITIONS
 from infra.subject_request_console import print_subject_request
 from infra.trace_view import as_svg, as_tree, load_flow
+from services.trajectory.report import closes_on
 from shared import report_view
 from shared.access_document import render_access_document
 from shared.client import CommandClient
@@ -69,7 +70,9 @@ async def main(args: argparse.Namespace) -> int:
     VAR.mkdir(parents=True, exist_ok=True)
     span_file = VAR / "spans.jsonl"
     span_file.unlink(missing_ok=True)
-    settings = Settings(WERKBRUG_NAMESPACE=args.namespace, WERKBRUG_SPAN_FILE=str(span_file))
+    # The demo's year has not ended yet: the services take as today the day it may be published (art 6.2).
+    settings = Settings(WERKBRUG_NAMESPACE=args.namespace, WERKBRUG_SPAN_FILE=str(span_file),
+                        WERKBRUG_REPORT_TODAY=closes_on(REPORT_YEAR))
     topology = Topology(settings.namespace, settings.delivery_limit)
     await delete_all(settings)
     await declare_all(settings)

@@ -37,6 +37,7 @@ class ServiceProcess:
             "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval),
             "WERKBRUG_HTTP_PORT": str(self.http_port),
             "PYTHONUNBUFFERED": "1",
+            **({"WERKBRUG_REPORT_TODAY": self.settings.report_today.isoformat()} if self.settings.report_today else {}),
             **self.extra_env,
         }
         with open(self.log_path, "ab") as log:

@@ -6,6 +6,7 @@ sets them explicitly (see README, "Configuration").
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -96,6 +97,11 @@ class Settings(BaseSettings):
     subject_escalate_days: int = Field(
         10, ge=0, le=30, validation_alias="WERKBRUG_SUBJECT_ESCALATE_DAYS",
         description="A request still open this many days before its deadline is escalated and listed at risk.")
+    report_today: date | None = Field(
+        None, validation_alias="WERKBRUG_REPORT_TODAY",
+        description="The day the trajectory service takes as today when it decides whether a year has closed and "
+                    "may be published (art 6.2). Unset (production): the system clock. Set by the demo and the "
+                    "tests, whose synthetic years have not ended yet.")
 
     otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     span_file: str | None = Field(

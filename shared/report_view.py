@@ -2,7 +2,8 @@
 
 Used by the demo and by anyone who holds a report (WerkSaam's intake keeps what it received; Heliomare's
 trajectory service computes it). The SVG is written by hand: no plotting dependency for one chart.
-Suppressed values (None) are shown as "·" in tables and left out of the chart.
+Every count is rounded to a multiple of 5 on its own, so totals need not add up; an amount or a duration
+not given for a group too small is shown as "·".
 """
 
 from __future__ import annotations
@@ -26,8 +27,17 @@ def cell(value: Any, money: bool = False) -> str:
     return f"{number:,.2f}" if money else f"{int(number)}"
 
 
+def rounding_note(report: dict[str, Any]) -> str:
+    """What the reader must know to read the figures (art 6.3), in one line."""
+    edition = f"correction {report['edition'] - 1} · " if report["edition"] > 1 else ""
+    return (f"{edition}counts rounded to multiples of {report['rounding_base']} (totals on their own, so they need not "
+            f"add up), amounts to EUR {report['amount_step']:,} and only for {report['min_invoices']}+ invoices, "
+            f"durations for {report['min_group_durations']}+ ended ({SUPPRESSED}: group too small) · left out "
+            f"(restriction, objection): {report['left_out']}")
+
+
 def table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of one report table, with the municipality first."""
+    """Header and rows of one report table (counts, or the invoiced amounts), with the municipality first."""
     money = table["measure"] == "invoiced_amount"
     header = ["municipality", *table["columns"]]
     rows = [[row["municipality"] or "all", *(cell(v, money) for v in row["values"])] for row in table["rows"]]
@@ -38,7 +48,7 @@ def duration_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["group", "period", "ended", "median weeks", "p25", "p75"]
     rows = [[d["municipality"] or "all", d["period"], cell(d["ended"]),
              *(SUPPRESSED if d[k] is None else str(d[k]) for k in ("median_weeks", "p25_weeks", "p75_weeks"))]
-            for d in report["durations"] if d["municipality"] is None or d["median_weeks"] is not None]
+            for d in report["durations"]]
     return header, rows
 
 
@@ -51,7 +61,8 @@ def trend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def svg_chart(report: dict[str, Any]) -> str:
-    """Bars: trajectories started and ended per quarter (all municipalities); line: share reaching paid work."""
+    """Bars: trajectories started and ended per quarter (all municipalities, rounded); line: share reaching paid
+    work."""
     tables = {t["measure"]: t for t in report["tables"]}
 
     def totals(measure: str) -> list[int | None]:
@@ -71,8 +82,8 @@ def svg_chart(report: dict[str, Any]) -> str:
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{left}" y="24" font-size="15" font-weight="bold">Trajectories {report["year"]}: started and '
            f'ended per quarter, share reaching paid work</text>',
-           f'<text x="{left}" y="40" fill="#666">counts below {report["threshold"]} and their complements are '
-           f'suppressed ({SUPPRESSED}); trend: {escape(report["trend_signal"])}</text>',
+           f'<text x="{left}" y="40" fill="#666">counts rounded to multiples of {report["rounding_base"]}; '
+           f'trend: {escape(report["trend_signal"])}</text>',
            f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" stroke="#333"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>',
            f'<text x="{left - 8}" y="{top + 4}" text-anchor="end">{peak}</text>',

@@ -94,6 +94,11 @@ class Repository(abc.ABC, Generic[A]):
     def add(self, aggregate: A) -> None:
         self.seen[aggregate.id] = aggregate
 
+    def forget(self, aggregate_id: uuid.UUID) -> None:
+        """Leave a record this unit of work read out of it: it is not written, and its subject is not one this
+        unit of work touched (a report that skips a restricted person's record, h5)."""
+        self.seen.pop(aggregate_id, None)
+
     async def get(self, aggregate_id: uuid.UUID) -> A | None:
         if aggregate_id in self.seen:
             return self.seen[aggregate_id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from datetime import date
 
 import aio_pika
 import pytest
@@ -45,6 +46,7 @@ def settings(namespace, mongodb_url) -> Settings:
         MONGODB_URL=mongodb_url,
         WERKBRUG_RELAY_INTERVAL=0.05,
         WERKBRUG_SPAN_FILE=None,
+        WERKBRUG_REPORT_TODAY=date(2033, 3, 1),  # the report's rules see every year the tests publish as closed
     )
 
 

@@ -34,7 +34,7 @@ QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v1"
 REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v1"
 TRAJECTORY_MONITORING = "urn:werkbrug:activity:werksaam:trajectory-monitoring:v1"
 INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v1"
-TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v1"
+TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v2"
 
 
 class ReceivedReport(Aggregate):
@@ -127,11 +127,11 @@ async def on_report_published(event: Incoming[ReportPublished], uow: UnitOfWork)
 
 @performs(TRAJECTORY_REPORT)
 async def get_report(query: GetReport, uow: UnitOfWork) -> dict:
-    """The latest report Heliomare sent for the year."""
-    reports = await uow.reports.find(limit=1, year=query.year)
+    """The latest edition of the report Heliomare sent for the year (a correction replaces the publication)."""
+    reports = await uow.reports.find(limit=100, year=query.year)
     if not reports:
         raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="year", detail="no report received for the year"))
-    return reports[0].report
+    return max(reports, key=lambda r: (r.report.get("edition", 1), r.received_at)).report
 
 
 async def _referral(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Referral:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import date
+
 from services.trajectory import handlers
 from services.trajectory.domain import Trajectory
 from shared.config import Settings
@@ -15,6 +18,7 @@ from shared.contracts.commands import (
     StartTrajectory,
     TrajectoryCommand,
 )
+from shared.contracts.envelope import now_utc
 from shared.contracts.events import (
     InvoiceIssued,
     ReportPublished,
@@ -32,6 +36,9 @@ REPORTS = RepositorySpec("reports", handlers.PublishedReport, indexes=(("year",)
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:
+    def today() -> date:  # read when asked: the demo and the tests set the day the report rules see
+        return (settings.report_today if settings and settings.report_today else None) or now_utc().date()
+
     return ServiceDefinition(
         name="trajectory",
         party=Party.HELIOMARE,
@@ -46,8 +53,8 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
             StartTrajectory: handlers.start_trajectory,
             ReportProgress: handlers.report_progress,
             EndTrajectory: handlers.end_trajectory,
-            PublishReport: handlers.publish_report,
-            GetReport: handlers.get_report,
+            PublishReport: functools.partial(handlers.publish_report, today=today),
+            GetReport: functools.partial(handlers.get_report, today=today),
             GetReferral: handlers.get_referral,
             ListReferrals: handlers.list_referrals,
         },

@@ -6,10 +6,14 @@ The messaging core around them does validation, deduplication, retours, tracing 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
+from typing import Any
+
+from pydantic import Field
 
 from services.trajectory.domain import Trajectory
-from services.trajectory.report import Fact, build_report
+from services.trajectory.report import Fact, build_report, closes_on
 from shared.contracts.commands import (
     EndTrajectory,
     GetReferral,
@@ -20,10 +24,9 @@ from shared.contracts.commands import (
     StartTrajectory,
 )
 from shared.contracts.envelope import now_utc
-from shared.contracts.events import InvoiceIssued, ReportPublished, TrajectoryCommissioned
+from shared.contracts.events import InvoiceIssued, TrajectoryCommissioned
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
-from shared.ids import uuid7
 from shared.messaging.pipeline import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
@@ -31,16 +34,21 @@ from shared.unit_of_work import UnitOfWork
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
 TRAJECTORY = "urn:werkbrug:activity:heliomare:trajectory:v1"
-REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v1"
+REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v2"
 MAX_TRAJECTORIES = 100_000
+REPORT_IDS = uuid.UUID("5a1c0e2d-8f3b-4c7a-9e61-7265706f7274")
 
 
 class PublishedReport(Aggregate):
-    """A report sent to WerkSaam, kept as sent (aggregates only, no subject)."""
+    """An edition of a year's report sent to WerkSaam, kept as sent (aggregates only, no subject), with
+    what a correction needs: the published figures and the exact counts they rest on (never sent)."""
 
     year: int
     published_on: date
     report: dict
+    edition: int = 1
+    figures: dict[str, Any] = Field(default_factory=dict)
+    anchors: dict[str, int] = Field(default_factory=dict)
 
 
 # -- Heliomare's own events ---------------------------------------------------------------------------
@@ -90,22 +98,56 @@ async def end_trajectory(cmd: EndTrajectory, uow: UnitOfWork) -> dict:
     return trajectory.view()
 
 
+def _system_today() -> date:
+    return now_utc().date()
+
+
 @performs(REPORT)
-async def publish_report(cmd: PublishReport, uow: UnitOfWork) -> dict:
-    today = now_utc().date()
-    report = build_report(await _facts(uow), cmd.year, today, uuid7())
-    published = PublishedReport(id=report.report_id, year=cmd.year, published_on=today,
-                                report=report.model_dump(mode="json"))
+async def publish_report(cmd: PublishReport, uow: UnitOfWork, today: Callable[[], date] = _system_today) -> dict:
+    """Publish a closed year once; later only a correction (see services/trajectory/report.py)."""
+    day = today()
+    if day < closes_on(cmd.year):
+        raise Refusal(Reason(code=ReasonCode.REPORT_PERIOD_OPEN, field="year",
+                             detail="a year may be published from 1 February of the next year"))
+    last = await _last_edition(uow, cmd.year)
+    if last is not None and not cmd.correction:
+        raise Refusal(Reason(code=ReasonCode.REPORT_ALREADY_PUBLISHED, field="year",
+                             detail="published once; send a correction instead"))
+    if last is None and cmd.correction:
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="correction", detail="nothing published to correct"))
+    if last is not None and not last.anchors:  # a report.published v1: what it rests on was not kept
+        raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="correction",
+                             detail="published without what a protected correction needs"))
+    edition = last.edition + 1 if last is not None else 1
+    facts, left_out = await _facts(uow)
+    # One id per year and edition: two publications at once collide on it, and the second is then refused.
+    report_id = uuid.uuid5(REPORT_IDS, f"{cmd.year}:{edition}")
+    report, figures, anchors = build_report(
+        facts, cmd.year, day, report_id, left_out=left_out,
+        previous=(last.figures, last.anchors) if last is not None else None,
+        edition=edition, corrects=last.id if last is not None else None)
+    published = PublishedReport(id=report.report_id, year=cmd.year, published_on=day, edition=report.edition,
+                                report=report.model_dump(mode="json"), figures=figures, anchors=anchors)
     published.emit(report, subject=None)
     uow.reports.add(published)
     return report.model_dump(mode="json")
 
 
 @performs(REPORT)
-async def get_report(query: GetReport, uow: UnitOfWork) -> dict:
-    """The report as it would be sent today (a query: nothing is sent or kept)."""
-    report: ReportPublished = build_report(await _facts(uow), query.year, now_utc().date(), uuid.UUID(int=0))
+async def get_report(query: GetReport, uow: UnitOfWork, today: Callable[[], date] = _system_today) -> dict:
+    """The year's report as last published; before that, as it would be published today (a preview for
+    Heliomare's staff: nothing is sent or kept)."""
+    last = await _last_edition(uow, query.year)
+    if last is not None:
+        return last.report
+    facts, left_out = await _facts(uow)
+    report, _, _ = build_report(facts, query.year, today(), uuid.UUID(int=0), left_out=left_out)
     return report.model_dump(mode="json")
+
+
+async def _last_edition(uow: UnitOfWork, year: int) -> PublishedReport | None:
+    editions = await uow.reports.find(limit=100, year=year)
+    return max(editions, key=lambda r: r.edition, default=None)
 
 
 @performs(CASE_OVERVIEW)
@@ -120,12 +162,28 @@ async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
     return [t.view() for t in await uow.trajectories.find(limit=query.limit, **filters)]
 
 
-async def _facts(uow: UnitOfWork) -> list[Fact]:
-    return [
-        Fact(municipality=t.municipality, start_date=t.start_date, end_date=t.end_date, outcome=t.outcome,
-             invoices=tuple((i.invoice_date, i.amount) for i in t.invoices))
-        for t in await uow.trajectories.find(limit=MAX_TRAJECTORIES)
-    ]
+async def _facts(uow: UnitOfWork) -> tuple[list[Fact], int]:
+    """What the report counts, and how many persons it leaves out. A person whose processing is restricted
+    (art 18) or who objected (art 21) is left out, and so is a record withheld after an erasure (kept for its
+    legal ground only); their records are dropped from the unit of work, so they are not processed for the
+    report (no processing-log record, and the pipeline's subject check does not refuse the report for them)."""
+    facts: list[Fact] = []
+    left_out: set[str] = set()
+    counted: set[str] = set()
+    for t in await uow.trajectories.find(limit=MAX_TRAJECTORIES):
+        if t.id in uow.trajectories.withheld:
+            uow.trajectories.forget(t.id)
+            continue
+        if t.subject not in counted and t.subject not in left_out:
+            state = await uow.subject_state(t.subject)
+            excluded = state.restricted_since is not None or state.objected_since is not None
+            (left_out if excluded else counted).add(t.subject)
+        if t.subject in left_out:
+            uow.trajectories.forget(t.id)
+            continue
+        facts.append(Fact(municipality=t.municipality, start_date=t.start_date, end_date=t.end_date,
+                          outcome=t.outcome, invoices=tuple((i.invoice_date, i.amount) for i in t.invoices)))
+    return facts, len(left_out)
 
 
 async def _trajectory(uow: UnitOfWork, referral_id) -> Trajectory:

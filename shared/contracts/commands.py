@@ -302,10 +302,12 @@ class EndTrajectory(Command):
 
 
 class PublishReport(Command):
-    """Send the yearly report for a year to WerkSaam (art 6.2)."""
+    """Send the yearly report for a closed year to WerkSaam (art 6.2): once; after that only as a correction,
+    which repeats every figure whose underlying count moved by less than 5 (art 6.3)."""
 
     command: Literal["publish_report"] = "publish_report"
     year: int = Field(ge=2000, le=2100)
+    correction: bool = Field(False, description="Publish a correction of the year's earlier publication.")
 
 
 TrajectoryCommand = Annotated[

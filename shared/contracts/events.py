@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from shared.contracts.envelope import EventData, event
 from shared.contracts.parties import Municipality, Party
@@ -412,7 +412,7 @@ class ReportMeasure(StrEnum):
     RUNNING = "running"  # trajectories running at the end of each quarter
     OUTCOMES = "outcomes"  # ended in the year, by outcome
     INVOICES = "invoices"  # invoices, by quarter of the invoice date
-    INVOICED_AMOUNT = "invoiced_amount"  # euros excluding VAT, suppressed where the invoice count is
+    INVOICED_AMOUNT = "invoiced_amount"  # euros excluding VAT, only for groups with enough invoices
     PAID_WORK = "paid_work"  # ended with paid work, by quarter (all municipalities)
 
 
@@ -436,63 +436,107 @@ class TrendSignal(StrEnum):
     INSUFFICIENT_DATA = "insufficient_data"
 
 
-ReportValue = Annotated[Decimal, Field(ge=0, le=Decimal("100000000"), decimal_places=2)]
+ROUNDING_BASE = 5  # every published count is rounded to a multiple of 5 (as Statistics Netherlands does)
+AMOUNT_STEP = 5000  # every published amount is rounded to a multiple of EUR 5,000
+
+Count = Annotated[int, Field(ge=0, le=1_000_000, multiple_of=ROUNDING_BASE,
+                             description="A count rounded to the nearest multiple of 5 (0-2 show as 0, 3-7 as 5).")]
+RoundedEuros = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("1000000000"), multiple_of=AMOUNT_STEP, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": r"^(0|5000|[1-9][0-9]{0,5}[05]000)\.00$",
+                    "description": "Euros excluding VAT as a decimal string, rounded to a multiple of 5000."}),
+]
+Share = Annotated[
+    Decimal,
+    Field(ge=0, le=1, decimal_places=3),
+    WithJsonSchema({"type": "string", "pattern": r"^(0\.[0-9]{3}|1\.000)$",
+                    "description": "A share between 0 and 1 as a decimal string with three decimals."}),
+]
 
 
-class ReportRow(BaseModel):
+class CountRow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     municipality: Municipality | None = Field(description="None: all municipalities together.")
-    values: list[ReportValue | None] = Field(max_length=10, description="Per column; None: suppressed.")
+    values: list[Count] = Field(max_length=10, description="Per column, each rounded on its own (totals included).")
 
 
-class ReportTable(BaseModel):
+class CountTable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     measure: ReportMeasure
     columns: list[ReportColumn] = Field(max_length=10)
-    rows: list[ReportRow] = Field(max_length=10)
+    rows: list[CountRow] = Field(max_length=10)
+
+
+class AmountRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    municipality: Municipality | None = Field(description="None: all municipalities together.")
+    values: list[RoundedEuros | None] = Field(
+        max_length=10, description="Per column; None: fewer invoices in the group than `min_invoices`.")
+
+
+class AmountTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: Literal[ReportMeasure.INVOICED_AMOUNT] = ReportMeasure.INVOICED_AMOUNT
+    columns: list[ReportColumn] = Field(max_length=10)
+    rows: list[AmountRow] = Field(max_length=10)
 
 
 class DurationFigure(BaseModel):
-    """Duration in weeks of the trajectories that ended: median and spread (quartiles). None: fewer than
-    the threshold ended in the group, so nothing about it is shown."""
+    """Duration in whole weeks of the trajectories that ended: median and quartiles, only for a group of at
+    least `min_group_durations` (so that every quartile has that many trajectories around it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     municipality: Municipality | None
     period: ReportColumn
-    ended: int | None = Field(ge=0, le=100_000)
-    median_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
-    p25_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
-    p75_weeks: Decimal | None = Field(None, ge=0, le=1000, decimal_places=1)
+    ended: Count
+    median_weeks: int | None = Field(None, ge=0, le=1000)
+    p25_weeks: int | None = Field(None, ge=0, le=1000)
+    p75_weeks: int | None = Field(None, ge=0, le=1000)
 
 
 class TrendPoint(BaseModel):
     """Quarterly evaluation figure (art 6.1) and trend (art 3.5): the share of the trajectories ended in
-    the quarter that reached paid work. None where a count is suppressed."""
+    the quarter that reached paid work, computed from the rounded counts (so it tells nothing more than
+    they do). None where the rounded count ended is 0."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     quarter: ReportColumn
-    ended: int | None = Field(ge=0, le=100_000)
-    paid_work: int | None = Field(ge=0, le=100_000)
-    share_paid_work: Decimal | None = Field(None, ge=0, le=1, decimal_places=3)
+    ended: Count
+    paid_work: Count
+    share_paid_work: Share | None = None
 
 
-@event("report.published", 1, sources={Party.HELIOMARE})
+@event("report.published", 2, sources={Party.HELIOMARE})
 class ReportPublished(EventData):
     """The yearly report on executed trajectories (art 6.2), which cannot be traced back to persons
-    (art 6.3): counts below the threshold are suppressed, with complementary suppression so that no
-    suppressed count can be recomputed from the totals."""
+    (art 6.3), also not by comparing it with other publications: every count is rounded to a multiple of
+    5 on its own (cells and totals), amounts to a multiple of EUR 5,000 and only for groups with at least
+    `min_invoices` invoices, durations only for groups of at least `min_group_durations`. A year is published
+    once, after it closed; a correction (`edition` > 1) repeats every figure whose underlying count moved by
+    less than 5 since it was last published. Persons whose data is restricted (art 18) or who objected
+    (art 21) are left out; `left_out` counts them, rounded like every count."""
 
     about_a_person = False  # aggregates only: no subject
 
     report_id: uuid.UUID
     year: int = Field(ge=2000, le=2100)
+    edition: int = Field(ge=1, le=100, description="1: the publication of the closed year; 2 and up: corrections.")
+    corrects: uuid.UUID | None = Field(None, description="The report_id of the edition this one corrects.")
     published_on: date
-    threshold: int = Field(ge=5, le=100)
-    tables: list[ReportTable] = Field(max_length=10)
+    rounding_base: Literal[5] = ROUNDING_BASE
+    amount_step: Literal[5000] = AMOUNT_STEP
+    min_invoices: int = Field(ge=5, le=1000)
+    min_group_durations: int = Field(ge=5, le=1000)
+    left_out: Count
+    tables: list[CountTable] = Field(max_length=10)
+    invoiced_amount: AmountTable
     durations: list[DurationFigure] = Field(max_length=60)
     trend: list[TrendPoint] = Field(max_length=4)
     trend_signal: TrendSignal

@@ -69,6 +69,9 @@ class ReasonCode(StrEnum):
     UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # the yearly report (h5: art 6.2, 6.3): a year is published once, after it closed; then only corrections
+    REPORT_PERIOD_OPEN = "report_period_open"
+    REPORT_ALREADY_PUBLISHED = "report_already_published"
 
 
 class Reason(BaseModel):

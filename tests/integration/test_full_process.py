@@ -157,10 +157,11 @@ async def test_the_yearly_report_reaches_werksaam_without_personal_data(services
     assert report == published.result
     text = json.dumps(report)
     assert "psn_" not in text and "referral_id" not in text
-    for table in report["tables"]:
+    for table in report["tables"]:  # counts: integers, each rounded to a multiple of 5
         for row in table["rows"]:
-            assert all(v is None or table["measure"] == "invoiced_amount" or Decimal(v) >= report["threshold"]
-                       for v in row["values"])
+            assert all(isinstance(v, int) and v % report["rounding_base"] == 0 for v in row["values"])
+    for row in report["invoiced_amount"]["rows"]:  # money: decimal strings, rounded to EUR 5,000
+        assert all(v is None or Decimal(v) % report["amount_step"] == 0 for v in row["values"])
 
 
 # -- bad input ----------------------------------------------------------------------------------------------------

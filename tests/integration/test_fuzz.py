@@ -297,8 +297,10 @@ def contents(model: type[EventData], about: type[EventData] | None) -> st.Search
             "outcome": st.sampled_from(["done", "nothing_held"])}),
         BreachReported: breach(),
         ReportPublished: st.fixed_dictionaries({
-            "year": st.integers(2080, 2100), "published_on": DATES, "threshold": st.integers(5, 100),
-            "tables": st.just([]), "durations": st.just([]), "trend": st.just([]),
+            "year": st.integers(2080, 2100), "edition": st.integers(1, 100), "published_on": DATES,
+            "min_invoices": st.integers(5, 1000), "min_group_durations": st.integers(5, 1000),
+            "left_out": st.integers(0, 1000).map(lambda n: 5 * n), "tables": st.just([]),
+            "invoiced_amount": st.just({"columns": [], "rows": []}), "durations": st.just([]), "trend": st.just([]),
             "trend_signal": st.sampled_from(TrendSignal)}),
     }
     return strategies[model]

@@ -23,7 +23,7 @@ from tests.integration.test_flow import a_referral
 
 pytestmark = pytest.mark.integration
 
-GRANTED = "heliomare.report.published.v1"  # aggregates only: what a regional labour-market monitor may read
+GRANTED = "heliomare.report.published.v2"  # aggregates only: what a regional labour-market monitor may read
 
 
 def an_addendum(name: str, consenting=("werksaam", "heliomare")) -> Addendum:

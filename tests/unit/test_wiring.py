@@ -45,7 +45,7 @@ SUBJECT_RIGHTS = {"werksaam.subject-request.issued.v1", "*.retour.subject-reques
         "heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
         "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",
         "heliomare.trajectory.ended.v1", "heliomare.invoice.issued.v1",
-                         "heliomare.report.published.v1", "*.retour.referral-registered.v1",
+                         "heliomare.report.published.v2", "*.retour.referral-registered.v1",
                          "*.retour.quote-approved.v1", "*.retour.quote-rejected.v1"}),
     (trajectory_definition, SUBJECT_RIGHTS | {"heliomare.trajectory.commissioned.v1", "heliomare.invoice.issued.v1",
                              "*.retour.trajectory-started.v1", "*.retour.trajectory-progressed.v1",
