@@ -47,7 +47,7 @@ from shared.contracts.commands import (
 from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
-from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
+from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
 from shared.domain import Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
@@ -266,8 +266,11 @@ class Pipeline:
             raise Refusal(*reasons_from_validation_error(exc)) from None
         spec = lookup(envelope.type, envelope.version)
         if spec is None:
-            code = ReasonCode.UNSUPPORTED_VERSION if known_versions(envelope.type) else ReasonCode.UNKNOWN_EVENT_TYPE
-            raise Refusal(Reason(code=code, field="type", detail=f"{envelope.type} v{envelope.version}"))
+            # The type and version are the message's own words until known: named only when registered.
+            if versions := known_versions(envelope.type):
+                raise Refusal(Reason(code=ReasonCode.UNSUPPORTED_VERSION, field="version",
+                                     detail=f"{envelope.type} supports v{', v'.join(map(str, versions))}"))
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type", detail="not a registered type"))
         if spec.model not in self._accepts:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type",
                                  detail=f"{self.d.name} does not consume {envelope.type}"))
@@ -324,10 +327,11 @@ class Pipeline:
             if is_retour:
                 known = await uow.record_retour(data.about_event_id, {
                     "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
-                    "reasons": [r.model_dump(mode="json") for r in data.reasons], "at": envelope.time})
+                    "reasons": received_reasons(data.reasons), "at": envelope.time})
                 if not known and not _sent_by_each_service(data.about_type, data.about_version):
                     log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
-                                data.about_type, data.about_event_id)
+                                data.about_type if lookup(data.about_type, data.about_version) else "*",
+                                data.about_event_id)
             elif envelope.subject and not type(data).concerns_subject_rights:
                 await _respect_subject_state(uow, {envelope.subject}, sent_at=envelope.time)
             if handler is not None:
