@@ -76,6 +76,9 @@ class ReasonCode(StrEnum):
     UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # dates that cannot be true (issue 14: echo and laxness, h4)
+    DATE_IMPLAUSIBLE = "date_implausible"  # a date of birth in the future, or more than OLDEST_AGE years ago
+    DATE_BEFORE_REFERRAL = "date_before_referral"  # a quote's or trajectory's start before the referral was made
 
 
 class Reason(BaseModel):

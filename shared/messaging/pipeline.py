@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import operator
 import random
@@ -44,7 +43,7 @@ from shared.contracts.commands import (
     ReadProcessingLog,
     RecordConfidentialityStatement,
 )
-from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
+from shared.contracts.envelope import Envelope, EventData, envelope_model, known_versions, lookup
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
@@ -254,15 +253,16 @@ class Pipeline:
         """Check everything about a message that does not need the database. Raises Refusal."""
         if len(raw.body) > self.max_message_bytes:
             raise Refusal(Reason(code=ReasonCode.OVERSIZED, detail=f"{len(raw.body)} > {self.max_message_bytes}"))
+        # Strict: JSON types as the contract (docs/schemas) defines them, no coercion ("1" is not the number 1);
+        # dates, times, UUIDs and amounts are read from their JSON strings, as the schema says.
         try:
-            document = json.loads(raw.body)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints, nesting
-            raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail=type(exc).__name__)) from None
-        if not isinstance(document, dict):
-            raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object"))
-        try:
-            envelope = Envelope.model_validate(document)
+            envelope = Envelope.model_validate_json(raw.body, strict=True)
         except ValidationError as exc:
+            errors = exc.errors(include_input=False, include_url=False)
+            if any(e["type"] == "json_invalid" for e in errors):  # not JSON, not UTF-8, nested too deep
+                raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail="json_invalid")) from None
+            if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+                raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object")) from None
             raise Refusal(*reasons_from_validation_error(exc)) from None
         spec = lookup(envelope.type, envelope.version)
         if spec is None:
@@ -283,10 +283,10 @@ class Pipeline:
         if raw.message_id != str(envelope.id):
             raise Refusal(Reason(code=ReasonCode.MESSAGE_ID_MISMATCH, field="id",
                                  detail="AMQP message_id must equal the event id"))
-        try:
-            data = spec.model.model_validate(envelope.data)
+        try:  # the message as its type's own schema: `data` checked strictly against the type's model
+            data = envelope_model(spec.model).model_validate_json(raw.body, strict=True).data
         except ValidationError as exc:
-            raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
+            raise Refusal(*reasons_from_validation_error(exc)) from None
         if envelope.routing_key != raw.routing_key:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
         if spec.model.between_parties and envelope.source == self.d.party:
