@@ -30,38 +30,45 @@ Breaches (art 12, GDPR art 33-34):
 Every command takes --json for scripts.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
-Exit codes: 0 done, 1 nothing found, 2 refused or bad input, 3 a service did not answer.
+Exit codes: 0 done, 1 nothing found, 2 refused or bad input, 3 a service did not answer or the broker is not
+reachable, 4 the broker refused the connection (wrong user or password, a namespace without its virtual host, no
+permission), 5 an unexpected failure. Whatever happens it prints one line per problem, never a traceback, and never
+an error's own text (it could quote data).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import socket
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from typer import _click as click  # the click typer runs on (vendored): its exceptions
 
 from infra.dead_letters import ParkingQueues
 from infra.report_console import print_report
 from infra.services import DEFINITIONS
 from infra.subject_request_console import deadline_markup, print_subject_request
-from infra.trace_view import as_json, as_svg, as_tree, load_flow
+from infra.trace_view import FlowRefused, as_json, as_svg, as_tree, load_flow
 from shared import report_view
 from shared.access_document import render_access_document
 from shared.client import CommandClient
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     ChaseSubjectRequests,
     CommandResult,
@@ -223,6 +230,7 @@ def referrals(
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List referrals, newest first (pseudonyms and states, no personal data)."""
+    _service(service, answering=ListReferrals)
     reply = _run(_send(service, ListReferrals(status=status, limit=limit)))
     if as_json_ or not reply.ok:
         _answer(reply, as_json_, str)
@@ -302,18 +310,43 @@ def decline(
     _answer(_run(_send("offer", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
 
 
+MAX_EUROS = Decimal("250000.00")  # the contract's `Euro` (shared/contracts/events.py): the largest amount it takes
+
+
+def _euros(value: str | Decimal) -> Decimal:
+    """An amount in euros as typed: a plain decimal number, finite, not negative, at most 2 decimals and at most
+    MAX_EUROS. Anything else is refused here, before anything is sent."""
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise typer.BadParameter("not an amount in euros, e.g. 4800.00") from None
+    if not amount.is_finite():
+        raise typer.BadParameter("not an amount in euros (not a finite number)")
+    if amount < 0:
+        raise typer.BadParameter("an amount cannot be negative")
+    if amount > MAX_EUROS:
+        raise typer.BadParameter(f"at most {MAX_EUROS} euros")
+    if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        raise typer.BadParameter("at most 2 decimals (whole cents)")
+    return amount.quantize(Decimal("0.01"))
+
+
 @app.command()
 def quote(
     referral: str,
-    amount: Annotated[Decimal, typer.Option(parser=Decimal, help="Total excluding VAT, euros.")],
+    amount: Annotated[Decimal, typer.Option(parser=_euros, metavar="EUROS", help="Total excluding VAT, euros.")],
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Planned start.")],
     weeks: Annotated[int, typer.Option(min=1, max=260, help="Planned duration.")],
-    advance: Annotated[Decimal, typer.Option(parser=Decimal,
+    advance: Annotated[Decimal, typer.Option(parser=_euros, metavar="EUROS",
                                              help="Part invoiced in advance; the rest afterwards.")] = Decimal(0),
     plan: Annotated[bool, typer.Option(help="A reintegration plan rather than a quote.")] = False,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Heliomare sends a custom quote (art 7.1)."""
+    if amount <= 0:
+        _refuse([Reason(code=ReasonCode.INVALID_VALUE, field="amount", detail="must be more than 0")])
+    if advance > amount:
+        _refuse([Reason(code=ReasonCode.INVOICING_SCHEDULE_INVALID, field="advance", detail="more than the amount")])
     tranches = [InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=advance)] if advance else []
     if amount - advance:
         tranches.append(InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=amount - advance))
@@ -648,9 +681,12 @@ def _refuse(reasons: list[Reason]) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _service(name: str | None) -> str | None:
-    if name is not None and name not in DEFINITIONS:
-        err.print(f"unknown service {name!r}; one of {', '.join(DEFINITIONS)}")
+def _service(name: str | None, answering: type | None = None) -> str | None:
+    """A service name as typed, checked against the known services (and, with `answering`, those that answer
+    that command) before anything connects: a wrong name is refused at once, not after a timeout."""
+    known = [s for s in DEFINITIONS if answering is None or answering in DEFINITIONS[s]().command_handlers]
+    if name is not None and name not in known:
+        err.print(f"unknown service {name!r}; one of {', '.join(known)}")
         raise typer.Exit(2)
     return name
 
@@ -911,7 +947,8 @@ def confidentiality_list(
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The staff with a confidentiality statement, as the party's first service keeps them."""
-    reply = _run(_send(_services_of(party)[0] if party in BREACH_DESKS else "-", ListConfidentialityStatements()))
+    _desk(party)  # an unknown party is refused at once
+    reply = _run(_send(_services_of(party)[0], ListConfidentialityStatements()))
     if as_json_ or not reply.ok:
         _answer(reply, as_json_, str)
         return
@@ -1001,14 +1038,8 @@ async def _read_all(query: ReadProcessingLog) -> list[dict]:
 
 
 def _run(coroutine):
-    try:
-        return asyncio.run(coroutine)
-    except TimeoutError:
-        err.print("a service did not answer in time; is it running? (make demo starts them)")
-        raise typer.Exit(3) from None
-    except RuntimeError as exc:
-        err.print(str(exc))
-        raise typer.Exit(2) from None
+    """Run one conversation with the broker. Whatever goes wrong is explained, in one line, by `main`."""
+    return asyncio.run(coroutine)
 
 
 def _check_key(key: str) -> None:
@@ -1029,8 +1060,105 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def main() -> None:
-    app()
+# -- one line per failure, and its exit code (one mechanism for every command) --------------------------------
+
+DONE, NOTHING_FOUND, REFUSED, NO_ANSWER, NOT_ADMITTED, FAILED = 0, 1, 2, 3, 4, 5
+
+
+def _where() -> str:
+    """The broker and namespace this run talks to, without credentials."""
+    try:
+        settings = get_settings()
+        url = urlsplit(settings.amqp_url)
+        return f"{url.hostname or '?'}:{url.port or 5672}, namespace {settings.namespace}"
+    except Exception:  # the settings themselves are wrong: said by the ValidationError's own line
+        return "the broker"
+
+
+def _closed_while_opening(exc: BaseException) -> bool:
+    """RabbitMQ answers the opening of a connection on a virtual host that does not exist, or that the user may not
+    use, by closing it (530 NOT_ALLOWED); aiormq reports that as an unexpected frame. (The text is read to classify
+    the error, never shown.)"""
+    text = str(exc)
+    return "OpenOk" in text and "Connection.Close" in text
+
+
+def explain(exc: BaseException) -> tuple[int, list[str]]:
+    """An exception as the lines a person reads and the exit code. Only the exception's class decides; its text,
+    which may quote a value or a password, is never shown (except the reason codes of a refusal)."""
+    from aiormq import exceptions as amqp
+
+    no_vhost = (f"the broker refused the virtual host ({_where()}): it does not exist, or this user may not use it; "
+                "check WERKBRUG_NAMESPACE and AMQP_URL")
+    match exc:
+        case TimeoutError():
+            return NO_ANSWER, [f"a service did not answer in time; is it running? ({_where()}; make demo starts "
+                               "them)"]
+        case amqp.ProbableAuthenticationError() | amqp.AuthenticationError():
+            return NOT_ADMITTED, [f"the broker refused the login ({_where()}): wrong user or password in AMQP_URL"]
+        case amqp.ConnectionNotAllowed():
+            return NOT_ADMITTED, [no_vhost]
+        case amqp.InvalidFrameError() if _closed_while_opening(exc):
+            return NOT_ADMITTED, [no_vhost]
+        case amqp.ChannelAccessRefused():
+            return NOT_ADMITTED, [f"the broker refused access ({_where()}): this user may not use that exchange "
+                                  "or queue"]
+        case amqp.ChannelNotFoundEntity():
+            return NO_ANSWER, [f"the namespace's exchanges or queues do not exist ({_where()}); are its services "
+                               "started?"]
+        case amqp.AMQPConnectionError() | ConnectionError() | socket.gaierror() | amqp.AMQPError():
+            return NO_ANSWER, [f"the broker is not reachable ({_where()}); is RabbitMQ running?"]
+        case UnicodeError():
+            return REFUSED, ["bad input: a file given is not UTF-8 text"]
+        case json.JSONDecodeError():
+            return REFUSED, ["bad input: a file given is not JSON"]
+        case InvalidOperation():
+            return REFUSED, ["bad input: not a number"]
+        case ValidationError() if exc.title == Settings.__name__:
+            return REFUSED, [f"bad setting: {_setting_named(e['loc'])} ({e['type']})" for e in exc.errors()]
+        case ValidationError():
+            return REFUSED, [f"refused: {reason}" for reason in reasons_from_validation_error(exc)]
+        case FlowRefused():
+            return REFUSED, [f"refused: {exc}"]
+        case OSError():
+            name = Path(str(exc.filename)).name if getattr(exc, "filename", None) else "a file"
+            return REFUSED, [f"cannot use {name}: {type(exc).__name__}"]
+        case _:
+            return FAILED, [f"werkbrug failed unexpectedly ({type(exc).__name__}); nothing was changed by this "
+                            "command line itself. The error's text is not shown: it could quote data."]
+
+
+def _setting_named(loc: tuple) -> str:
+    """The environment variable a bad setting came from (its name, never its value)."""
+    names = {str(f.validation_alias or name) for name, f in Settings.model_fields.items()}
+    return str(loc[0]) if loc and str(loc[0]) in names else "a setting"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure becomes one line and an exit code (see the module's docstring)."""
+    logging.getLogger().addHandler(logging.NullHandler())  # libraries' own complaints are explained here instead
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        code = REFUSED
+    except click.ClickException as exc:
+        hint = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) else ""
+        _say(f"bad input: {exc.format_message()}{hint}")
+        code = REFUSED
+    except click.exceptions.Abort:
+        _say("aborted")
+        code = 130
+    except Exception as exc:
+        code, lines = explain(exc)
+        for line in lines:
+            _say(line)
+    sys.exit(code if isinstance(code, int) else DONE)
+
+
+def _say(line: str) -> None:
+    """One line on stderr, as it is (no wrapping, no markup)."""
+    print(line.replace("\n", " "), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ async def load_flow(settings: Settings, key: str, client: CommandClient | None =
         for service in DEFINITIONS:
             reply = await client.send(service, query.model_copy(update={"command_id": uuid.uuid4()}))
             if not reply.ok:
-                raise RuntimeError(f"{service}: {', '.join(str(r) for r in reply.reasons)}")
+                raise FlowRefused(f"{service}: {', '.join(str(r) for r in reply.reasons)}")
             records += reply.result or []
     finally:
         if own_client:
@@ -99,6 +99,11 @@ async def load_flow(settings: Settings, key: str, client: CommandClient | None =
     steps = fold(records, include_reads)
     dead = await dead_letters(settings, key)
     return Flow(key, link(steps), steps, dead)
+
+
+
+class FlowRefused(RuntimeError):
+    """A service refused to give its part of the flow; the text holds its reason codes only."""
 
 
 def fold(records: list[dict], include_reads: bool = False) -> list[Step]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
+from typing import Any
 
 PAYLOAD_LOGGERS = ("aiormq", "aio_pika", "pymongo", "pamqp")
 
@@ -25,3 +27,13 @@ def configure_logging(service: str, level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, stream=sys.stdout,
                         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
     hold_payload_loggers()
+
+
+def own_id(value: Any) -> str:
+    """An id taken from a message (its AMQP message_id, correlation_id) as a log line or span may show it:
+    the canonical UUID when it is one, else `*`. A message's own words are never echoed (they could be a
+    person's name)."""
+    try:
+        return str(uuid.UUID(str(value))) if value is not None else "-"
+    except ValueError:
+        return "*"

@@ -17,6 +17,7 @@ import asyncio
 import gc
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -25,10 +26,12 @@ from typing import Any
 import aio_pika
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.opentelemetry import TelemetryMiddleware
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitResponse
-from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.semconv.trace import SpanAttributes
 
 from shared.config import Settings, get_settings
 from shared.contracts.commands import CommandResult
@@ -36,7 +39,7 @@ from shared.contracts.envelope import Envelope, EventData, envelope_model, looku
 from shared.contracts.events import Retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
-from shared.logs import configure_logging, hold_payload_loggers
+from shared.logs import configure_logging, hold_payload_loggers, own_id
 from shared.messaging.pipeline import DeadLetterSink, Job, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, service_bindings
@@ -48,6 +51,7 @@ from shared.telemetry import TRACER_NAME, make_tracer_provider
 
 log = logging.getLogger("werkbrug.runtime")
 __version__ = "0.1.0"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 OUTAGE_RETRIES = 40  # with the backoff capped at 15 s: about 9 minutes of database outage per message
 
 
@@ -86,6 +90,24 @@ def _documented(consumer: Callable[[RabbitMessage], Awaitable[Any]], model: Any)
     return consumer
 
 
+class _AttributesWithoutEcho(RabbitTelemetrySettingsProvider):
+    """FastStream's consumer span attributes, with the message's own ids shown only when they are ids: a
+    sender's message_id or correlation_id could be any text (a person's name) and is never echoed."""
+
+    def get_consume_attrs_from_message(self, msg) -> dict[str, Any]:
+        attrs = super().get_consume_attrs_from_message(msg)
+        for key in (SpanAttributes.MESSAGING_MESSAGE_ID, SpanAttributes.MESSAGING_MESSAGE_CONVERSATION_ID):
+            if attrs.get(key) is not None:
+                attrs[key] = own_id(attrs[key])
+        return attrs
+
+
+class _TelemetryWithoutEcho(TelemetryMiddleware):
+    def __init__(self, *, tracer_provider) -> None:
+        super().__init__(settings_provider_factory=lambda _: _AttributesWithoutEcho(),
+                         tracer_provider=tracer_provider)
+
+
 class _BrokerDeadLetters(DeadLetterSink):
     def __init__(self, broker: RabbitBroker, topology: Topology, service: str, party: Party,
                  settings: Settings) -> None:
@@ -111,7 +133,9 @@ class _BrokerDeadLetters(DeadLetterSink):
 
     async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
         headers = {
-            **{k: v for k, v in raw.headers.items() if not k.startswith("x-werkbrug-")},
+            # Of the sender's own headers only a well-formed trace context is kept: any other key or value is
+            # the sender's words (a header named after a person) and is not echoed into the parking queue.
+            **{k: v for k, v in raw.headers.items() if k == "traceparent" and _TRACEPARENT.match(str(v))},
             "x-werkbrug-reason": ",".join(r.code.value for r in reasons),
             "x-werkbrug-reasons": json.dumps([r.model_dump(mode="json", exclude_none=True) for r in reasons]),
             "x-werkbrug-service": self._service,
@@ -149,7 +173,7 @@ class ServiceRuntime:
         self.broker = RabbitBroker(
             s.broker_url(d.party.value),
             default_channel=Channel(prefetch_count=s.prefetch, publisher_confirms=True, on_return_raises=True),
-            middlewares=[RabbitTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            middlewares=[_TelemetryWithoutEcho(tracer_provider=self.tracer_provider)],
             # No dependency injection per message: the handlers take the message and nothing else, and
             # FastDepends resolved the message argument through worker threads (4 thread hand-offs per
             # message, measured in `make bench`).
@@ -221,14 +245,14 @@ class ServiceRuntime:
                         # The database is away: hold the message and wait, rather than burn deliveries
                         # towards the dead-letter limit for something that is not the message's fault.
                         log.warning("%s: database unreachable; message %s waits %.1fs", self.definition.name,
-                                    msg.raw_message.message_id, delay)
+                                    own_id(msg.raw_message.message_id), delay)
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, 15.0)
                         continue
                     # A bug, or a message that breaks the code: requeue; after the delivery limit the broker
                     # dead-letters it to the parking queue.
                     log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
-                              type(exc).__name__, msg.raw_message.message_id,
+                              type(exc).__name__, own_id(msg.raw_message.message_id),
                               exc_info=_traceback_without_values(exc))
                     await asyncio.sleep(0.5)
                     await msg.nack(requeue=True)
@@ -247,7 +271,7 @@ class ServiceRuntime:
             except Exception as exc:
                 # An outage or a bug: nothing was committed. Answer at once (the person is waiting) with a
                 # code, never the exception's text (it may quote data); the log says where, not what.
-                log.error("%s: command %s failed (%s)", self.definition.name, msg.raw_message.message_id,
+                log.error("%s: command %s failed (%s)", self.definition.name, own_id(msg.raw_message.message_id),
                           type(exc).__name__, exc_info=_traceback_without_values(exc))
                 reply = CommandResult(ok=False, reasons=[Reason(code=ReasonCode.SERVICE_UNAVAILABLE)]).model_dump(
                     mode="json")
@@ -366,8 +390,9 @@ def _log_repeat(service: str, msg: RabbitMessage, outcome: str) -> None:
     pika = msg.raw_message
     if pika.redelivered or outcome == "duplicate":
         count = (pika.headers or {}).get("x-delivery-count", 0)
+        count = count if type(count) is int else "*"  # the broker's count, or a sender's header: not echoed
         log.info("%s: repeat delivery message=%s redelivered=%s delivery_count=%s outcome=%s", service,
-                 pika.message_id, str(bool(pika.redelivered)).lower(), count, outcome)
+                 own_id(pika.message_id), str(bool(pika.redelivered)).lower(), count, outcome)
 
 
 async def _with_retries(what: str, attempt, tries: int) -> None:

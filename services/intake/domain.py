@@ -46,7 +46,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.parties import Municipality
-from shared.contracts.personal import PersonalData
+from shared.contracts.personal import PersonalData, date_of_birth_reasons
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, Withholding
 from shared.ids import uuid7
@@ -180,12 +180,14 @@ class Referral(Aggregate):
         postal_code = normalise_postal_code(cmd.postal_code)
         if postal_code is None:
             reasons.append(Reason(code=ReasonCode.INVALID_VALUE, field="postal_code", detail="not a Dutch postal code"))
+        submitted_at = now_utc()
+        reasons += date_of_birth_reasons(cmd.date_of_birth, submitted_at.date())
         valid_bsn = is_valid_bsn(cmd.bsn)
         referral = cls(
             id=uuid7(),
             subject=pseudonymise(cmd.bsn) if valid_bsn else None,
             status=ReferralStatus.REFUSED if reasons else ReferralStatus.REGISTERED,
-            submitted_at=now_utc(),
+            submitted_at=submitted_at,
             refusal_reasons=reasons,
         )
         if reasons:
@@ -224,6 +226,8 @@ class Referral(Aggregate):
             raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail=f"quote while {self.status}"))
         if any(q.quote_id == quote.quote_id for q in self.quotes):
             raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail="quote id already received"))
+        if quote.planned_start < self.submitted_at.date():
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_REFERRAL, field="data.planned_start"))
         self.quotes.append(ReceivedQuote(
             quote_id=quote.quote_id, sequence=quote.sequence, kind=quote.kind, amount=quote.amount,
             planned_start=quote.planned_start, duration_weeks=quote.duration_weeks,
@@ -265,6 +269,8 @@ class Referral(Aggregate):
             if (t.start_date, t.planned_end) != (event.start_date, event.planned_end):
                 raise Refusal(ReasonCode.TRAJECTORY_ALREADY_STARTED)
             return  # the same start again: nothing new
+        if event.start_date < self.submitted_at.date():
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_REFERRAL, field="data.start_date"))
         if any(p.reported_on < event.start_date for p in t.progress) or (
                 t.end_date is not None and t.end_date < event.start_date):
             raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_START, detail="reported dates precede this start"))

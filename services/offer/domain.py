@@ -31,7 +31,7 @@ from shared.contracts.events import (
     TrajectoryCommissioned,
 )
 from shared.contracts.parties import Municipality
-from shared.contracts.personal import PersonalData
+from shared.contracts.personal import PersonalData, date_of_birth_reasons
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
 
@@ -76,8 +76,11 @@ class Case(Aggregate):
 
     @classmethod
     def register(cls, event: ReferralRegistered, subject: str) -> Case:
+        registered_at = now_utc()
+        if reasons := date_of_birth_reasons(event.date_of_birth, registered_at.date(), field="data.date_of_birth"):
+            raise Refusal(*reasons)  # a date no person has: refused on receipt, nothing kept
         return cls(
-            id=event.referral_id, subject=subject, status=CaseStatus.REGISTERED, registered_at=now_utc(),
+            id=event.referral_id, subject=subject, status=CaseStatus.REGISTERED, registered_at=registered_at,
             municipality=event.municipality, support_need=event.support_need,
             requested_start=event.requested_start,
             client=PersonalData.of(event),
@@ -106,6 +109,8 @@ class Case(Aggregate):
         if sum((t.amount for t in cmd.invoicing), Decimal(0)) != cmd.amount:
             raise Refusal(Reason(code=ReasonCode.INVOICING_SCHEDULE_INVALID, field="invoicing",
                                  detail="tranches must add up to the quote amount"))
+        if cmd.planned_start < self.registered_at.date():
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_REFERRAL, field="planned_start"))
         quote = Quote(quote_id=uuid.uuid4(), sequence=len(self.quotes) + 1, kind=cmd.kind, amount=cmd.amount,
                       planned_start=cmd.planned_start, duration_weeks=cmd.duration_weeks,
                       invoicing=list(cmd.invoicing), sent_at=now_utc())

@@ -174,7 +174,7 @@ class SubjectRequest(Aggregate):
         asked = next((a for a in self.asked if a.service == answer.service and a.party == party), None)
         if asked is None:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_REQUEST, field="service",
-                                 detail=f"{answer.service} was not asked for this request"))
+                                 detail="that service was not asked for this request"))
         if answer.right != self.right:
             raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="right", detail="not the right asked for"))
         if asked.answered_at is not None:

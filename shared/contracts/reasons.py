@@ -3,10 +3,17 @@
 In the spirit of the iWmo/iJw retour codes: a receiver never just drops a message, it answers with
 what was wrong. A reason names a code, optionally the field it is about and a short technical detail;
 it never repeats the rejected value (that could be personal data).
+
+Trust boundary: a reason, a dead letter's headers and a log line name only schema paths of the contract and
+codes. A path is built from the contract's own field names: an unknown field is named by the object that had
+it (`data`, `data.address`), never by its key, and any other path element that is not a declared field name of
+the contract (a dict key, a list index, a union branch) is shown as `*`. A key a party made up, which could be a
+person's name, is never echoed.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,6 +79,9 @@ class ReasonCode(StrEnum):
     # the yearly report (h5: art 6.2, 6.3): a year is published once, after it closed; then only corrections
     REPORT_PERIOD_OPEN = "report_period_open"
     REPORT_ALREADY_PUBLISHED = "report_already_published"
+    # dates that cannot be true (issue 14: echo and laxness, h4)
+    DATE_IMPLAUSIBLE = "date_implausible"  # a date of birth in the future, or more than OLDEST_AGE years ago
+    DATE_BEFORE_REFERRAL = "date_before_referral"  # a quote's or trajectory's start before the referral was made
 
 
 class Reason(BaseModel):
@@ -95,20 +105,67 @@ class Refusal(Exception):
         super().__init__(", ".join(str(r) for r in self.reasons))
 
 
+PLACEHOLDER = "*"  # a path element that is not a field name of the contract: never echoed
+_ERROR_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,60}$")  # pydantic's error types (`int_parsing`, `extra_forbidden`)
+
+
 def reasons_from_validation_error(exc, prefix: str = "", tagged_union: bool = False) -> list[Reason]:
-    """Turn a pydantic ValidationError into reasons, keeping location and error type, dropping the input.
+    """Turn a pydantic ValidationError into reasons, keeping the contract path and error type, dropping the input
+    and every key the message made up (see the module's docstring).
 
     `tagged_union`: the first location element is the union's tag (the command name); drop it."""
+    names = contract_field_names()
     out: list[Reason] = []
     for err in exc.errors(include_input=False, include_url=False):
         path = err["loc"][1:] if tagged_union and len(err["loc"]) > 1 else err["loc"]
-        loc = ".".join(str(p) for p in (prefix, *path) if p != "")
         kind = err["type"]
         if kind == "extra_forbidden":
             code = ReasonCode.UNKNOWN_FIELD
+            path = path[:-1]  # the object that had the unknown key, not the key
         elif kind == "missing":
             code = ReasonCode.MISSING_FIELD
         else:
             code = ReasonCode.INVALID_VALUE
-        out.append(Reason(code=code, field=loc[:200] or None, detail=kind[:300]))
+        shown = [p if isinstance(p, str) and p in names else PLACEHOLDER for p in path]
+        loc = ".".join(p for p in (prefix, *shown) if p != "")
+        reason = Reason(code=code, field=loc[:200] or None,
+                        detail=kind if _ERROR_TYPE.match(kind) else None)
+        if reason not in out:
+            out.append(reason)
     return out[:20]
+
+
+def contract_field_names() -> frozenset[str]:
+    """Every field name declared by a model of werkbrug's own (contracts, commands, records): the only words a
+    path in a reason may hold."""
+    from pydantic import BaseModel
+
+    names: set[str] = set()
+    seen: set[type] = set()
+    todo = list(BaseModel.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo += cls.__subclasses__()
+        if cls.__module__.split(".", 1)[0] in _OWN_PACKAGES:
+            names.update(cls.model_fields)
+    return frozenset(names)
+
+
+_OWN_PACKAGES = frozenset({"shared", "services", "infra"})
+
+
+def received_reasons(reasons: list[Reason]) -> list[dict[str, str | None]]:
+    """The reasons of a retour another party sent, as they are kept and shown here: the code, and the field
+    only as a path of contract field names (`*` for any other word). The other party's free text (`detail`)
+    is its own words and is not kept."""
+    names = contract_field_names()
+
+    def path(field: str | None) -> str | None:
+        if field is None:
+            return None
+        return ".".join(p if p in names else PLACEHOLDER for p in field.split("."))[:200]
+
+    return [{"code": r.code.value, "field": path(r.field), "detail": None} for r in reasons]

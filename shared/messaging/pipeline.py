@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import operator
 import random
@@ -44,10 +43,10 @@ from shared.contracts.commands import (
     ReadProcessingLog,
     RecordConfidentialityStatement,
 )
-from shared.contracts.envelope import Envelope, EventData, known_versions, lookup
+from shared.contracts.envelope import Envelope, EventData, envelope_model, known_versions, lookup
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
-from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
+from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
 from shared.domain import Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
@@ -254,20 +253,24 @@ class Pipeline:
         """Check everything about a message that does not need the database. Raises Refusal."""
         if len(raw.body) > self.max_message_bytes:
             raise Refusal(Reason(code=ReasonCode.OVERSIZED, detail=f"{len(raw.body)} > {self.max_message_bytes}"))
+        # Strict: JSON types as the contract (docs/schemas) defines them, no coercion ("1" is not the number 1);
+        # dates, times, UUIDs and amounts are read from their JSON strings, as the schema says.
         try:
-            document = json.loads(raw.body)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints, nesting
-            raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail=type(exc).__name__)) from None
-        if not isinstance(document, dict):
-            raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object"))
-        try:
-            envelope = Envelope.model_validate(document)
+            envelope = Envelope.model_validate_json(raw.body, strict=True)
         except ValidationError as exc:
+            errors = exc.errors(include_input=False, include_url=False)
+            if any(e["type"] == "json_invalid" for e in errors):  # not JSON, not UTF-8, nested too deep
+                raise Refusal(Reason(code=ReasonCode.MALFORMED_JSON, detail="json_invalid")) from None
+            if any(e["type"] == "model_type" and not e["loc"] for e in errors):
+                raise Refusal(Reason(code=ReasonCode.INVALID_ENVELOPE, detail="not a JSON object")) from None
             raise Refusal(*reasons_from_validation_error(exc)) from None
         spec = lookup(envelope.type, envelope.version)
         if spec is None:
-            code = ReasonCode.UNSUPPORTED_VERSION if known_versions(envelope.type) else ReasonCode.UNKNOWN_EVENT_TYPE
-            raise Refusal(Reason(code=code, field="type", detail=f"{envelope.type} v{envelope.version}"))
+            # The type and version are the message's own words until known: named only when registered.
+            if versions := known_versions(envelope.type):
+                raise Refusal(Reason(code=ReasonCode.UNSUPPORTED_VERSION, field="version",
+                                     detail=f"{envelope.type} supports v{', v'.join(map(str, versions))}"))
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type", detail="not a registered type"))
         if spec.model not in self._accepts:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_EVENT_TYPE, field="type",
                                  detail=f"{self.d.name} does not consume {envelope.type}"))
@@ -280,10 +283,10 @@ class Pipeline:
         if raw.message_id != str(envelope.id):
             raise Refusal(Reason(code=ReasonCode.MESSAGE_ID_MISMATCH, field="id",
                                  detail="AMQP message_id must equal the event id"))
-        try:
-            data = spec.model.model_validate(envelope.data)
+        try:  # the message as its type's own schema: `data` checked strictly against the type's model
+            data = envelope_model(spec.model).model_validate_json(raw.body, strict=True).data
         except ValidationError as exc:
-            raise Refusal(*reasons_from_validation_error(exc, prefix="data")) from None
+            raise Refusal(*reasons_from_validation_error(exc)) from None
         if envelope.routing_key != raw.routing_key:
             raise Refusal(Reason(code=ReasonCode.ROUTING_MISMATCH, detail="routing key does not match envelope"))
         if spec.model.between_parties and envelope.source == self.d.party:
@@ -324,10 +327,11 @@ class Pipeline:
             if is_retour:
                 known = await uow.record_retour(data.about_event_id, {
                     "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
-                    "reasons": [r.model_dump(mode="json") for r in data.reasons], "at": envelope.time})
+                    "reasons": received_reasons(data.reasons), "at": envelope.time})
                 if not known and not _sent_by_each_service(data.about_type, data.about_version):
                     log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
-                                data.about_type, data.about_event_id)
+                                data.about_type if lookup(data.about_type, data.about_version) else "*",
+                                data.about_event_id)
             elif envelope.subject and not type(data).concerns_subject_rights:
                 await _respect_subject_state(uow, {envelope.subject}, sent_at=envelope.time)
             if handler is not None:
