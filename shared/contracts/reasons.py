@@ -69,6 +69,11 @@ class ReasonCode(StrEnum):
     UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # retours final and from the recipient; events follow from the receiver's records (h3, issue 14)
+    RETOUR_NOT_FROM_RECIPIENT = "retour_not_from_recipient"  # the answering party was not sent the event
+    RETOUR_ABOUT_UNSENT_EVENT = "retour_about_unsent_event"  # we never sent that event (or not of that type)
+    RETOUR_CONTRADICTS_ANSWER = "retour_contradicts_answer"  # the event was answered already, otherwise
+    DATE_BEFORE_REFERRAL = "date_before_referral"  # a trajectory dated before the referral it follows
 
 
 class Reason(BaseModel):

@@ -322,12 +322,8 @@ class Pipeline:
             uow.causation_id = envelope.id
             uow.lifecycle_id = envelope.correlation_id
             if is_retour:
-                known = await uow.record_retour(data.about_event_id, {
-                    "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
-                    "reasons": [r.model_dump(mode="json") for r in data.reasons], "at": envelope.time})
-                if not known and not _sent_by_each_service(data.about_type, data.about_version):
-                    log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
-                                data.about_type, data.about_event_id)
+                if await self._take_retour(uow, envelope, data) == "duplicate":
+                    return Outcome("duplicate")
             elif envelope.subject and not type(data).concerns_subject_rights:
                 await _respect_subject_state(uow, {envelope.subject}, sent_at=envelope.time)
             if handler is not None:
@@ -341,6 +337,8 @@ class Pipeline:
 
         try:
             done = await self._in_transaction(attempt)
+        except RetourRefused as refused:
+            return await self._park_retour(envelope, data, raw, list(refused.reasons), refused.subject, processing)
         except Refusal as refusal:
             reasons = list(refusal.reasons)
             log.warning("%s refused %s %s: %s", self.d.name, envelope.type, envelope.id,
@@ -359,6 +357,58 @@ class Pipeline:
             done = await self._in_transaction(record_refusal)
             return done or Outcome("rejected", reasons)
         return done or Outcome("accepted")
+
+    # -- retours: final, and only from the party the event was sent to -------------------------------
+
+    async def _take_retour(self, uow: UnitOfWork, envelope: Envelope, retour: Retour) -> str:
+        """Record a retour on the outbox record of the event it answers. Accepted only (a) from a party the
+        answered event was sent to (a recipient of its type in the register, never ourselves), (b) about an
+        event this service sent, of the type and version the retour names, and (c) once: the same answer
+        again is a duplicate ("duplicate": no effect); another answer is refused (RetourRefused)."""
+        source = envelope.source
+        if source == self.d.party:
+            raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
+                                             detail="a party does not answer its own events"))
+        sent = await uow.sent_record(retour.about_event_id) if retour.about_event_id else None
+        if sent is None:
+            if _sent_by_each_service(retour.about_type, retour.about_version):
+                return "foreign"  # another service of our party sent it; its retour reaches us all: no effect
+            raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, field="data.about_event_id",
+                                             detail=f"{self.d.name} sent no such event"))
+        subject = sent["subject"]
+        if (sent["type"], sent["version"]) != (retour.about_type, retour.about_version):
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, field="data.about_type",
+                                                detail="not the type and version of the event answered"))
+        if source not in _recipients(sent["type"], sent["version"], self.d.party):
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
+                                                detail="the event answered was not sent to this party"))
+        answer = {"status": retour.status, "from": source.value, "retour_id": str(envelope.id),
+                  "reasons": [r.model_dump(mode="json") for r in retour.reasons], "at": envelope.time}
+        recorded = sent["retour"]
+        if recorded is not None:
+            if _same_answer(recorded, answer):
+                return "duplicate"
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_CONTRADICTS_ANSWER, field="data.status",
+                                                detail="the event was answered otherwise already; a retour is final"))
+        await uow.record_retour(retour.about_event_id, answer)
+        return "recorded"
+
+    async def _park_retour(self, envelope: Envelope, retour: Retour, raw: RawMessage, reasons: list[Reason],
+                           subject: str | None, processing: Callable[[str], Processing]) -> Outcome:
+        """A refused retour is never applied and never answered: written to the processing log as refused
+        (about the subject of the event it answers, when we sent one), logged with codes and ids only, and
+        parked through the pipeline's refusal path."""
+        log.warning("%s refused a retour %s from %s about %s: %s", self.d.name, envelope.id, envelope.source.value,
+                    retour.about_event_id, ",".join(r.code.value for r in reasons))
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            uow.processing = processing("refused")
+            uow.processing.subjects = {subject} if subject else uow.processing.subjects
+            return None
+
+        await self._in_transaction(record)
+        await self._refuse_contract(raw, reasons)
+        return Outcome("dead_lettered", reasons)
 
     def _retour(self, envelope: Envelope, status: str, reasons: list[Reason]) -> Outgoing:
         return Outgoing(
@@ -576,6 +626,31 @@ async def _respect_subject_state(uow: UnitOfWork, subjects: set[str], *, sent_at
 def _lifecycle_of(command: Command) -> uuid.UUID | None:
     """The lifecycle a command belongs to: a referral, or a data-subject request."""
     return getattr(command, "referral_id", None) or getattr(command, "request_id", None)
+
+
+class RetourRefused(Refusal):
+    """A retour that may not be applied; `subject`: that of the event it answers, when we sent one."""
+
+    def __init__(self, subject: str | None, *reasons: Reason) -> None:
+        super().__init__(*reasons)
+        self.subject = subject
+
+
+def _recipients(event_type: str, version: int, sender: Party) -> set[Party]:
+    """The parties an event of ours is sent to: those with a registered activity receiving it, not us."""
+    spec = lookup(event_type, version)
+    if spec is None or spec.model.internal:
+        return set()
+    message = f"{event_type}.v{version}"
+    return {a.party for a in load_register().activity if message in a.receives} - {sender}
+
+
+def _same_answer(recorded: dict[str, Any], answer: dict[str, Any]) -> bool:
+    """The same retour again: from the same party, with the same status and reason codes."""
+    def codes(a: dict[str, Any]) -> list[str]:
+        return sorted(str(r.get("code")) for r in a.get("reasons") or [])
+    return (recorded.get("from"), recorded.get("status"), codes(recorded)) == (
+        answer["from"], answer["status"], codes(answer))
 
 
 def _sent_by_each_service(event_type: str, version: int) -> bool:

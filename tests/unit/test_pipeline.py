@@ -27,7 +27,7 @@ from shared.contracts.events import (
     Retour,
 )
 from shared.contracts.parties import Party
-from shared.contracts.reasons import ReasonCode
+from shared.contracts.reasons import Reason, ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage
 from tests.unit.builders import (
     PSEUDONYM_KEY,
@@ -438,12 +438,92 @@ async def test_a_retour_to_our_event_is_recorded_and_not_answered(offer):
     assert delivery["type"] == "referral.accepted" and delivery["retour"]["status"] == "accepted"
 
 
-async def test_a_retour_about_something_we_never_sent_is_still_taken_in(offer):
+async def _answered(offer: Service, status: str = "accepted", **reason) -> tuple[uuid.UUID, Envelope]:
+    """A case whose referral.accepted WerkSaam answered with `status`; returns the referral and the event."""
+    referral_id = await registered_case(offer)
+    [accepted_env] = offer.store.outbox_of("referral.accepted")
+    first = a_retour_about(accepted_env, status, **reason)
+    assert (await offer.pipeline.handle_event(raw_of(first))).status == "accepted"
+    return referral_id, accepted_env
+
+
+def a_retour_about(sent: Envelope, status: str, source: Party = Party.WERKSAAM, **overrides) -> Envelope:
+    reasons = [Reason(code=ReasonCode.INVALID_TRANSITION)] if status == "rejected" else []
+    fields = {"about_event_id": sent.id, "about_type": sent.type, "about_version": sent.version,
+              "status": status, "reasons": reasons, **overrides}
+    return an_envelope(Retour(**fields), source, subject=sent.subject, correlation_id=sent.correlation_id)
+
+
+async def test_a_retour_contradicting_the_recorded_answer_is_parked_and_never_applied(offer):
+    referral_id, sent = await _answered(offer, "accepted")
+    before = dict(offer.store.retours[sent.id])
+    outbox_before = len(offer.store.outbox)
+    contradicting = a_retour_about(sent, "rejected")
+    outcome = await offer.pipeline.handle_event(raw_of(contradicting))
+    assert outcome.status == "dead_lettered"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_CONTRADICTS_ANSWER]
+    assert offer.dead_letters.codes == [[ReasonCode.RETOUR_CONTRADICTS_ANSWER]]
+    assert offer.store.retours[sent.id] == before, "the sender's delivery record is unchanged"
+    assert len(offer.store.outbox) == outbox_before, "a retour is never answered"
+    [refused] = [r for r in offer.store.processing_log if r.message_id == str(contradicting.id)]
+    assert refused.status == "refused" and refused.subject == SUBJECT
+    reply = await offer.command(GetReferral(referral_id=referral_id))
+    [delivery] = reply["result"]["deliveries"]
+    assert delivery["retour"]["status"] == "accepted"
+
+
+async def test_the_same_retour_again_under_a_new_id_is_a_duplicate_without_effect(offer):
+    _, sent = await _answered(offer, "rejected")
+    before = dict(offer.store.retours[sent.id])
+    commits = offer.store.commits
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "rejected")))
+    assert outcome.status == "duplicate"
+    assert offer.store.retours[sent.id] == before and offer.store.commits == commits
+    assert offer.dead_letters.letters == []
+
+
+async def test_a_rejection_with_other_reasons_after_a_rejection_is_refused(offer):
+    _, sent = await _answered(offer, "rejected")
+    other = a_retour_about(sent, "rejected", reasons=[Reason(code=ReasonCode.UNKNOWN_REFERRAL)])
+    assert (await offer.pipeline.handle_event(raw_of(other))).status == "dead_lettered"
+    assert [r["code"] for r in offer.store.retours[sent.id]["reasons"]] == [ReasonCode.INVALID_TRANSITION]
+
+
+async def test_a_retour_about_something_we_never_sent_is_parked(offer):
     retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.accepted", about_version=1,
                     status="rejected", reasons=[])
     env = an_envelope(retour, Party.WERKSAAM)
-    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
-    assert offer.store.retours == {}
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status == "dead_lettered"
+    assert offer.dead_letters.codes == [[ReasonCode.RETOUR_ABOUT_UNSENT_EVENT]]
+    assert offer.store.retours == {} and offer.store.outbox == []
+    assert str(env.id) not in offer.store.inbox
+
+
+async def test_a_retour_naming_another_type_than_the_event_it_answers_is_parked(offer):
+    await registered_case(offer)
+    [sent] = offer.store.outbox_of("referral.accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "accepted", about_type="quote.sent")))
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_ABOUT_UNSENT_EVENT]
+    assert sent.id not in offer.store.retours
+
+
+async def test_a_party_answering_its_own_event_is_parked(offer):
+    await registered_case(offer)
+    [sent] = offer.store.outbox_of("referral.accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "rejected", source=Party.HELIOMARE)))
+    assert outcome.status == "dead_lettered"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_NOT_FROM_RECIPIENT]
+    assert sent.id not in offer.store.retours
+
+
+async def test_a_refused_retour_logs_codes_and_ids_only(offer, caplog):
+    _, sent = await _answered(offer, "accepted")
+    contradicting = a_retour_about(sent, "rejected")
+    await offer.pipeline.handle_event(raw_of(contradicting))
+    [line] = [r.getMessage() for r in caplog.records if "refused a retour" in r.getMessage()]
+    assert str(contradicting.id) in line and str(sent.id) in line and "retour_contradicts_answer" in line
+    assert SUBJECT not in line
 
 
 # -- commands ---------------------------------------------------------------------------------------
