@@ -48,7 +48,7 @@ from shared.contracts.envelope import Envelope, EventData, known_versions, looku
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
-from shared.domain import Outgoing
+from shared.domain import NotYet, Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
@@ -191,7 +191,7 @@ class DeadLetterSink:
 
 @dataclass
 class Outcome:
-    status: str  # accepted | rejected | duplicate | dead_lettered
+    status: str  # accepted | rejected | duplicate | dead_lettered | deferred (requeue after a pause: NotYet)
     reasons: list[Reason] = field(default_factory=list)
 
 
@@ -203,8 +203,10 @@ class Pipeline:
         dead_letters: DeadLetterSink,
         tracer: trace.Tracer,
         max_message_bytes: int,
+        delivery_limit: int = 5,
     ) -> None:
         self.d = definition
+        self.delivery_limit = delivery_limit  # the queues' x-delivery-limit: NotYet waits for fewer deliveries
         self.uow_factory = uow_factory
         self.dead_letters = dead_letters
         self.tracer = tracer
@@ -341,6 +343,13 @@ class Pipeline:
             return await self._park_retour(envelope, data, raw, list(refused.reasons), refused.subject, processing)
         except Refusal as refusal:
             reasons = list(refusal.reasons)
+            delivery = _delivery_count(raw)
+            if isinstance(refusal, NotYet) and delivery < self.delivery_limit - 1:
+                # What it follows from may still arrive on another queue: try again (the runtime requeues it
+                # after a pause); on the last delivery the broker allows, it is refused for good below.
+                log.info("%s holds back %s %s (delivery %d of %d): %s", self.d.name, envelope.type, envelope.id,
+                         delivery + 1, self.delivery_limit, ",".join(r.code.value for r in reasons))
+                return Outcome("deferred", reasons)
             log.warning("%s refused %s %s: %s", self.d.name, envelope.type, envelope.id,
                         ", ".join(str(r) for r in reasons))
 
@@ -680,6 +689,14 @@ def _envelope_attributes(envelope: Envelope) -> dict[str, Any]:
         "werkbrug.subject": envelope.subject or "",
         "werkbrug.correlation_id": str(envelope.correlation_id),
     }
+
+
+def _delivery_count(raw: RawMessage) -> int:
+    """How often the broker delivered the message before (quorum queues' `x-delivery-count`; absent on the
+    first delivery). A sender can set the header on its first delivery only to have its own message
+    refused sooner; the broker overwrites it on every redelivery."""
+    value = raw.headers.get("x-delivery-count", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,13 +20,18 @@ from shared.config import Settings
 from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListReferrals
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
+    ContractType,
+    HoursBand,
     QuoteApproved,
     QuoteRejected,
     QuoteRejectReason,
     ReferralAccepted,
     ReferralRegistered,
     Retour,
+    TrajectoryEnded,
+    TrajectoryStarted,
 )
+from shared.contracts.events import Outcome as TrajectoryOutcome
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage
@@ -738,3 +744,77 @@ async def test_an_event_between_services_of_one_party_is_handled_without_a_retou
     assert (await service.pipeline.handle_event(raw_of(env))).status == "accepted"
     assert seen == [env.id]
     assert service.store.retours_sent == []
+
+
+# -- events must follow from the receiver's records: NotYet waits, then is refused ---------------------
+
+
+async def approved_at_intake(intake: Service) -> tuple[uuid.UUID, uuid.UUID]:
+    reply = await intake.command(a_submit_referral())
+    referral_id = uuid.UUID(reply["result"]["referral_id"])
+    quote = a_quote_sent(referral_id, amount="4800.00")
+    assert (await intake.pipeline.handle_event(raw_of(an_envelope(quote, Party.HELIOMARE, subject=SUBJECT)))
+            ).status == "accepted"
+    assert (await intake.command(DecideQuote(referral_id=referral_id, quote_id=quote.quote_id, approve=True)))["ok"]
+    return referral_id, quote.quote_id
+
+
+def an_end(referral_id: uuid.UUID, trajectory_id: uuid.UUID) -> Envelope:
+    end = TrajectoryEnded(referral_id=referral_id, trajectory_id=trajectory_id, end_date=date(2027, 7, 1),
+                          outcome=TrajectoryOutcome.PAID_WORK, contract_type=ContractType.PERMANENT,
+                          hours_band=HoursBand.FROM_24_TO_32)
+    return an_envelope(end, Party.HELIOMARE, subject=SUBJECT)
+
+
+async def test_an_end_before_its_start_is_held_back_without_effect_then_refused_on_the_last_delivery(intake):
+    referral_id, _ = await approved_at_intake(intake)
+    before = intake.store.aggregates("referrals")[0].model_dump()
+    outbox_before, commits = len(intake.store.outbox), intake.store.commits
+    env = an_end(referral_id, uuid.uuid4())
+    for count in (None, 1, 2, 3):
+        raw = raw_of(env, headers={} if count is None else {"x-delivery-count": count})
+        outcome = await intake.pipeline.handle_event(raw)
+        assert outcome.status == "deferred"
+        assert [r.code for r in outcome.reasons] == [ReasonCode.TRAJECTORY_NOT_STARTED]
+    assert (len(intake.store.outbox), intake.store.commits) == (outbox_before, commits), "nothing written yet"
+    last = await intake.pipeline.handle_event(raw_of(env, headers={"x-delivery-count": 4}))
+    assert last.status == "rejected"
+    [retour] = [Retour.model_validate(e.data) for e in intake.store.retours_sent
+                if e.data["about_type"] == "trajectory.ended"]
+    assert retour.status == "rejected" and retour.about_event_id == env.id
+    assert [r.code for r in retour.reasons] == [ReasonCode.TRAJECTORY_NOT_STARTED]
+    assert intake.store.aggregates("referrals")[0].model_dump() == before
+    assert str(env.id) in intake.store.inbox
+
+
+async def test_an_end_that_overtook_its_start_is_accepted_once_the_start_arrived(intake):
+    referral_id, quote_id = await approved_at_intake(intake)
+    trajectory_id = uuid.uuid4()
+    end = an_end(referral_id, trajectory_id)
+    assert (await intake.pipeline.handle_event(raw_of(end))).status == "deferred"
+    start = TrajectoryStarted(referral_id=referral_id, trajectory_id=trajectory_id, quote_id=quote_id,
+                              start_date=date(2027, 2, 1), planned_end=date(2027, 8, 1))
+    assert (await intake.pipeline.handle_event(raw_of(an_envelope(start, Party.HELIOMARE, subject=SUBJECT)))
+            ).status == "accepted"
+    again = await intake.pipeline.handle_event(raw_of(end, headers={"x-delivery-count": 1}))
+    assert again.status == "accepted"
+    [referral] = intake.store.aggregates("referrals")
+    assert referral.status == "trajectory_ended" and referral.trajectory.trajectory_id == trajectory_id
+
+
+async def test_an_end_of_another_trajectory_than_the_recorded_one_is_refused_at_first_delivery(intake):
+    referral_id, quote_id = await approved_at_intake(intake)
+    start = TrajectoryStarted(referral_id=referral_id, trajectory_id=uuid.uuid4(), quote_id=quote_id,
+                              start_date=date(2027, 2, 1), planned_end=date(2027, 8, 1))
+    await intake.pipeline.handle_event(raw_of(an_envelope(start, Party.HELIOMARE, subject=SUBJECT)))
+    outcome = await intake.pipeline.handle_event(raw_of(an_end(referral_id, uuid.uuid4())))
+    assert outcome.status == "rejected"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_TRAJECTORY]
+
+
+async def test_a_forged_delivery_count_header_only_makes_the_senders_own_message_refused_sooner(intake):
+    referral_id, _ = await approved_at_intake(intake)
+    outcome = await intake.pipeline.handle_event(raw_of(an_end(referral_id, uuid.uuid4()),
+                                                        headers={"x-delivery-count": 99}))
+    assert outcome.status == "rejected"
+    assert intake.store.aggregates("referrals")[0].trajectory is None
