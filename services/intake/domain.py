@@ -318,10 +318,9 @@ class Referral(Aggregate):
         quote = self._approved_quote()
         if event.quote_id != quote.quote_id:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
-        t = self._started_trajectory(event.trajectory_id)
-        if event.moment == InvoiceMoment.AFTERWARDS and t.end_date is None:
-            raise NotYet(Reason(code=ReasonCode.INVALID_TRANSITION, field="data.moment",
-                                detail="an invoice afterwards follows the trajectory's end"))
+        if self.trajectory is not None and self.trajectory.trajectory_id != event.trajectory_id:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_TRAJECTORY, field="data.trajectory_id",
+                                 detail="not the trajectory that started"))
         invoice = ReceivedInvoice(invoice_id=event.invoice_id, number=event.invoice_number,
                                   trajectory_id=event.trajectory_id, invoice_date=event.invoice_date,
                                   moment=event.moment, basis=event.basis, amount_excl_vat=event.amount_excl_vat,
@@ -334,6 +333,11 @@ class Referral(Aggregate):
             return
         if self.invoiced_total() + event.amount_excl_vat > quote.amount:
             raise Refusal(Reason(code=ReasonCode.INVOICE_EXCEEDS_APPROVED, field="data.amount_excl_vat"))
+        # What contradicts the records is refused above, at once; what may still follow waits (NotYet).
+        t = self._started_trajectory(event.trajectory_id)
+        if event.moment == InvoiceMoment.AFTERWARDS and t.end_date is None:
+            raise NotYet(Reason(code=ReasonCode.INVALID_TRANSITION, field="data.moment",
+                                detail="an invoice afterwards follows the trajectory's end"))
         self.invoices = [*self.invoices, invoice]
 
     def invoiced_total(self) -> Decimal:
