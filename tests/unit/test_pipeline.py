@@ -503,7 +503,8 @@ async def test_a_retour_about_something_we_never_sent_is_parked(offer):
     assert outcome.status == "dead_lettered"
     assert offer.dead_letters.codes == [[ReasonCode.RETOUR_ABOUT_UNSENT_EVENT]]
     assert offer.store.retours == {} and offer.store.outbox == []
-    assert str(env.id) not in offer.store.inbox
+    again = await offer.pipeline.handle_event(raw_of(env))
+    assert again.status == "duplicate" and len(offer.dead_letters.letters) == 1, "the same message parked once"
 
 
 async def test_a_retour_naming_another_type_than_the_event_it_answers_is_parked(offer):
