@@ -404,13 +404,10 @@ class Pipeline:
 
     async def _park_retour(self, envelope: Envelope, retour: Retour, raw: RawMessage, reasons: list[Reason],
                            subject: str | None, processing: Callable[[str], Processing]) -> Outcome:
-        """A refused retour is never applied and never answered: logged with codes and ids only, parked
-        through the pipeline's refusal path, and written to the processing log as refused (about the subject
-        of the event it answers, when we sent one) with its inbox record, so that a redelivery of the same
-        message is a duplicate. Parked first: a failure in between parks it twice rather than never."""
-        log.warning("%s refused a retour %s from %s about %s: %s", self.d.name, envelope.id, envelope.source.value,
-                    retour.about_event_id, ",".join(r.code.value for r in reasons))
-        await self._refuse_contract(raw, reasons)
+        """A refused retour is never applied and never answered: written to the processing log as refused
+        (about the subject of the event it answers, when we sent one) with its inbox record, logged with
+        codes and ids only, and parked through the pipeline's refusal path. The inbox record first: of two
+        copies of one message handled at once only one is parked, the other is a duplicate."""
 
         async def record(uow: UnitOfWork) -> Outcome | None:
             if await uow.processed(str(envelope.id)):
@@ -420,7 +417,11 @@ class Pipeline:
             uow.inbox = InboxEntry(str(envelope.id), "retour", envelope.type, {"refused": [r.code for r in reasons]})
             return None
 
-        await self._in_transaction(record)
+        if (done := await self._in_transaction(record)) is not None:
+            return done
+        log.warning("%s refused a retour %s from %s about %s: %s", self.d.name, envelope.id, envelope.source.value,
+                    retour.about_event_id, ",".join(r.code.value for r in reasons))
+        await self._refuse_contract(raw, reasons)
         return Outcome("dead_lettered", reasons)
 
     def _retour(self, envelope: Envelope, status: str, reasons: list[Reason]) -> Outgoing:
