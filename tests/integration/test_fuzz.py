@@ -11,6 +11,9 @@ and each delivery is accounted for:
 - business refusals (a referral that does not exist) are answered with a rejected retour carrying reason
   codes, or, between a party's own services, recorded as refused in the processing log;
 - a replayed message id has exactly one effect (one state change at most, one retour at most);
+- a valid retour about an event the service never sent, or from the party that sent it, is parked with its
+  reason and never answered; random retours about events really sent and answered, by the party they went
+  to, are duplicates (the same answer) or parked as contradicting it, and no delivery record changes;
 - no service crashes on any of it (each answers its `ListReferrals` query afterwards), and refused input
   changes no state (the `ListReferrals` views, and billing's invoices, are the same before and after).
 
