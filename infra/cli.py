@@ -4,6 +4,7 @@ Caseworker (WerkSaam):
     werkbrug refer PERSON.json                        submit a referral (personal data from a file, not the shell)
     werkbrug referrals [--status S]                   list referrals
     werkbrug status REFERRAL                          one referral at both parties, with every retour
+    werkbrug reconcile [REFERRAL]                     where the parties' records disagree (exit 2 if any)
     werkbrug approve REFERRAL QUOTE | reject REFERRAL QUOTE --reason CODE
 Account manager (Heliomare):
     werkbrug accept REFERRAL | decline REFERRAL --reason CODE
@@ -61,6 +62,9 @@ from rich.table import Table
 from typer import _click as click  # the click typer runs on (vendored): its exceptions
 
 from infra.dead_letters import ParkingQueues
+from infra.reconcile import REFERRAL_SERVICES
+from infra.reconcile import compare as reconcile_one
+from infra.reconcile import compare_all as reconcile_all
 from infra.report_console import print_report
 from infra.services import DEFINITIONS
 from infra.subject_request_console import deadline_markup, print_subject_request
@@ -272,6 +276,47 @@ def status(
             outcome = retour.get("status", waiting)
             reasons = ", ".join(r["code"] for r in retour.get("reasons", []))
             console.print(f"  sent {d['type']} ({d['status']}) → {outcome} {reasons}".rstrip())
+    disagreements = reconcile_one(referral, {s: r.result if r.ok else None for s, r in views.items()})
+    for d in disagreements:
+        console.print(f"[red]parties disagree[/] on {d.fact}: WerkSaam {d.werksaam} ≠ Heliomare {d.heliomare}")
+
+
+@app.command()
+def reconcile(
+    referral: Annotated[str | None, typer.Argument(help="Referral id; without it, every referral.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare both parties' records (intake's against offer's, trajectory's and billing's) and print every
+    fact they disagree on: state, quotes, trajectory id, dates, outcome, invoices, amounts invoiced vs
+    approved. Exit 2 when they disagree (a message still on its way shows too: run it again)."""
+    if referral is not None:
+        rid = _uuid(referral)
+        views = _run(_send_all(GetReferral(referral_id=rid)))
+        if not any(r.ok for r in views.values()):
+            err.print(f"unknown referral {referral}")
+            raise typer.Exit(1)
+        found = reconcile_one(str(rid), {s: r.result if r.ok else None for s, r in views.items()})
+        compared = 1
+    else:
+        lists = _run(_send_all(ListReferrals(limit=1000)))
+        refused = [s for s, r in lists.items() if not r.ok]
+        if refused:
+            err.print(f"refused by {', '.join(refused)}")
+            raise typer.Exit(2)
+        rows = {s: r.result for s, r in lists.items() if s in REFERRAL_SERVICES}
+        found = reconcile_all(rows)
+        compared = len({row["referral_id"] for listed in rows.values() for row in listed})
+    if as_json_:
+        print(json.dumps({"compared": compared, "disagreements": [vars(d) for d in found]}, indent=2))
+    elif not found:
+        console.print(f"the parties agree on {compared} referral{'s' if compared != 1 else ''}")
+    else:
+        for d in found:
+            console.print(d.line())
+        console.print(f"{len(found)} disagreement{'s' if len(found) != 1 else ''} in {compared} referral"
+                      f"{'s' if compared != 1 else ''}")
+    if found:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -15,6 +15,15 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from shared.contracts.envelope import EventData
+from shared.contracts.reasons import Refusal
+
+
+class NotYet(Refusal):
+    """An event that does not follow from the receiver's records YET: what it follows from (a start, an
+    approval) travels on another queue and may still come. The messaging core holds it back and tries
+    again a few times; when the broker's delivery count reaches its last allowed delivery, it is refused
+    like any Refusal, with these reasons. An event that contradicts the records outright (a second,
+    different start; another trajectory id than the recorded one) raises a plain Refusal at once."""
 
 
 @dataclass(frozen=True)

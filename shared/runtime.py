@@ -191,7 +191,8 @@ class ServiceRuntime:
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
         dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, d.party, s)
-        self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes)
+        self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes,
+                                 s.delivery_limit)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, s.relay_interval, d.name)
         self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
         self.jobs: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [
@@ -258,6 +259,10 @@ class ServiceRuntime:
                     await msg.nack(requeue=True)
                     return
                 _log_repeat(self.definition.name, msg, outcome.status)
+                if outcome.status == "deferred":  # does not follow from our records yet (NotYet): try later
+                    await asyncio.sleep(_defer_pause(msg))
+                    await msg.nack(requeue=True)
+                    return
                 await msg.ack()
                 return
             await msg.nack(requeue=True)
@@ -393,6 +398,17 @@ def _log_repeat(service: str, msg: RabbitMessage, outcome: str) -> None:
         count = count if type(count) is int else "*"  # the broker's count, or a sender's header: not echoed
         log.info("%s: repeat delivery message=%s redelivered=%s delivery_count=%s outcome=%s", service,
                  own_id(pika.message_id), str(bool(pika.redelivered)).lower(), count, outcome)
+
+
+DEFER_PAUSE = 0.5  # seconds before the first retry of a message that does not follow yet; doubled each time
+
+
+def _defer_pause(msg: RabbitMessage) -> float:
+    """0.5, 1, 2, 4 s… (at most 8): with the default delivery limit of 5, a message waits about 7.5 s in all
+    for what it follows from before it is refused."""
+    count = (msg.raw_message.headers or {}).get("x-delivery-count", 0)
+    count = count if isinstance(count, int) and 0 <= count < 8 else 4
+    return min(DEFER_PAUSE * 2 ** count, 8.0)
 
 
 async def _with_retries(what: str, attempt, tries: int) -> None:

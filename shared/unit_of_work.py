@@ -231,6 +231,12 @@ class UnitOfWork(abc.ABC):
         """The W3C trace context recorded when the lifecycle began, or None."""
 
     @abc.abstractmethod
+    async def sent_record(self, event_id: uuid.UUID) -> dict[str, Any] | None:
+        """What this service's outbox holds about an event it sent: `type`, `version`, `subject` and the
+        `retour` recorded so far (None when not yet answered); None if this service never sent it (or
+        the record's retention ended)."""
+
+    @abc.abstractmethod
     async def record_retour(self, about_event_id: uuid.UUID, answer: dict[str, Any]) -> bool:
         """Note on our outbox record how the receiver answered it. False if we never sent it."""
 

@@ -46,7 +46,7 @@ from shared.contracts.events import (
     vat_of,
 )
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate, Withholding
+from shared.domain import Aggregate, NotYet, Withholding
 from shared.privacy.periods import add_months
 
 BILLING_NAMESPACE = uuid.UUID("5d0c8b1a-2f7e-4c39-9a61-62696c6c696e")
@@ -180,25 +180,30 @@ class Account(Aggregate):
         self.commission = commission
 
     def started(self, event: TrajectoryStarted) -> None:
+        """Follows the commission (offer's trajectory.commissioned, on another queue: NotYet until it came)."""
         start = Start(trajectory_id=event.trajectory_id, quote_id=event.quote_id, start_date=event.start_date)
         if self.start is not None:
             if self.start != start:
                 raise Refusal(ReasonCode.TRAJECTORY_ALREADY_STARTED)
             return
-        if self.commission is not None and self.commission.quote_id != event.quote_id:
+        if self.commission is None:
+            raise NotYet(Reason(code=ReasonCode.NO_APPROVED_QUOTE, detail="the trajectory follows its commission"))
+        if self.commission.quote_id != event.quote_id:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
         if self.end is not None:
             self._consistent(start, self.end)
         self.start = start
 
     def ended(self, event: TrajectoryEnded) -> None:
+        """Follows the start, under its trajectory id: before the start NotYet, another id refused at once."""
         end = End(trajectory_id=event.trajectory_id, end_date=event.end_date, outcome=event.outcome)
         if self.end is not None:
             if self.end != end:
                 raise Refusal(ReasonCode.TRAJECTORY_ENDED)
             return
-        if self.start is not None:
-            self._consistent(self.start, end)
+        if self.start is None:
+            raise NotYet(Reason(code=ReasonCode.TRAJECTORY_NOT_STARTED, field="data.trajectory_id"))
+        self._consistent(self.start, end)
         self.end = end
 
     @staticmethod

@@ -48,7 +48,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Municipality
 from shared.contracts.personal import PersonalData, date_of_birth_reasons
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate, Withholding
+from shared.domain import Aggregate, NotYet, Withholding
 from shared.ids import uuid7
 from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.periods import add_months
@@ -96,10 +96,12 @@ class ProgressRecord(BaseModel):
 
 
 class TrajectoryRecord(BaseModel):
-    """The trajectory as WerkSaam registers it from Heliomare's messages (art 3.5). Its messages travel on
-    separate queues and may arrive in any order, so each part is recorded as it comes and checked
-    against the parts already known: a date before the start, progress after the end or a second,
-    different start or end are refused."""
+    """The trajectory as WerkSaam registers it from Heliomare's messages (art 3.5). Every message must
+    follow from what WerkSaam has seen: progress, the end and invoices follow the start, under the
+    trajectory id the start gave. They travel on separate queues, so one may overtake the start: such a
+    message does not follow YET (NotYet) and is tried again until the start had time to arrive; one that
+    contradicts the record (another trajectory id, a second different start or end, a date before the
+    start or the referral) is refused at once."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -262,8 +264,11 @@ class Referral(Aggregate):
     # -- steps 4, 6, 7: the trajectory as Heliomare reports it -----------------------------------------
 
     def trajectory_started(self, event: TrajectoryStarted) -> None:
+        # WerkSaam's approval is its own decision, recorded before quote.approved left: no waiting for it.
         if event.quote_id != self._approved_quote().quote_id:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
+        if event.start_date < self.submitted_at.date():
+            raise Refusal(Reason(code=ReasonCode.DATE_BEFORE_REFERRAL, field="data.start_date"))
         t = self._trajectory(event.trajectory_id)
         if t.start_date is not None:
             if (t.start_date, t.planned_end) != (event.start_date, event.planned_end):
@@ -279,7 +284,7 @@ class Referral(Aggregate):
 
     def trajectory_progressed(self, event: TrajectoryProgressed) -> None:
         self._approved_quote()
-        t = self._trajectory(event.trajectory_id)
+        t = self._started_trajectory(event.trajectory_id)
         report = ProgressRecord(sequence=event.sequence, reported_on=event.reported_on, phase=event.phase,
                                 status=event.status)
         same = next((p for p in t.progress if p.sequence == event.sequence), None)
@@ -297,7 +302,7 @@ class Referral(Aggregate):
 
     def trajectory_ended(self, event: TrajectoryEnded) -> None:
         self._approved_quote()
-        t = self._trajectory(event.trajectory_id)
+        t = self._started_trajectory(event.trajectory_id)
         end = (event.end_date, event.outcome, event.contract_type, event.hours_band, event.stop_reason)
         if t.end_date is not None:
             if (t.end_date, t.outcome, t.contract_type, t.hours_band, t.stop_reason) != end:
@@ -320,7 +325,8 @@ class Referral(Aggregate):
         if event.quote_id != quote.quote_id:
             raise Refusal(Reason(code=ReasonCode.UNKNOWN_QUOTE, detail="not the approved quote"))
         if self.trajectory is not None and self.trajectory.trajectory_id != event.trajectory_id:
-            raise Refusal(ReasonCode.UNKNOWN_TRAJECTORY)
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_TRAJECTORY, field="data.trajectory_id",
+                                 detail="not the trajectory that started"))
         invoice = ReceivedInvoice(invoice_id=event.invoice_id, number=event.invoice_number,
                                   trajectory_id=event.trajectory_id, invoice_date=event.invoice_date,
                                   moment=event.moment, basis=event.basis, amount_excl_vat=event.amount_excl_vat,
@@ -333,6 +339,11 @@ class Referral(Aggregate):
             return
         if self.invoiced_total() + event.amount_excl_vat > quote.amount:
             raise Refusal(Reason(code=ReasonCode.INVOICE_EXCEEDS_APPROVED, field="data.amount_excl_vat"))
+        # What contradicts the records is refused above, at once; what may still follow waits (NotYet).
+        t = self._started_trajectory(event.trajectory_id)
+        if event.moment == InvoiceMoment.AFTERWARDS and t.end_date is None:
+            raise NotYet(Reason(code=ReasonCode.INVALID_TRANSITION, field="data.moment",
+                                detail="an invoice afterwards follows the trajectory's end"))
         self.invoices = [*self.invoices, invoice]
 
     def invoiced_total(self) -> Decimal:
@@ -352,6 +363,16 @@ class Referral(Aggregate):
             return TrajectoryRecord(trajectory_id=trajectory_id)
         if self.trajectory.trajectory_id != trajectory_id:
             raise Refusal(ReasonCode.UNKNOWN_TRAJECTORY)
+        return self.trajectory.model_copy(deep=True)
+
+    def _started_trajectory(self, trajectory_id: uuid.UUID) -> TrajectoryRecord:
+        """The trajectory a message after the start is about: not started yet → NotYet; another id than
+        the one the start gave → refused at once."""
+        if self.trajectory is not None and self.trajectory.trajectory_id != trajectory_id:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_TRAJECTORY, field="data.trajectory_id",
+                                 detail="not the trajectory that started"))
+        if self.trajectory is None or self.trajectory.start_date is None:
+            raise NotYet(Reason(code=ReasonCode.TRAJECTORY_NOT_STARTED, field="data.trajectory_id"))
         return self.trajectory.model_copy(deep=True)
 
     def _trajectory_changed(self, trajectory: TrajectoryRecord) -> None:

@@ -82,6 +82,10 @@ class ReasonCode(StrEnum):
     # dates that cannot be true (issue 14: echo and laxness, h4)
     DATE_IMPLAUSIBLE = "date_implausible"  # a date of birth in the future, or more than OLDEST_AGE years ago
     DATE_BEFORE_REFERRAL = "date_before_referral"  # a quote's or trajectory's start before the referral was made
+    # retours final and from the recipient; events follow from the receiver's records (h3, issue 14)
+    RETOUR_NOT_FROM_RECIPIENT = "retour_not_from_recipient"  # the answering party was not sent the event
+    RETOUR_ABOUT_UNSENT_EVENT = "retour_about_unsent_event"  # we never sent that event (or not of that type)
+    RETOUR_CONTRADICTS_ANSWER = "retour_contradicts_answer"  # the event was answered already, otherwise
 
 
 class Reason(BaseModel):

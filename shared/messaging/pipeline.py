@@ -47,7 +47,7 @@ from shared.contracts.envelope import Envelope, EventData, envelope_model, known
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
-from shared.domain import Outgoing
+from shared.domain import NotYet, Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
@@ -190,7 +190,7 @@ class DeadLetterSink:
 
 @dataclass
 class Outcome:
-    status: str  # accepted | rejected | duplicate | dead_lettered
+    status: str  # accepted | rejected | duplicate | dead_lettered | deferred (requeue after a pause: NotYet)
     reasons: list[Reason] = field(default_factory=list)
 
 
@@ -202,8 +202,10 @@ class Pipeline:
         dead_letters: DeadLetterSink,
         tracer: trace.Tracer,
         max_message_bytes: int,
+        delivery_limit: int = 5,
     ) -> None:
         self.d = definition
+        self.delivery_limit = delivery_limit  # the queues' x-delivery-limit: NotYet waits for fewer deliveries
         self.uow_factory = uow_factory
         self.dead_letters = dead_letters
         self.tracer = tracer
@@ -325,13 +327,8 @@ class Pipeline:
             uow.causation_id = envelope.id
             uow.lifecycle_id = envelope.correlation_id
             if is_retour:
-                known = await uow.record_retour(data.about_event_id, {
-                    "status": data.status, "from": envelope.source.value, "retour_id": str(envelope.id),
-                    "reasons": received_reasons(data.reasons), "at": envelope.time})
-                if not known and not _sent_by_each_service(data.about_type, data.about_version):
-                    log.warning("%s got a retour about a %s it did not send: %s", self.d.name,
-                                data.about_type if lookup(data.about_type, data.about_version) else "*",
-                                data.about_event_id)
+                if await self._take_retour(uow, envelope, data) == "duplicate":
+                    return Outcome("duplicate")
             elif envelope.subject and not type(data).concerns_subject_rights:
                 await _respect_subject_state(uow, {envelope.subject}, sent_at=envelope.time)
             if handler is not None:
@@ -345,8 +342,17 @@ class Pipeline:
 
         try:
             done = await self._in_transaction(attempt)
+        except RetourRefused as refused:
+            return await self._park_retour(envelope, data, raw, list(refused.reasons), refused.subject, processing)
         except Refusal as refusal:
             reasons = list(refusal.reasons)
+            delivery = _delivery_count(raw)
+            if isinstance(refusal, NotYet) and delivery < self.delivery_limit - 1:
+                # What it follows from may still arrive on another queue: try again (the runtime requeues it
+                # after a pause); on the last delivery the broker allows, it is refused for good below.
+                log.info("%s holds back %s %s (delivery %d of %d): %s", self.d.name, envelope.type, envelope.id,
+                         delivery + 1, self.delivery_limit, ",".join(r.code.value for r in reasons))
+                return Outcome("deferred", reasons)
             log.warning("%s refused %s %s: %s", self.d.name, envelope.type, envelope.id,
                         ", ".join(str(r) for r in reasons))
 
@@ -363,6 +369,63 @@ class Pipeline:
             done = await self._in_transaction(record_refusal)
             return done or Outcome("rejected", reasons)
         return done or Outcome("accepted")
+
+    # -- retours: final, and only from the party the event was sent to -------------------------------
+
+    async def _take_retour(self, uow: UnitOfWork, envelope: Envelope, retour: Retour) -> str:
+        """Record a retour on the outbox record of the event it answers. Accepted only (a) from a party the
+        answered event was sent to (a recipient of its type in the register, never ourselves), (b) about an
+        event this service sent, of the type and version the retour names, and (c) once: the same answer
+        again is a duplicate ("duplicate": no effect); another answer is refused (RetourRefused)."""
+        source = envelope.source
+        if source == self.d.party:
+            raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
+                                             detail="a party does not answer its own events"))
+        sent = await uow.sent_record(retour.about_event_id) if retour.about_event_id else None
+        if sent is None:
+            if _sent_by_each_service(retour.about_type, retour.about_version):
+                return "foreign"  # another service of our party sent it; its retour reaches us all: no effect
+            raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, field="data.about_event_id",
+                                             detail=f"{self.d.name} sent no such event"))
+        subject = sent["subject"]
+        if (sent["type"], sent["version"]) != (retour.about_type, retour.about_version):
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, field="data.about_type",
+                                                detail="not the type and version of the event answered"))
+        if source not in _recipients(sent["type"], sent["version"], self.d.party):
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
+                                                detail="the event answered was not sent to this party"))
+        answer = {"status": retour.status, "from": source.value, "retour_id": str(envelope.id),
+                  "reasons": received_reasons(retour.reasons), "at": envelope.time}
+        recorded = sent["retour"]
+        if recorded is not None:
+            if _same_answer(recorded, answer):
+                return "duplicate"
+            raise RetourRefused(subject, Reason(code=ReasonCode.RETOUR_CONTRADICTS_ANSWER, field="data.status",
+                                                detail="the event was answered otherwise already; a retour is final"))
+        await uow.record_retour(retour.about_event_id, answer)
+        return "recorded"
+
+    async def _park_retour(self, envelope: Envelope, retour: Retour, raw: RawMessage, reasons: list[Reason],
+                           subject: str | None, processing: Callable[[str], Processing]) -> Outcome:
+        """A refused retour is never applied and never answered: written to the processing log as refused
+        (about the subject of the event it answers, when we sent one) with its inbox record, logged with
+        codes and ids only, and parked through the pipeline's refusal path. The inbox record first: of two
+        copies of one message handled at once only one is parked, the other is a duplicate."""
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            if await uow.processed(str(envelope.id)):
+                return Outcome("duplicate")
+            uow.processing = processing("refused")
+            uow.processing.subjects = {subject} if subject else uow.processing.subjects
+            uow.inbox = InboxEntry(str(envelope.id), "retour", envelope.type, {"refused": [r.code for r in reasons]})
+            return None
+
+        if (done := await self._in_transaction(record)) is not None:
+            return done
+        log.warning("%s refused a retour %s from %s about %s: %s", self.d.name, envelope.id, envelope.source.value,
+                    retour.about_event_id, ",".join(r.code.value for r in reasons))
+        await self._refuse_contract(raw, reasons)
+        return Outcome("dead_lettered", reasons)
 
     def _retour(self, envelope: Envelope, status: str, reasons: list[Reason]) -> Outgoing:
         return Outgoing(
@@ -582,6 +645,31 @@ def _lifecycle_of(command: Command) -> uuid.UUID | None:
     return getattr(command, "referral_id", None) or getattr(command, "request_id", None)
 
 
+class RetourRefused(Refusal):
+    """A retour that may not be applied; `subject`: that of the event it answers, when we sent one."""
+
+    def __init__(self, subject: str | None, *reasons: Reason) -> None:
+        super().__init__(*reasons)
+        self.subject = subject
+
+
+def _recipients(event_type: str, version: int, sender: Party) -> set[Party]:
+    """The parties an event of ours is sent to: those with a registered activity receiving it, not us."""
+    spec = lookup(event_type, version)
+    if spec is None or spec.model.internal:
+        return set()
+    message = f"{event_type}.v{version}"
+    return {a.party for a in load_register().activity if message in a.receives} - {sender}
+
+
+def _same_answer(recorded: dict[str, Any], answer: dict[str, Any]) -> bool:
+    """The same retour again: from the same party, with the same status and reason codes."""
+    def codes(a: dict[str, Any]) -> list[str]:
+        return sorted(str(r.get("code")) for r in a.get("reasons") or [])
+    return (recorded.get("from"), recorded.get("status"), codes(recorded)) == (
+        answer["from"], answer["status"], codes(answer))
+
+
 def _sent_by_each_service(event_type: str, version: int) -> bool:
     spec = lookup(event_type, version)
     return bool(spec and spec.model.from_each_service)
@@ -609,6 +697,14 @@ def _envelope_attributes(envelope: Envelope) -> dict[str, Any]:
         "werkbrug.subject": envelope.subject or "",
         "werkbrug.correlation_id": str(envelope.correlation_id),
     }
+
+
+def _delivery_count(raw: RawMessage) -> int:
+    """How often the broker delivered the message before (quorum queues' `x-delivery-count`; absent on the
+    first delivery). A sender can set the header on its first delivery only to have its own message
+    refused sooner; the broker overwrites it on every redelivery."""
+    value = raw.headers.get("x-delivery-count", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:

@@ -290,6 +290,14 @@ class MongoUnitOfWork(UnitOfWork):
         doc = await self._storage.db.lifecycles.find_one({"_id": str(lifecycle_id)}, session=self._session)
         return doc["trace"] if doc else None
 
+    async def sent_record(self, event_id: uuid.UUID) -> dict[str, Any] | None:
+        doc = await self._storage.db.outbox.find_one(
+            {"_id": str(event_id)}, {"type": 1, "version": 1, "subject": 1, "retour": 1}, session=self._session)
+        if doc is None:
+            return None
+        return {"type": doc["type"], "version": doc.get("version", 1), "subject": doc.get("subject"),
+                "retour": from_bson(doc.get("retour"))}
+
     async def record_retour(self, about_event_id: uuid.UUID, answer: dict[str, Any]) -> bool:
         result = await self._storage.db.outbox.update_one(
             {"_id": str(about_event_id)}, {"$set": {"retour": to_bson(answer)}}, session=self._session

@@ -11,6 +11,9 @@ and each delivery is accounted for:
 - business refusals (a referral that does not exist) are answered with a rejected retour carrying reason
   codes, or, between a party's own services, recorded as refused in the processing log;
 - a replayed message id has exactly one effect (one state change at most, one retour at most);
+- a valid retour about an event the service never sent, or from the party that sent it, is parked with its
+  reason and never answered; random retours about events really sent and answered, by the party they went
+  to, are duplicates (the same answer) or parked as contradicting it, and no delivery record changes;
 - no service crashes on any of it (each answers its `ListReferrals` query afterwards), and refused input
   changes no state (the `ListReferrals` views, and billing's invoices, are the same before and after).
 
@@ -45,6 +48,7 @@ from pydantic import ValidationError
 
 from infra.services import DEFINITIONS
 from shared.contracts.commands import (
+    GetReferral,
     ListBreaches,
     ListInvoices,
     ListReferrals,
@@ -108,12 +112,14 @@ BUSINESS_CLASSES = ("replayed", "out_of_order")
 CLASSES = CONTRACT_CLASSES + BUSINESS_CLASSES
 
 # A valid message about a referral nobody knows is refused (unknown_referral), except where it is the first
-# message of a lifecycle at that service, or where the service records the parts in any order (billing:
-# "what arrives (any order)", services/billing/domain.py), or where no referral is involved.
+# message of a lifecycle at that service, or where no referral is involved.
 FIRST_OR_ANY_ORDER = {
     ("offer", ReferralRegistered), ("trajectory", TrajectoryCommissioned), ("billing", TrajectoryCommissioned),
-    ("billing", TrajectoryStarted), ("billing", TrajectoryEnded),
 }
+# What may follow from a message still on its way (billing: the start from its commission, the end from the
+# start) is held back a few deliveries (NotYet), then refused with the reason it does not follow.
+WAITS_FOR = {("billing", TrajectoryStarted): ReasonCode.NO_APPROVED_QUOTE,
+             ("billing", TrajectoryEnded): ReasonCode.TRAJECTORY_NOT_STARTED}
 
 FIGURES: dict[str, Counter] = defaultdict(Counter)
 
@@ -508,6 +514,13 @@ def expectation(sent: Sent, service: str, party: Party) -> Expected:
         return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
     model = sent.consumer.model
     crossed = sent.source != party and model is not Retour
+    if model is Retour and sent.source == party:  # a party does not answer its own events
+        return Expected("dead_lettered", ReasonCode.RETOUR_NOT_FROM_RECIPIENT, False)
+    if model is Retour and not sent.consumer.about.from_each_service:
+        # about an event this service never sent (a fresh id, or none): refused and parked, never answered
+        return Expected("dead_lettered", ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, False)
+    if (service, model) in WAITS_FOR:
+        return Expected("rejected", WAITS_FOR[(service, model)], crossed)
     if model in (Retour, ReportPublished, SubjectRequestIssued, BreachReported) or (
             (service, model) in FIRST_OR_ANY_ORDER):
         return Expected("accepted", None, crossed)  # (a request about someone unknown: "nothing held")
@@ -536,7 +549,7 @@ class Ledger:
                     if raw.message_id in self.ids:
                         self.crashes[(raw.message_id, _name)].append(type(exc).__name__)
                     raise
-                if raw.message_id in self.ids:
+                if raw.message_id in self.ids and outcome.status != "deferred":  # held back: not yet handled
                     self.outcomes[(raw.message_id, _name)].append(outcome)
                 return outcome
 
@@ -665,8 +678,8 @@ async def fuzz(classes, services, amqp, settings, client, monkeypatch) -> Run:
                 if about in ledger.ids:
                     retours[(about, doc["source"])].append(doc)
 
-        want_parked = {(m.message_id, name) for m in messages for name in routed[m.message_id]
-                       if m.klass in CONTRACT_CLASSES}
+        want_parked = {(m.message_id, name) for m in messages for name, party in routed[m.message_id].items()
+                       if expectation(m, name, party).status == "dead_lettered"}
         want_retours = Counter((m.message_id, party.value) for m in messages
                                for name, party in routed[m.message_id].items()
                                if expectation(m, name, party).retour)
@@ -710,7 +723,8 @@ async def check(run: Run, client) -> None:
             if len(outcomes) != m.copies:
                 problems.append(f"{where}: {len(outcomes)} outcomes for {m.copies} deliveries")
                 continue
-            first, *rest = outcomes
+            # copies handled at once may finish in any order: the one with an effect, then the duplicates
+            first, *rest = sorted(outcomes, key=lambda o: o.status == "duplicate")
             row["duplicates"] += sum(o.status == "duplicate" for o in rest)
             if any(o.status != "duplicate" for o in rest):
                 problems.append(f"{where}: a replay had a second effect: {[o.status for o in rest]}")
@@ -810,9 +824,89 @@ async def test_out_of_order_messages_are_refused_with_a_reason_and_answered_not_
         services, amqp, settings, client, monkeypatch):
     run = await fuzz(("out_of_order",), services, amqp, settings, client, monkeypatch)
     await check(run, client)
-    # Refused everywhere except at billing, which records a trajectory's start and end in any order.
+    # Refused everywhere: billing too holds a start or an end back until what it follows from came, then refuses.
     assert_only_accepted_input_changed_state(run)
-    assert set(accepted_referrals(run)) <= {"billing"}
+    assert not accepted_referrals(run)
+
+
+async def test_random_retours_about_answered_events_are_duplicates_or_refused_and_change_nothing(
+        services, amqp, settings, client, monkeypatch):
+    """Every event of a lifecycle that crossed and was answered, answered again by the party it went to (its
+    own broker user): the same answer is a duplicate; any other (status or reasons) is parked as
+    contradicting the recorded one, and no delivery record changes."""
+    from tests.integration.test_full_process import approved_referral
+    from tests.integration.test_identity import connect_as
+
+    rid, subject = await approved_referral(client, seed=SEED % 10_000)
+    owners = ("intake", "offer")
+
+    async def answered_deliveries():
+        found = {}
+        for name in owners:
+            reply = await client.send(name, GetReferral(referral_id=uuid.UUID(rid)))
+            assert reply.ok, reply.reasons
+            crossing = [d for d in reply.result["deliveries"] if d["expects_retour"]]
+            if not crossing or any(d["retour"] is None for d in crossing):
+                return None
+            found[name] = crossing
+        return found
+
+    before = await wait_for(answered_deliveries, what="every crossing of the lifecycle answered")
+    reasons = st.lists(st.sampled_from(ReasonCode), max_size=2)
+    answers = st.tuples(st.sampled_from(["accepted", "rejected"]), reasons)
+    messages: list[tuple[Envelope, bool]] = []  # (retour, the same answer as recorded)
+    for deliveries in before.values():
+        for d in deliveries:
+            recorded = d["retour"]
+            drawn = draw(answers, EXAMPLES * 3, zlib.crc32(f"{SEED}:{d['event_id']}".encode()))
+            drawn.append((recorded["status"], [r["code"] for r in recorded["reasons"]]))  # the same answer again
+            for status, codes in drawn:
+                retour = Retour(about_event_id=uuid.UUID(d["event_id"]), about_type=d["type"], about_version=1,
+                                status=status, reasons=[Reason(code=c) for c in codes])
+                envelope = Envelope.wrap(retour, source=Party(recorded["from"]), subject=subject,
+                                         correlation_id=uuid.UUID(rid))
+                same = (status, sorted(codes)) == (recorded["status"], sorted(r["code"] for r in recorded["reasons"]))
+                messages.append((envelope, same))
+    ledger = Ledger({str(e.id) for e, _ in messages})
+    ledger.watch(services, monkeypatch)
+    parking = {name: await Spy.bind(amqp, f"{settings.namespace}.dlx", name) for name in owners}
+    try:
+        for party in Party:
+            connection = await connect_as(settings, party.value)
+            async with connection:
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                exchange = await channel.get_exchange(f"{settings.namespace}.events", ensure=False)
+                for envelope, _ in messages:
+                    if envelope.source == party:
+                        await exchange.publish(aio_pika.Message(envelope.model_dump_json().encode(),
+                                                                message_id=str(envelope.id), user_id=party.value,
+                                                                content_type="application/json"),
+                                               routing_key=envelope.routing_key, mandatory=True)
+
+        async def all_handled():
+            return len(ledger.outcomes) >= len(messages)
+
+        await wait_for(all_handled, within=60, interval=0.2, what="every retour handled")
+        contradicting = {str(e.id) for e, same in messages if not same}
+        parked: set[str] = set()
+
+        async def all_parked():
+            for spy in parking.values():
+                parked.update(m.message_id for m in await spy.messages()
+                              if m.headers.get("x-werkbrug-reason") == ReasonCode.RETOUR_CONTRADICTS_ANSWER.value)
+            return contradicting <= parked
+
+        await wait_for(all_parked, what="every contradicting retour parked")
+    finally:
+        for spy in parking.values():
+            await spy.close()
+    assert not ledger.crashes
+    for envelope, same in messages:
+        [(key, outcomes)] = [(k, o) for k, o in ledger.outcomes.items() if k[0] == str(envelope.id)]
+        assert [o.status for o in outcomes] == ["duplicate" if same else "dead_lettered"], (key, same)
+    FIGURES["retours"].update(messages=len(messages), duplicates=sum(same for _, same in messages),
+                              dead_lettered=len(contradicting))
+    assert await answered_deliveries() == before, "a delivery record changed"
 
 
 async def test_every_malformed_message_without_a_message_id_is_answered_with_its_own_retour(

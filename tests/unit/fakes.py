@@ -202,6 +202,14 @@ class FakeUnitOfWork(UnitOfWork):
     async def lifecycle_trace(self, lifecycle_id: uuid.UUID) -> dict[str, str] | None:
         return self.store.lifecycles.get(lifecycle_id)
 
+    async def sent_record(self, event_id: uuid.UUID) -> dict[str, Any] | None:
+        sent = next((e for e in self.store.outbox if e.id == event_id), None)
+        if sent is None:
+            return None
+        retour = self._retour_answers.get(event_id, self.store.retours.get(event_id))
+        return {"type": sent.type, "version": sent.version, "subject": sent.subject,
+                "retour": dict(retour) if retour is not None else None}
+
     async def record_retour(self, about_event_id: uuid.UUID, answer: dict[str, Any]) -> bool:
         if about_event_id is None or not any(e.id == about_event_id for e in self.store.outbox):
             return False

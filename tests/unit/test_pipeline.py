@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +20,20 @@ from shared.config import Settings
 from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListReferrals
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
+    ContractType,
+    HoursBand,
     QuoteApproved,
     QuoteRejected,
     QuoteRejectReason,
     ReferralAccepted,
     ReferralRegistered,
     Retour,
+    TrajectoryEnded,
+    TrajectoryStarted,
 )
+from shared.contracts.events import Outcome as TrajectoryOutcome
 from shared.contracts.parties import Party
-from shared.contracts.reasons import ReasonCode
+from shared.contracts.reasons import Reason, ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage
 from tests.unit.builders import (
     PSEUDONYM_KEY,
@@ -438,12 +444,93 @@ async def test_a_retour_to_our_event_is_recorded_and_not_answered(offer):
     assert delivery["type"] == "referral.accepted" and delivery["retour"]["status"] == "accepted"
 
 
-async def test_a_retour_about_something_we_never_sent_is_still_taken_in(offer):
+async def _answered(offer: Service, status: str = "accepted", **reason) -> tuple[uuid.UUID, Envelope]:
+    """A case whose referral.accepted WerkSaam answered with `status`; returns the referral and the event."""
+    referral_id = await registered_case(offer)
+    [accepted_env] = offer.store.outbox_of("referral.accepted")
+    first = a_retour_about(accepted_env, status, **reason)
+    assert (await offer.pipeline.handle_event(raw_of(first))).status == "accepted"
+    return referral_id, accepted_env
+
+
+def a_retour_about(sent: Envelope, status: str, source: Party = Party.WERKSAAM, **overrides) -> Envelope:
+    reasons = [Reason(code=ReasonCode.INVALID_TRANSITION)] if status == "rejected" else []
+    fields = {"about_event_id": sent.id, "about_type": sent.type, "about_version": sent.version,
+              "status": status, "reasons": reasons, **overrides}
+    return an_envelope(Retour(**fields), source, subject=sent.subject, correlation_id=sent.correlation_id)
+
+
+async def test_a_retour_contradicting_the_recorded_answer_is_parked_and_never_applied(offer):
+    referral_id, sent = await _answered(offer, "accepted")
+    before = dict(offer.store.retours[sent.id])
+    outbox_before = len(offer.store.outbox)
+    contradicting = a_retour_about(sent, "rejected")
+    outcome = await offer.pipeline.handle_event(raw_of(contradicting))
+    assert outcome.status == "dead_lettered"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_CONTRADICTS_ANSWER]
+    assert offer.dead_letters.codes == [[ReasonCode.RETOUR_CONTRADICTS_ANSWER]]
+    assert offer.store.retours[sent.id] == before, "the sender's delivery record is unchanged"
+    assert len(offer.store.outbox) == outbox_before, "a retour is never answered"
+    [refused] = [r for r in offer.store.processing_log if r.message_id == str(contradicting.id)]
+    assert refused.status == "refused" and refused.subject == SUBJECT
+    reply = await offer.command(GetReferral(referral_id=referral_id))
+    [delivery] = reply["result"]["deliveries"]
+    assert delivery["retour"]["status"] == "accepted"
+
+
+async def test_the_same_retour_again_under_a_new_id_is_a_duplicate_without_effect(offer):
+    _, sent = await _answered(offer, "rejected")
+    before = dict(offer.store.retours[sent.id])
+    commits = offer.store.commits
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "rejected")))
+    assert outcome.status == "duplicate"
+    assert offer.store.retours[sent.id] == before and offer.store.commits == commits
+    assert offer.dead_letters.letters == []
+
+
+async def test_a_rejection_with_other_reasons_after_a_rejection_is_refused(offer):
+    _, sent = await _answered(offer, "rejected")
+    other = a_retour_about(sent, "rejected", reasons=[Reason(code=ReasonCode.UNKNOWN_REFERRAL)])
+    assert (await offer.pipeline.handle_event(raw_of(other))).status == "dead_lettered"
+    assert [r["code"] for r in offer.store.retours[sent.id]["reasons"]] == [ReasonCode.INVALID_TRANSITION]
+
+
+async def test_a_retour_about_something_we_never_sent_is_parked(offer):
     retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.accepted", about_version=1,
                     status="rejected", reasons=[])
     env = an_envelope(retour, Party.WERKSAAM)
-    assert (await offer.pipeline.handle_event(raw_of(env))).status == "accepted"
-    assert offer.store.retours == {}
+    outcome = await offer.pipeline.handle_event(raw_of(env))
+    assert outcome.status == "dead_lettered"
+    assert offer.dead_letters.codes == [[ReasonCode.RETOUR_ABOUT_UNSENT_EVENT]]
+    assert offer.store.retours == {} and offer.store.outbox == []
+    again = await offer.pipeline.handle_event(raw_of(env))
+    assert again.status == "duplicate" and len(offer.dead_letters.letters) == 1, "the same message parked once"
+
+
+async def test_a_retour_naming_another_type_than_the_event_it_answers_is_parked(offer):
+    await registered_case(offer)
+    [sent] = offer.store.outbox_of("referral.accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "accepted", about_type="quote.sent")))
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_ABOUT_UNSENT_EVENT]
+    assert sent.id not in offer.store.retours
+
+
+async def test_a_party_answering_its_own_event_is_parked(offer):
+    await registered_case(offer)
+    [sent] = offer.store.outbox_of("referral.accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(a_retour_about(sent, "rejected", source=Party.HELIOMARE)))
+    assert outcome.status == "dead_lettered"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.RETOUR_NOT_FROM_RECIPIENT]
+    assert sent.id not in offer.store.retours
+
+
+async def test_a_refused_retour_logs_codes_and_ids_only(offer, caplog):
+    _, sent = await _answered(offer, "accepted")
+    contradicting = a_retour_about(sent, "rejected")
+    await offer.pipeline.handle_event(raw_of(contradicting))
+    [line] = [r.getMessage() for r in caplog.records if "refused a retour" in r.getMessage()]
+    assert str(contradicting.id) in line and str(sent.id) in line and "retour_contradicts_answer" in line
+    assert SUBJECT not in line
 
 
 # -- commands ---------------------------------------------------------------------------------------
@@ -658,3 +745,77 @@ async def test_an_event_between_services_of_one_party_is_handled_without_a_retou
     assert (await service.pipeline.handle_event(raw_of(env))).status == "accepted"
     assert seen == [env.id]
     assert service.store.retours_sent == []
+
+
+# -- events must follow from the receiver's records: NotYet waits, then is refused ---------------------
+
+
+async def approved_at_intake(intake: Service) -> tuple[uuid.UUID, uuid.UUID]:
+    reply = await intake.command(a_submit_referral())
+    referral_id = uuid.UUID(reply["result"]["referral_id"])
+    quote = a_quote_sent(referral_id, amount="4800.00")
+    assert (await intake.pipeline.handle_event(raw_of(an_envelope(quote, Party.HELIOMARE, subject=SUBJECT)))
+            ).status == "accepted"
+    assert (await intake.command(DecideQuote(referral_id=referral_id, quote_id=quote.quote_id, approve=True)))["ok"]
+    return referral_id, quote.quote_id
+
+
+def an_end(referral_id: uuid.UUID, trajectory_id: uuid.UUID) -> Envelope:
+    end = TrajectoryEnded(referral_id=referral_id, trajectory_id=trajectory_id, end_date=date(2027, 7, 1),
+                          outcome=TrajectoryOutcome.PAID_WORK, contract_type=ContractType.PERMANENT,
+                          hours_band=HoursBand.FROM_24_TO_32)
+    return an_envelope(end, Party.HELIOMARE, subject=SUBJECT)
+
+
+async def test_an_end_before_its_start_is_held_back_without_effect_then_refused_on_the_last_delivery(intake):
+    referral_id, _ = await approved_at_intake(intake)
+    before = intake.store.aggregates("referrals")[0].model_dump()
+    outbox_before, commits = len(intake.store.outbox), intake.store.commits
+    env = an_end(referral_id, uuid.uuid4())
+    for count in (None, 1, 2, 3):
+        raw = raw_of(env, headers={} if count is None else {"x-delivery-count": count})
+        outcome = await intake.pipeline.handle_event(raw)
+        assert outcome.status == "deferred"
+        assert [r.code for r in outcome.reasons] == [ReasonCode.TRAJECTORY_NOT_STARTED]
+    assert (len(intake.store.outbox), intake.store.commits) == (outbox_before, commits), "nothing written yet"
+    last = await intake.pipeline.handle_event(raw_of(env, headers={"x-delivery-count": 4}))
+    assert last.status == "rejected"
+    [retour] = [Retour.model_validate(e.data) for e in intake.store.retours_sent
+                if e.data["about_type"] == "trajectory.ended"]
+    assert retour.status == "rejected" and retour.about_event_id == env.id
+    assert [r.code for r in retour.reasons] == [ReasonCode.TRAJECTORY_NOT_STARTED]
+    assert intake.store.aggregates("referrals")[0].model_dump() == before
+    assert str(env.id) in intake.store.inbox
+
+
+async def test_an_end_that_overtook_its_start_is_accepted_once_the_start_arrived(intake):
+    referral_id, quote_id = await approved_at_intake(intake)
+    trajectory_id = uuid.uuid4()
+    end = an_end(referral_id, trajectory_id)
+    assert (await intake.pipeline.handle_event(raw_of(end))).status == "deferred"
+    start = TrajectoryStarted(referral_id=referral_id, trajectory_id=trajectory_id, quote_id=quote_id,
+                              start_date=date(2027, 2, 1), planned_end=date(2027, 8, 1))
+    assert (await intake.pipeline.handle_event(raw_of(an_envelope(start, Party.HELIOMARE, subject=SUBJECT)))
+            ).status == "accepted"
+    again = await intake.pipeline.handle_event(raw_of(end, headers={"x-delivery-count": 1}))
+    assert again.status == "accepted"
+    [referral] = intake.store.aggregates("referrals")
+    assert referral.status == "trajectory_ended" and referral.trajectory.trajectory_id == trajectory_id
+
+
+async def test_an_end_of_another_trajectory_than_the_recorded_one_is_refused_at_first_delivery(intake):
+    referral_id, quote_id = await approved_at_intake(intake)
+    start = TrajectoryStarted(referral_id=referral_id, trajectory_id=uuid.uuid4(), quote_id=quote_id,
+                              start_date=date(2027, 2, 1), planned_end=date(2027, 8, 1))
+    await intake.pipeline.handle_event(raw_of(an_envelope(start, Party.HELIOMARE, subject=SUBJECT)))
+    outcome = await intake.pipeline.handle_event(raw_of(an_end(referral_id, uuid.uuid4())))
+    assert outcome.status == "rejected"
+    assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_TRAJECTORY]
+
+
+async def test_a_forged_delivery_count_header_only_makes_the_senders_own_message_refused_sooner(intake):
+    referral_id, _ = await approved_at_intake(intake)
+    outcome = await intake.pipeline.handle_event(raw_of(an_end(referral_id, uuid.uuid4()),
+                                                        headers={"x-delivery-count": 99}))
+    assert outcome.status == "rejected"
+    assert intake.store.aggregates("referrals")[0].trajectory is None
