@@ -27,7 +27,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import lookup
 from shared.contracts.parties import Party
-from shared.domain import Aggregate, Withholding
+from shared.domain import Aggregate, Withholding, corrected_copy
 from shared.privacy.crypto import MASTER, FieldCipher, new_data_key, retained_key_id, unwrap, wrap
 from shared.privacy.processing_log import ProcessingRecord
 from shared.storage.codec import from_bson, to_bson
@@ -166,7 +166,8 @@ class MongoRepository(Repository[A]):
         if (start := aggregate.retention_start()) is not None:
             doc["_retention_start"] = start.isoformat()  # indexed: the retention job's query
         if (withholding := self.withheld.get(aggregate.id)) is not None:
-            doc["_withheld"] = {"ground": withholding.ground, "keep_until": withholding.keep_until.isoformat()}
+            doc["_withheld"] = {"ground": withholding.ground, "keep_until": withholding.keep_until.isoformat(),
+                                "keeps": list(withholding.keeps)}
         return doc
 
     async def _from_doc(self, doc: dict[str, Any]) -> A:
@@ -187,7 +188,8 @@ class MongoRepository(Repository[A]):
         self._key_ids[aggregate.id] = key_id
         if withheld:
             self.withheld[aggregate.id] = Withholding(withheld["ground"],
-                                                      datetime.fromisoformat(withheld["keep_until"]).date())
+                                                      datetime.fromisoformat(withheld["keep_until"]).date(),
+                                                      tuple(withheld.get("keeps", ())))
         return aggregate
 
     async def _get(self, aggregate_id: uuid.UUID) -> A | None:
@@ -453,6 +455,26 @@ class MongoUnitOfWork(UnitOfWork):
                                     {"$set": {"status": "shredded", "expire_at": datetime.now(UTC) + OUTBOX_RETENTION}},
                                     session=self._session)
         return await db.outbox.count_documents({"subject": subject, "key": subject}, session=self._session)
+
+    async def rectify_copies(self, subject: str, corrections: dict[str, Any]) -> int:
+        db = self._storage.db
+        # Sent: the receiver has it, and what the sender must keep is the delivery record (`deliveries`, the
+        # retours), not a readable copy of the old values.
+        dropped = await db.outbox.update_many(
+            {"subject": subject, "status": {"$ne": "pending"}, "key": {"$ne": MASTER}, "payload": {"$exists": True}},
+            {"$unset": {"payload": ""}, "$set": {"payload_dropped": "rectification"}}, session=self._session)
+        # Not yet sent: it goes with the corrected values (re-encrypted under the same key).
+        async for doc in db.outbox.find({"subject": subject, "status": "pending", "key": {"$ne": MASTER}},
+                                        {"payload": 1, "key": 1}, session=self._session):
+            cipher = await self.keys.cipher(doc["key"])
+            if cipher is None or "payload" not in doc:
+                continue
+            envelope = cipher.decrypt(doc["payload"], doc["_id"])
+            envelope["data"] = corrected_copy(envelope.get("data"), corrections)
+            await db.outbox.update_one({"_id": doc["_id"], "status": "pending"},
+                                       {"$set": {"payload": cipher.encrypt(envelope, doc["_id"])}},
+                                       session=self._session)
+        return dropped.modified_count
 
     async def repositories_flush(self) -> None:
         """Write re-keyed (withheld) records before the key they were encrypted with is destroyed."""
