@@ -212,7 +212,14 @@ async def test_a_new_referral_after_an_erasure_gets_a_new_key_that_opens_only_it
     old = [r for r in readable if r.service == "intake" and r.collection == "outbox"
            and r.doc["correlation_id"] == first.referral_id and r.doc["type"] == "referral.registered"]
     assert old and all(not r.opened for r in old), "the erased lifecycle's copy opens with the new key"
-    erased = [v for v in (person.phone, person.email, postal(person.postal_code)) if v]
+    # They name a key that is gone for good (not one of the same id made again), so the service itself sees them
+    # as unreadable: what it lists as readable on her is the withheld record and the new lifecycle only.
+    assert not {r.doc["key"] for r in old} & after
+    async with services["intake"].storage.unit_of_work() as uow:
+        listed = await uow.readable_about(subject)
+    assert not {f"outbox/{r.doc['_id']}" for r in old} & set(listed)
+    assert f"referrals/{first.referral_id}" in listed and f"referrals/{reply.result['referral_id']}" in listed
+    erased = [v for v in (person.phone, person.email) if v]  # (the new referral gave new ones)
     assert not [r.where for r in readable for v in erased if r.shows(v)]
     new = [r for r in readable if r.service == "intake" and r.collection == "referrals"
            and r.doc["_id"] == reply.result["referral_id"]]
