@@ -478,6 +478,11 @@ class MongoUnitOfWork(UnitOfWork):
         if retained_too:
             await self._storage.keys.destroy(retained_key_id(subject), self._session)
             self.keys.forget(retained_key_id(subject))
+        # The stored replies to commands about them (a referral's view, kept to answer a repeated command the same
+        # way) are emptied; the inbox ids stay, so a repeated command is still recognised. (No index: a scan of
+        # the 90 days' inbox, once per erasure.)
+        await db.inbox.update_many({"result.result.subject": subject}, {"$set": {"result.result": None}},
+                                   session=self._session)
         # Messages about them not yet sent are never sent: they would carry erased data to the receiver.
         await db.outbox.update_many({"subject": subject, "status": "pending"},
                                     {"$set": {"status": "shredded", "expire_at": datetime.now(UTC) + OUTBOX_RETENTION}},

@@ -165,6 +165,9 @@ async def test_a_withheld_referral_keeps_only_the_fields_its_archive_ground_requ
     gone = [person.phone, person.email, postal(person.postal_code)]
     leaks = [(r.where, value) for r in readable for value in gone if value and r.shows(value)]
     assert leaks == [], "a field the ground does not need is still readable"
+    # The replies to commands about her (the referral's view) are no longer kept in any inbox.
+    replies = [r.where for r in readable if r.collection == "inbox" and (r.doc.get("result") or {}).get("result")]
+    assert replies == []
     [record] = done["answers"]["intake"]["records"]
     assert record["status"] == "withheld" and "Archiefwet" in record["ground"]
     assert "Kept:" in record["ground"]  # the person is told what stays
