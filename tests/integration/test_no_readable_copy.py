@@ -130,12 +130,14 @@ async def test_after_a_rectification_no_service_holds_a_readable_copy_of_the_old
     subject = subject_of(settings, person.bsn)
     # An access request first: every service's answer and the contact point's package copy the data as it was.
     await request_until_done(client, person.bsn, Right.ACCESS)
+    first = Corrections(family_name="Tussenstand-Eerst")  # corrected once, then again: this one is old too
+    await request_until_done(client, person.bsn, Right.RECTIFICATION, corrections=first)
     new = Corrections(family_name="Zonnebloem-Verbeterd", email="verbeterd.adres@example.org", postal_code="1699ZZ")
     assert postal(person.postal_code) != new.postal_code and person.family_name != new.family_name
     await request_until_done(client, person.bsn, Right.RECTIFICATION, corrections=new)
 
     readable = about(await read_everything(services, mongodb_urls, settings), subject, person.bsn, case.referral_id)
-    old = [person.family_name, person.email, postal(person.postal_code)]
+    old = [person.family_name, first.family_name, person.email, postal(person.postal_code)]
     leaks = [(r.where, value) for r in readable for value in old if value and r.shows(value)]
     assert leaks == [], "an old value still reads after the rectification"
     # The corrected values are what the records hold (it was not done by making everything unreadable).
