@@ -55,8 +55,13 @@ def render_access_document(request: dict[str, Any]) -> str:
             ground = (f"<p class='ground'>Kept on legal grounds: {escape(record['ground'])} (until "
                       f"{escape(str(record.get('keep_until')))})</p>") if record.get("ground") else ""
             data = json.dumps(record.get("data"), indent=2, ensure_ascii=False, default=str)
-            parts.append(f"<p>{escape(record['collection'])} {escape(record['record_id'])}</p>{ground}"
-                         f"<pre>{escape(data)}</pre>")
+            if record.get("status") == "withheld" and record.get("data") is None:
+                # after an erasure: kept for the legal duty alone, its values are not copied out (subject_data)
+                body = "<p>Kept only for the legal duty above, which names the fields it keeps; their values are " \
+                       "not copied into this answer.</p>"
+            else:
+                body = f"<pre>{escape(data)}</pre>"
+            parts.append(f"<p>{escape(record['collection'])} {escape(record['record_id'])}</p>{ground}{body}")
         if answer.get("information"):
             parts.append("<h3>Why and how it is processed</h3>")
             parts.append(_table(

@@ -41,6 +41,9 @@ class Withholding:
 
     ground: str
     keep_until: date
+    # The personal fields (of the record's `personal_field`) the ground needs; the others are dropped when the
+    # record is withheld (art 5(1)(c): a legal duty keeps what it requires, not the whole record).
+    keeps: tuple[str, ...] = ()
 
 
 class Aggregate(BaseModel):
@@ -72,6 +75,13 @@ class Aggregate(BaseModel):
     # The field holding the record's personal data (a `PersonalData`), if it holds any: what art 16 corrects.
     personal_field: ClassVar[str | None] = None
 
+    def keep_only_for(self, withholding: Withholding) -> None:
+        """Drop the personal fields the withholding ground does not need (when the record is withheld)."""
+        if self.personal_field is None or (personal := getattr(self, self.personal_field)) is None:
+            return
+        kept = {k: v for k, v in personal.model_dump().items() if k in withholding.keeps}
+        setattr(self, self.personal_field, type(personal).model_validate(kept) if kept else None)
+
     def rectify(self, corrections: dict[str, Any]) -> bool:
         """Correct personal data (art 16). True when the record held any of the corrected fields."""
         if self.personal_field is None:
@@ -92,3 +102,14 @@ def corrected(personal: BaseModel | None, corrections: dict[str, Any]) -> BaseMo
     if not applicable:
         return None
     return type(personal).model_validate({**personal.model_dump(), **applicable})
+
+
+def corrected_copy(value: Any, corrections: dict[str, Any]) -> Any:
+    """A copy of a message's data with every field a correction names holding its corrected value, at any depth
+    (the personal data of a record in an access answer too)."""
+    if isinstance(value, dict):
+        return {k: corrections[k] if k in corrections and isinstance(v, str) else corrected_copy(v, corrections)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [corrected_copy(v, corrections) for v in value]
+    return value

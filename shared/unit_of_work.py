@@ -219,6 +219,12 @@ class UnitOfWork(abc.ABC):
         and messages about them not yet sent are never sent. Returns how many outbox copies it made unreadable."""
 
     @abc.abstractmethod
+    async def rectify_copies(self, subject: str, corrections: dict[str, Any]) -> int:
+        """After a rectification (art 16): the outbox copies about the subject no longer carry the old values. A
+        message already sent keeps its delivery record (type, routing, status, retour) but not its payload; one
+        not yet sent is corrected before it goes. Returns how many sent copies lost their payload."""
+
+    @abc.abstractmethod
     async def readable_about(self, subject: str) -> list[str]:
         """What this service can still read on the subject: `collection/record id` of each record or message."""
 

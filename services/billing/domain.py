@@ -47,6 +47,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
+from shared.privacy.grounds import FISCAL_ADMINISTRATION
 from shared.privacy.periods import add_months
 
 BILLING_NAMESPACE = uuid.UUID("5d0c8b1a-2f7e-4c39-9a61-62696c6c696e")
@@ -161,12 +162,7 @@ class Account(Aggregate):
         """Invoices and the administration behind them must be kept for the tax authorities."""
         if not self.invoices:
             return None
-        start = self.retention_start() or max(i.invoice_date for i in self.invoices)
-        return Withholding(
-            ground="GDPR art 17(3)(b): Algemene wet inzake rijksbelastingen art 52 and Wet op de omzetbelasting 1968 "
-                   "art 35a: invoices and the administration behind them are kept 7 years",
-            keep_until=add_months(start, 7 * 12),
-        )
+        return FISCAL_ADMINISTRATION.withholding(self.retention_start() or max(i.invoice_date for i in self.invoices))
 
     def commissioned(self, event: TrajectoryCommissioned) -> None:
         commission = Commission(quote_id=event.quote_id, approved_amount=event.approved_amount,

@@ -51,7 +51,7 @@ from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
 from shared.ids import uuid7
 from shared.privacy.bsn import is_valid_bsn
-from shared.privacy.periods import add_months
+from shared.privacy.grounds import ARCHIEFWET_REINTEGRATION
 
 
 class ReferralStatus(StrEnum):
@@ -160,15 +160,11 @@ class Referral(Aggregate):
 
     def withholding(self) -> Withholding | None:
         """A referral that led to an approved trajectory is part of WerkSaam's re-integration file and its
-        payments, which the Archiefwet requires it to keep; one that ended before is erased."""
+        payments, which the Archiefwet requires it to keep (only the fields that duty needs); one that ended
+        before is erased."""
         if self.approved_amount() is None and not self.invoices:
             return None
-        start = self.retention_start() or now_utc().date()
-        return Withholding(
-            ground="GDPR art 17(3)(b): Archiefwet 1995 art 3 with the Selectielijst gemeenten en intergemeentelijke "
-                   "organen: the re-integration file and its payments are kept 7 years after the trajectory ends",
-            keep_until=add_months(start, 7 * 12),
-        )
+        return ARCHIEFWET_REINTEGRATION.withholding(self.retention_start() or now_utc().date())
 
     # -- step 1 ------------------------------------------------------------------------------------
 

@@ -104,6 +104,18 @@ async def on_subject_request_answered(event: Incoming[SubjectRequestAnswered], u
     request.record_answer(event.data, event.envelope.source, _now())
     if request.status == RequestStatus.COMPLETED and request.right == Right.ERASURE:
         await _erase_our_copies(uow, request.subject)
+    elif request.status == RequestStatus.COMPLETED and request.right == Right.RECTIFICATION:
+        await _forget_old_values(uow, request)
+
+
+async def _forget_old_values(uow: UnitOfWork, rectification: SubjectRequest) -> None:
+    """After a rectification the packages of the subject's earlier completed requests lose the copies of the data
+    as it was (access answers, earlier corrections); how each request was handled stays (art 5(1)(d), 16). Its
+    outbox copies (the requests it sent, an earlier rectification's corrections among them) go as everywhere."""
+    for earlier in await uow.requests.find(limit=1000, subject=rectification.subject, status=RequestStatus.COMPLETED):
+        if earlier.id != rectification.id:
+            earlier.forget_copies()
+    await uow.rectify_copies(rectification.subject, rectification.package.corrections or {})
 
 
 async def _erase_our_copies(uow: UnitOfWork, subject: str) -> None:

@@ -22,7 +22,8 @@ class PersonalData(BaseModel):
     given_name: str = Field(repr=False)
     family_name: str = Field(repr=False)
     date_of_birth: date = Field(repr=False)
-    postal_code: str = Field(repr=False)
+    # None only in a record withheld from erasure whose ground does not need it (shared.privacy.grounds)
+    postal_code: str | None = Field(None, repr=False)
     phone: str | None = Field(None, repr=False)
     email: str | None = Field(None, repr=False)
 

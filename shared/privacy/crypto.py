@@ -9,7 +9,15 @@ The data keys are stored wrapped by the service's master key (`WERKBRUG_FIELD_KE
 the subject's key, which makes every copy the service cannot edit (outbox history, backups of the
 database taken before the erasure) unreadable at once. A record withheld from erasure by a legal duty
 (art 17(3)(b)) is first re-encrypted with a separate `retained` key of the subject, which the retention
-job destroys when the legal period ends.
+job destroys when the legal period ends; it keeps only the personal fields its ground needs
+(shared.privacy.grounds), and nothing is copied out of it afterwards.
+
+A destroyed key is never made again: what comes after an erasure is encrypted with a key of a new id (a new
+generation, `live_key_id`), which opens only what was written with it.
+
+A rectification does not rotate the key: the copies that carry the old values are removed or corrected
+instead (the outbox keeps of a sent message only its delivery record), since the wrapped keys sit in the
+same database as the ciphertexts and a new key would protect nothing the old one does not.
 """
 
 from __future__ import annotations
@@ -48,6 +56,14 @@ class FieldCipher:
 
 
 MASTER = "master"  # key id of data that is about no one in particular
+
+
+def live_key_id(subject: str, generation: int = 0) -> str:
+    """The key of a subject's data in its `generation`: how many times their data key was destroyed before
+    (an erasure, or the end of the retention period). Data about them that comes after (a new referral, a later
+    request) gets a key of a new id, so the copies of the erased generation keep naming a key that no longer
+    exists: they stay unreadable, and are seen as such, whatever comes later."""
+    return subject if generation == 0 else f"{subject}:{generation}"
 
 
 def retained_key_id(subject: str) -> str:

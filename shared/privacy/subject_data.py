@@ -5,12 +5,19 @@ One mechanism for all services, as the processing log is: the messaging core han
 records name a subject, and answers with one `subject-request.answered` event in the same transaction.
 
 - access (15) and portability (20): every record as held, the art 15 information of the service's
-  activities (from the register) and, for access, its processing-log records on the subject;
+  activities (from the register) and, for access, its processing-log records on the subject. A record
+  withheld from an earlier erasure is listed with its ground, the fields it keeps and the date it goes, but
+  its values are not copied out: the ground keeps them for its legal duty alone, under the subject's
+  retained key, and a copy in the answer (the outbox) and at the contact point (the request package)
+  would make readable again, under a new key and beyond the ground's date, what the erasure closed;
 - rectification (16): records hold corrected fields; the recipients the data was sent to are named (19);
+  the outbox copies carrying the old values go: a message already sent keeps only its delivery record
+  (type, routing, status, retour), one not yet sent is corrected before it goes;
 - erasure (17): record by record erased, or withheld where the record says a legal duty keeps it
-  (17(3)(b), with the ground and the date it may go); then the subject's data key is destroyed, which
-  makes the outbox copies unreadable (crypto-shredding), the service's dead letters about them are
-  destroyed, and the service reads itself again to list what it can still read (only the withheld);
+  (17(3)(b), with the ground and the date it may go), keeping only the personal fields that ground needs
+  (shared.privacy.grounds); then the subject's data key is destroyed, which makes the outbox copies
+  unreadable (crypto-shredding), the service's dead letters about them are destroyed, and the service
+  reads itself again to list what it can still read (only the withheld);
 - restriction (18), lifting it, and objection (21): the subject's state, which the messaging core
   checks before any further processing.
 
@@ -110,7 +117,9 @@ class SubjectRequestResponder:
                     answer["processing_log"] = [r.model_dump(mode="json") for r in log_records[-MAX_LOG_RECORDS:]]
             case Right.RECTIFICATION:
                 corrections = {k.value: v for k, v in (request.corrections or {}).items()}
-                changed = [(name, agg) for name, agg in held if agg.rectify(corrections)]
+                changed = [(name, agg) for name, agg in held if agg.rectify(self._applicable(uow, name, agg,
+                                                                                               corrections))]
+                await uow.rectify_copies(subject, corrections)
                 answer["records"] = [self._record(uow, name, agg, "rectified") for name, agg in changed]
                 if changed:  # art 19: the recipients it was sent to get the correction (each answers too)
                     answer["recipients_notified"] = sorted({p.value for a in self.activities if a.sends
@@ -145,6 +154,15 @@ class SubjectRequestResponder:
         return held
 
     @staticmethod
+    def _applicable(uow: UnitOfWork, name: str, aggregate: Aggregate, corrections: dict[str, Any]) -> dict[str, Any]:
+        """The corrections a record takes: all of them, or for a withheld record only the fields its ground keeps
+        (a correction never brings back a field the erasure dropped)."""
+        withholding = uow.repositories[name].withheld.get(aggregate.id)
+        if withholding is None:
+            return corrections
+        return {k: v for k, v in corrections.items() if k in withholding.keeps}
+
+    @staticmethod
     def _record(uow: UnitOfWork, name: str, aggregate: Aggregate, status: str, *, with_data: bool = False,
                 withholding=None) -> HeldRecord:
         withholding = withholding or uow.repositories[name].withheld.get(aggregate.id)
@@ -152,7 +170,7 @@ class SubjectRequestResponder:
             status = "withheld"
         return HeldRecord(
             collection=name, record_id=str(aggregate.id), status=status,
-            data=aggregate.model_dump(mode="json", exclude={"version"}) if with_data else None,
+            data=aggregate.model_dump(mode="json", exclude={"version"}) if with_data and not withholding else None,
             ground=withholding.ground if withholding else None,
             keep_until=withholding.keep_until if withholding else None,
         )
@@ -162,6 +180,7 @@ class SubjectRequestResponder:
         for name, aggregate in held:
             withholding = aggregate.withholding()
             if withholding is not None:
+                aggregate.keep_only_for(withholding)
                 await uow.withhold_record(name, aggregate, withholding)
                 records.append(self._record(uow, name, aggregate, "withheld", withholding=withholding))
             else:

@@ -6,7 +6,7 @@ Collections in each service's own database:
 - `inbox`: ids of handled messages under a unique index (the tracking record), with command results;
 - `lifecycles`: the trace context of each referral lifecycle, so later steps join the same trace;
 - `subject_keys`: each data subject's data key, wrapped by the master key (crypto-shredding);
-- `subjects`: each data subject's erasure, restriction and objection state.
+- `subjects`: each data subject's erasure, restriction and objection state, and their key generation.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import lookup
 from shared.contracts.parties import Party
-from shared.domain import Aggregate, Withholding
-from shared.privacy.crypto import MASTER, FieldCipher, new_data_key, retained_key_id, unwrap, wrap
+from shared.domain import Aggregate, Withholding, corrected_copy
+from shared.privacy.crypto import MASTER, FieldCipher, live_key_id, new_data_key, retained_key_id, unwrap, wrap
 from shared.privacy.processing_log import ProcessingRecord
 from shared.storage.codec import from_bson, to_bson
 from shared.unit_of_work import (
@@ -81,6 +81,7 @@ class SubjectKeys:
 
     def __init__(self, db: AsyncDatabase, master: FieldCipher) -> None:
         self._coll = db.subject_keys
+        self._subjects = db.subjects
         self.master = master
 
     async def cipher(self, key_id: str, session: AsyncClientSession | None = None, *,
@@ -110,6 +111,15 @@ class SubjectKeys:
             found[doc["_id"]] = unwrap(self.master, doc["_id"], doc["key"])
         return found
 
+    async def generation(self, subject: str, session: AsyncClientSession | None = None) -> int:
+        doc = await self._subjects.find_one({"_id": subject}, {"key_generation": 1}, session=session)
+        return (doc or {}).get("key_generation", 0)
+
+    async def next_generation(self, subject: str, session: AsyncClientSession | None = None) -> None:
+        """The subject's data key was destroyed: data about them from now on gets a key of a new id."""
+        await self._subjects.update_one({"_id": subject}, {"$inc": {"key_generation": 1}}, upsert=True,
+                                        session=session)
+
     async def destroy(self, key_id: str, session: AsyncClientSession | None = None) -> bool:
         result = await self._coll.delete_one({"_id": key_id}, session=session)
         return result.deleted_count == 1
@@ -121,6 +131,19 @@ class KeyCache:
     def __init__(self, keys: SubjectKeys, session: AsyncClientSession) -> None:
         self._keys, self._session = keys, session
         self._ciphers: dict[str, FieldCipher | None] = {}
+        self._generations: dict[str, int] = {}
+
+    async def live_key_id(self, subject: str | None) -> str:
+        """The id of the key for data about `subject` written now (the master key for no one in particular)."""
+        if subject is None:
+            return MASTER
+        if subject not in self._generations:
+            self._generations[subject] = await self._keys.generation(subject, self._session)
+        return live_key_id(subject, self._generations[subject])
+
+    async def next_generation(self, subject: str) -> None:
+        self._generations[subject] = await self._keys.generation(subject, self._session) + 1
+        await self._keys.next_generation(subject, self._session)
 
     async def cipher(self, key_id: str, *, create: bool = False) -> FieldCipher | None:
         cipher = self._ciphers.get(key_id)
@@ -134,7 +157,8 @@ class KeyCache:
 
 
 def key_id_of(subject: str | None) -> str:
-    return subject or MASTER
+    """The key id of a record stored before records named their key (`_key`): the subject's first."""
+    return live_key_id(subject) if subject else MASTER
 
 
 class ShreddedRecord(Exception):
@@ -158,7 +182,8 @@ class MongoRepository(Repository[A]):
         doc = to_bson(plain)
         doc["_id"] = doc.pop("id")
         if secret:
-            key_id = self._key_ids.get(aggregate.id) or key_id_of(getattr(aggregate, "subject", None))
+            subject = getattr(aggregate, "subject", None)
+            key_id = self._key_ids.get(aggregate.id) or await self._keys.live_key_id(subject)
             cipher = await self._keys.cipher(key_id, create=True)
             json_secret = aggregate.model_dump(mode="json", include=set(self.spec.encrypted))
             doc["_enc"] = cipher.encrypt(json_secret, str(aggregate.id))
@@ -166,7 +191,8 @@ class MongoRepository(Repository[A]):
         if (start := aggregate.retention_start()) is not None:
             doc["_retention_start"] = start.isoformat()  # indexed: the retention job's query
         if (withholding := self.withheld.get(aggregate.id)) is not None:
-            doc["_withheld"] = {"ground": withholding.ground, "keep_until": withholding.keep_until.isoformat()}
+            doc["_withheld"] = {"ground": withholding.ground, "keep_until": withholding.keep_until.isoformat(),
+                                "keeps": list(withholding.keeps)}
         return doc
 
     async def _from_doc(self, doc: dict[str, Any]) -> A:
@@ -187,7 +213,8 @@ class MongoRepository(Repository[A]):
         self._key_ids[aggregate.id] = key_id
         if withheld:
             self.withheld[aggregate.id] = Withholding(withheld["ground"],
-                                                      datetime.fromisoformat(withheld["keep_until"]).date())
+                                                      datetime.fromisoformat(withheld["keep_until"]).date(),
+                                                      tuple(withheld.get("keeps", ())))
         return aggregate
 
     async def _get(self, aggregate_id: uuid.UUID) -> A | None:
@@ -373,7 +400,8 @@ class MongoUnitOfWork(UnitOfWork):
                 # A message about a person is encrypted with that person's key: erasure shreds the copy.
                 # (Retours and answers about someone just erased carry no personal data: no key of theirs.)
                 personal = (spec := lookup(env.type, env.version)) is not None and spec.model.about_a_person
-                key_id = key_id_of(env.subject) if personal and env.subject not in self._shredded else MASTER
+                key_id = (await self.keys.live_key_id(env.subject) if personal and env.subject not in self._shredded
+                          else MASTER)
                 cipher = await self.keys.cipher(key_id, create=True)
                 documents.append({
                     "_id": str(env.id),
@@ -432,10 +460,10 @@ class MongoUnitOfWork(UnitOfWork):
         return SubjectState(subject, doc.get("erased_at"), doc.get("restricted_since"), doc.get("objected_since"))
 
     async def save_subject_state(self, state: SubjectState) -> None:
-        await self._storage.db.subjects.replace_one(
+        await self._storage.db.subjects.update_one(  # (the key generation kept there stays as it is)
             {"_id": state.subject},
-            {"erased_at": state.erased_at, "restricted_since": state.restricted_since,
-             "objected_since": state.objected_since, "updated_at": datetime.now(UTC)},
+            {"$set": {"erased_at": state.erased_at, "restricted_since": state.restricted_since,
+                      "objected_since": state.objected_since, "updated_at": datetime.now(UTC)}},
             upsert=True, session=self._session)
 
     async def erase_record(self, repository: str, aggregate: Aggregate) -> None:
@@ -450,17 +478,44 @@ class MongoUnitOfWork(UnitOfWork):
     async def shred_subject(self, subject: str, *, retained_too: bool = False) -> int:
         db = self._storage.db
         await self.repositories_flush()
-        await self._storage.keys.destroy(subject, self._session)
-        self.keys.forget(subject)
+        key_id = await self.keys.live_key_id(subject)
+        await self._storage.keys.destroy(key_id, self._session)
+        self.keys.forget(key_id)
+        await self.keys.next_generation(subject)  # what comes later gets a key of a new id, never this one again
         self._shredded.add(subject)
         if retained_too:
             await self._storage.keys.destroy(retained_key_id(subject), self._session)
             self.keys.forget(retained_key_id(subject))
+        # The stored replies to commands about them (a referral's view, kept to answer a repeated command the same
+        # way) are emptied; the inbox ids stay, so a repeated command is still recognised. (No index: a scan of
+        # the 90 days' inbox, once per erasure.)
+        await db.inbox.update_many({"result.result.subject": subject}, {"$set": {"result.result": None}},
+                                   session=self._session)
         # Messages about them not yet sent are never sent: they would carry erased data to the receiver.
         await db.outbox.update_many({"subject": subject, "status": "pending"},
                                     {"$set": {"status": "shredded", "expire_at": datetime.now(UTC) + OUTBOX_RETENTION}},
                                     session=self._session)
-        return await db.outbox.count_documents({"subject": subject, "key": subject}, session=self._session)
+        return await db.outbox.count_documents({"subject": subject, "key": key_id}, session=self._session)
+
+    async def rectify_copies(self, subject: str, corrections: dict[str, Any]) -> int:
+        db = self._storage.db
+        # Sent: the receiver has it, and what the sender must keep is the delivery record (`deliveries`, the
+        # retours), not a readable copy of the old values.
+        dropped = await db.outbox.update_many(
+            {"subject": subject, "status": {"$ne": "pending"}, "key": {"$ne": MASTER}, "payload": {"$exists": True}},
+            {"$unset": {"payload": ""}, "$set": {"payload_dropped": "rectification"}}, session=self._session)
+        # Not yet sent: it goes with the corrected values (re-encrypted under the same key).
+        async for doc in db.outbox.find({"subject": subject, "status": "pending", "key": {"$ne": MASTER}},
+                                        {"payload": 1, "key": 1}, session=self._session):
+            cipher = await self.keys.cipher(doc["key"])
+            if cipher is None or "payload" not in doc:
+                continue
+            envelope = cipher.decrypt(doc["payload"], doc["_id"])
+            envelope["data"] = corrected_copy(envelope.get("data"), corrections)
+            await db.outbox.update_one({"_id": doc["_id"], "status": "pending"},
+                                       {"$set": {"payload": cipher.encrypt(envelope, doc["_id"])}},
+                                       session=self._session)
+        return dropped.modified_count
 
     async def repositories_flush(self) -> None:
         """Write re-keyed (withheld) records before the key they were encrypted with is destroyed."""
@@ -468,21 +523,23 @@ class MongoUnitOfWork(UnitOfWork):
             await repo.save_all()  # type: ignore[attr-defined]
 
     async def readable_about(self, subject: str) -> list[str]:
-        db, found = self._storage.db, []
-        keys = await self._storage.keys.ciphers({subject, retained_key_id(subject)}, self._session)
-        live = {key_id: cipher is not None for key_id, cipher in keys.items()}
+        db = self._storage.db
+        candidates: list[tuple[str, str | None]] = []  # (collection/id, the key it needs or None: plain)
         for spec in self._storage.specs:
             if not spec.about_subjects:
                 continue
             async for doc in db[spec.name].find({"subject": subject}, {"_key": 1, "_enc": 1}, session=self._session):
                 # A record is readable when it has no encrypted part or its key still exists; a record
                 # without an encrypted part is pseudonymous data about the subject and counts as readable.
-                if "_enc" not in doc or live.get(doc.get("_key"), True):
-                    found.append(f"{spec.name}/{doc['_id']}")
-        async for doc in db.outbox.find({"subject": subject}, {"key": 1}, session=self._session):
-            if live.get(doc.get("key", subject), False):
-                found.append(f"outbox/{doc['_id']}")
-        return found
+                needs = (doc.get("_key") or live_key_id(subject)) if "_enc" in doc else None
+                candidates.append((f"{spec.name}/{doc['_id']}", needs))
+        # An outbox copy is readable while it has its payload and the subject's key it names exists (copies under
+        # the master key carry no personal data; a sent copy whose payload was dropped carries nothing).
+        async for doc in db.outbox.find({"subject": subject, "payload": {"$exists": True}, "key": {"$ne": MASTER}},
+                                        {"key": 1}, session=self._session):
+            candidates.append((f"outbox/{doc['_id']}", doc.get("key", live_key_id(subject))))
+        keys = await self._storage.keys.ciphers({k for _, k in candidates if k}, self._session)
+        return [item for item, needs in candidates if needs is None or keys.get(needs) is not None]
 
 
 def _expects_retour(event_type: str, version: int) -> bool:

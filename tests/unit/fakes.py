@@ -23,7 +23,7 @@ from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import Envelope, lookup
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
-from shared.domain import Aggregate, Withholding
+from shared.domain import Aggregate, Withholding, corrected_copy
 from shared.messaging.pipeline import DeadLetterSink, RawMessage
 from shared.privacy.processing_log import ProcessingRecord
 from shared.unit_of_work import (
@@ -169,6 +169,7 @@ class FakeUnitOfWork(UnitOfWork):
         self._erased: list[tuple[str, uuid.UUID]] = []
         self._withhold: list[tuple[str, uuid.UUID, Withholding]] = []
         self._shred: set[str] = set()
+        self._rectify: list[tuple[str, dict[str, Any]]] = []
 
     async def subject_state(self, subject: str) -> SubjectState:
         if subject in self._states:
@@ -190,6 +191,11 @@ class FakeUnitOfWork(UnitOfWork):
     async def shred_subject(self, subject: str, *, retained_too: bool = False) -> int:
         self._shred.add(subject)
         return sum(1 for e in self.store.outbox if e.subject == subject)
+
+    async def rectify_copies(self, subject: str, corrections: dict[str, Any]) -> int:
+        """In memory every outbox copy counts as not yet sent: each is corrected on commit."""
+        self._rectify.append((subject, dict(corrections)))
+        return 0
 
     async def readable_about(self, subject: str) -> list[str]:
         erased = set(self._erased)
@@ -267,6 +273,9 @@ class FakeUnitOfWork(UnitOfWork):
         store.shredded |= self._shred
         store.keys -= self._shred
         store.keys |= {e.subject for e in envelopes if e.subject and e.subject not in self._shred}
+        for subject, corrections in self._rectify:
+            store.outbox = [e.model_copy(update={"data": corrected_copy(e.data, corrections)})
+                            if e.subject == subject else e for e in store.outbox]
         store.outbox.extend(envelopes)
         store.processing_log.extend(records)
         store.retours.update(self._retour_answers)

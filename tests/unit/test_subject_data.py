@@ -23,7 +23,9 @@ from shared.contracts.events import (
     SubjectRequestIssued,
 )
 from shared.contracts.parties import Party
+from shared.contracts.personal import PersonalData
 from shared.contracts.reasons import ReasonCode
+from shared.privacy.grounds import ARCHIEFWET_REINTEGRATION, FISCAL_ADMINISTRATION
 from shared.privacy.pseudonym import mentions
 from shared.privacy.register import load_register
 from shared.privacy.retention import RetentionJob
@@ -190,3 +192,65 @@ def test_the_access_document_escapes_whatever_the_data_contains():
             {"collection": "cases", "record_id": "1", "status": "held", "data": {"name": "<script>x</script>"}}],
             "information": [], "processing_log": []}}})
     assert "<script>x" not in html and "&lt;script&gt;" in html
+
+
+async def _withheld_referral(monkeypatch) -> tuple[Service, uuid.UUID]:
+    intake = Service(intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)))
+    reply = await intake.command(a_submit_referral())
+    referral = uuid.UUID(reply["result"]["referral_id"])
+    intake.store.rows["referrals"][referral].status = ReferralStatus.TRAJECTORY_RUNNING
+    monkeypatch.setattr(Referral, "approved_amount", lambda self: Decimal("4800.00"))
+    assert (await intake.pipeline.handle_event(raw_of(request(Right.ERASURE)))).status == "accepted"
+    return intake, referral
+
+
+async def test_a_withheld_referral_keeps_only_the_personal_fields_the_archiefwet_needs(monkeypatch):
+    intake, referral = await _withheld_referral(monkeypatch)
+    person = intake.store.rows["referrals"][referral].person
+    submitted = a_submit_referral()
+    assert (person.bsn, person.family_name, person.date_of_birth) == (
+        submitted.bsn, submitted.family_name, submitted.date_of_birth)
+    assert (person.postal_code, person.phone, person.email) == (None, None, None)
+    withholding = intake.store.withheld["referrals"][referral]
+    assert set(withholding.keeps) == set(ARCHIEFWET_REINTEGRATION.keeps) and "Kept:" in withholding.ground
+
+
+async def test_a_later_access_request_lists_the_withheld_record_and_its_ground_but_copies_none_of_its_values(
+        monkeypatch):
+    intake, referral = await _withheld_referral(monkeypatch)
+    answer = await ask(intake, Right.ACCESS)
+    [record] = answer.records
+    assert (record.record_id, record.status, record.data) == (str(referral), "withheld", None)
+    assert "Archiefwet" in record.ground and record.keep_until
+    assert a_submit_referral().bsn not in answer.model_dump_json()
+
+
+async def test_a_rectification_after_an_erasure_never_brings_back_a_field_the_ground_dropped(monkeypatch):
+    intake, referral = await _withheld_referral(monkeypatch)
+    await ask(intake, Right.RECTIFICATION, corrections={"phone": "0612345678", "family_name": "Jansen"})
+    person = intake.store.rows["referrals"][referral].person
+    assert (person.family_name, person.phone) == ("Jansen", None)
+
+
+async def test_a_rectification_corrects_the_copies_waiting_in_the_outbox_so_they_go_with_the_new_values():
+    intake = Service(intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)))
+    await intake.command(a_submit_referral())
+    [waiting] = intake.store.outbox_of("referral.registered")
+    await ask(intake, Right.RECTIFICATION, subject=waiting.subject, corrections={"family_name": "Jansen"})
+    [corrected] = intake.store.outbox_of("referral.registered")
+    assert corrected.id == waiting.id and corrected.data["family_name"] == "Jansen"
+    assert {k: v for k, v in corrected.data.items() if k != "family_name"} == {
+        k: v for k, v in waiting.data.items() if k != "family_name"}
+
+
+def test_a_ground_keeps_only_the_fields_it_names_and_says_so():
+    held = PersonalData(bsn="111222333", given_name="Anna", family_name="Visser", date_of_birth=date(1990, 1, 2),
+                        postal_code="1621AB", phone="0612345678", email="anna@example.org")
+    referral = Referral(id=uuid.uuid4(), subject=SUBJECT, status=ReferralStatus.TRAJECTORY_ENDED,
+                        submitted_at=datetime.now(UTC), person=held)
+    withholding = ARCHIEFWET_REINTEGRATION.withholding(date(2027, 1, 31))
+    referral.keep_only_for(withholding)
+    assert referral.person.model_dump(exclude_none=True) == {
+        "bsn": "111222333", "given_name": "Anna", "family_name": "Visser", "date_of_birth": date(1990, 1, 2)}
+    assert withholding.keep_until == date(2034, 1, 31) and "postal code, phone and e-mail" in withholding.ground
+    assert FISCAL_ADMINISTRATION.keeps == ()  # billing's account holds no name or contact data to keep
