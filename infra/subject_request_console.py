@@ -36,6 +36,9 @@ def print_subject_request(console: Console, view: dict) -> None:
                                               "[red]no[/] (a service can still read more than it withheld)"))
     for reason in view["reasons"]:
         console.print(f"[red]refused: {Reason.model_validate(reason)}[/]")
+    for party in view.get("by_party", []):
+        colour = "" if party["for_this_party"] else "[dim]"
+        console.print(f"{colour}{party['party']}: {party['did']}" + ("[/]" if colour else ""))
     answers = view.get("answers") or {}
     erasure = view["right"] == Right.ERASURE
     if view["services"]:

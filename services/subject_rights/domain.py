@@ -3,7 +3,9 @@
 A request is received with the person's verified identity and the right they exercise. It is routed by
 the legal basis of the processing it concerns:
 - access, rectification, erasure and restriction concern every party: the request fans out to every
-  service that may hold data on the subject (scatter), and their answers are gathered;
+  service that may hold data on the subject (scatter), and their answers are gathered; a request for one
+  party (`parties`) is handed to that party alone (art 10.3): only its services are asked, and the request
+  they receive names the parties it is for, so no other party's service acts on it;
 - portability (art 20) applies only to processing based on consent or contract: Heliomare's (6(1)(b)).
   The request is handed over to Heliomare;
 - objection (art 21) applies only to processing based on public task or legitimate interest: WerkSaam's
@@ -165,8 +167,8 @@ class SubjectRequest(Aggregate):
 
     def _issue(self, attempt: int) -> None:
         corrections = self.package.corrections
-        self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, due=self.due, attempt=attempt,
-                                       corrections=corrections), subject=self.subject)
+        self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, parties=self.parties, due=self.due,
+                                       attempt=attempt, corrections=corrections), subject=self.subject)
 
     # -- answers -------------------------------------------------------------------------------------
 
@@ -264,6 +266,32 @@ class SubjectRequest(Aggregate):
 
     # -- read side ------------------------------------------------------------------------------------
 
+    def by_party(self) -> list[dict]:
+        """What each party did with the request, and for a party it was not for, that it did nothing: its
+        services were not asked, and the request they may see names only the parties it is for, which alone
+        carry it out (agreement art 10.3; objection and portability by legal basis, GDPR art 20(1), 21(1))."""
+        out = []
+        for party in sorted(LEGAL_BASIS):
+            asked = [a for a in self.asked if a.party == party]
+            if party in self.parties:
+                waiting = [a.service for a in asked if a.answered_at is None]
+                if self.status == RequestStatus.REFUSED:
+                    did = "nothing: the request was refused"
+                elif not asked:
+                    did = "nothing: none of its services holds such data"
+                elif waiting:
+                    did = f"waiting for {', '.join(waiting)}"
+                else:
+                    did = ", ".join(f"{a.service} {a.outcome}" for a in asked)
+            elif party not in parties_for(self.right):
+                did = (f"nothing: {self.right.value} does not apply to its processing "
+                       f"({LEGAL_BASIS[party].value})")
+            else:
+                did = "nothing: the request is not for this party (art 10.3)"
+            out.append({"party": party.value, "for_this_party": party in self.parties,
+                        "services": [a.service for a in asked], "did": did})
+        return out
+
     def view(self, today: date, escalate_days: int, *, with_package: bool = False) -> dict:
         out = {
             "request_id": str(self.id), "subject": self.subject, "right": self.right.value,
@@ -275,6 +303,7 @@ class SubjectRequest(Aggregate):
             "reasons": [r.model_dump(mode="json", exclude_none=True) for r in self.refusal_reasons],
             "services": [{"service": a.service, "party": a.party.value, "attempts": a.attempts,
                           "answered": a.answered_at is not None, "outcome": a.outcome} for a in self.asked],
+            "by_party": self.by_party(),
             "escalated_at": self.escalated_at.isoformat() if self.escalated_at else None,
             "escalation": self.escalation,
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,

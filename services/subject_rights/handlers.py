@@ -29,7 +29,7 @@ from shared.messaging.pipeline import Answer, Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 
-SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v1"
+SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v2"
 
 
 def _now() -> datetime:

@@ -45,6 +45,7 @@ def offer() -> Service:
 
 
 def request(right: Right, subject: str = SUBJECT, **fields):
+    fields.setdefault("parties", [Party.WERKSAAM, Party.HELIOMARE])
     data = SubjectRequestIssued(request_id=uuid.uuid4(), right=right, due=date(2027, 2, 28), **fields)
     return an_envelope(data, Party.WERKSAAM, subject=subject)
 
@@ -101,6 +102,20 @@ async def test_erasure_deletes_the_records_shreds_the_key_and_reports_nothing_le
     assert answer.readable_after == [] and offer.store.rows["cases"] == {}
     assert SUBJECT in offer.store.shredded
     assert offer.store.subject_states[SUBJECT].erased_at is not None
+
+
+@pytest.mark.parametrize("right", [Right.ERASURE, Right.OBJECTION, Right.RESTRICTION, Right.RECTIFICATION])
+async def test_a_request_for_another_party_has_no_effect_and_gets_no_answer(offer, right):
+    referral = await registered(offer)
+    extra = {"corrections": {"family_name": "Anders"}} if right == Right.RECTIFICATION else {}
+    envelope = request(right, parties=[Party.WERKSAAM], **extra)
+    assert (await offer.pipeline.handle_event(raw_of(envelope))).status == "accepted"
+    assert offer.store.outbox_of("subject-request.answered") == []
+    assert referral in offer.store.rows["cases"] and SUBJECT not in offer.store.shredded
+    state = offer.store.subject_states.get(SUBJECT)
+    assert state is None or (state.erased_at, state.restricted_since, state.objected_since) == (None, None, None)
+    accepted = await offer.command(DecideReferral(referral_id=referral, accept=True))
+    assert accepted["ok"], accepted["reasons"]
 
 
 async def test_a_record_a_legal_duty_keeps_is_withheld_with_its_ground_and_stays_the_only_readable_thing(

@@ -106,6 +106,20 @@ def test_access_goes_to_every_party_portability_only_to_heliomare_and_objection_
     assert {a.service for a in submit(Right.OBJECTION).asked} == {"intake"}
 
 
+def test_a_request_for_one_party_asks_only_its_services_names_it_in_the_message_and_says_the_other_did_nothing():
+    request = submit(Right.ERASURE, parties=[Party.WERKSAAM])
+    [sent] = request.pop_events()
+    assert sent.data.parties == [Party.WERKSAAM] and [a.service for a in request.asked] == ["intake"]
+    request.record_answer(answer(request, "intake"), Party.WERKSAAM, NOW)
+    by_party = {p["party"]: p for p in request.view(NOW.date(), 10)["by_party"]}
+    assert by_party["werksaam"] == {"party": "werksaam", "for_this_party": True, "services": ["intake"],
+                                    "did": "intake done"}
+    assert by_party["heliomare"]["services"] == [] and "not for this party" in by_party["heliomare"]["did"]
+    objection = {p["party"]: p for p in submit(Right.OBJECTION).view(NOW.date(), 10)["by_party"]}
+    assert "objection does not apply" in objection["heliomare"]["did"]
+    assert objection["werksaam"]["did"] == "waiting for intake"
+
+
 def test_an_accepted_request_is_sent_once_with_its_deadline_and_the_corrections():
     request = submit(Right.RECTIFICATION, corrections=Corrections(family_name="Jansen-de Vries"))
     [sent] = request.pop_events()
