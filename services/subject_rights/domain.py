@@ -37,6 +37,7 @@ from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.periods import add_months
 
 LOCAL = ZoneInfo("Europe/Amsterdam")  # a request received on a Dutch day is due on a Dutch day
+CLOCK_SKEW = timedelta(minutes=5)  # a time "now" typed at the desk may run a little ahead of the service's clock
 
 
 class RequestStatus(StrEnum):
@@ -61,6 +62,15 @@ def parties_for(right: Right) -> list[Party]:
 def due_date(received_on: date, months: int = 1) -> date:
     """Art 12(3): within one month of receipt (31 January: 28 or 29 February)."""
     return add_months(received_on, months)
+
+
+def days_to_deadline(days_left: int) -> str:
+    """How far the deadline is, in words a person reads: "3 days to the deadline", "due today", "2 days overdue"."""
+    if days_left == 0:
+        return "due today"
+    days = abs(days_left)
+    words = f"{days} day{'s' if days != 1 else ''}"
+    return f"{words} to the deadline" if days_left > 0 else f"{words} overdue"
 
 
 def local_day(moment: datetime) -> date:
@@ -129,6 +139,10 @@ class SubjectRequest(Aggregate):
         applicable = parties_for(cmd.right)
         parties = sorted(set(cmd.parties)) if cmd.parties else applicable
         reasons: list[Reason] = []
+        for name, moment in (("received_at", cmd.received_at), ("person_told_at", cmd.person_told_at),
+                             ("identity.verified_at", cmd.identity.verified_at)):
+            if moment is not None and moment > now + CLOCK_SKEW:  # the deadline cannot run from tomorrow
+                reasons.append(Reason(code=ReasonCode.INVALID_VALUE, field=name, detail="in the future"))
         if not is_valid_bsn(cmd.bsn):  # a mistyped BSN is somebody else's number: never ask about it
             reasons.append(Reason(code=ReasonCode.BSN_INVALID, field="bsn", detail="fails the 11-test"))
         if not cmd.identity.verified:
@@ -214,11 +228,17 @@ class SubjectRequest(Aggregate):
     # -- deadlines -----------------------------------------------------------------------------------
 
     def extend(self, reason: str, told_at: datetime, now: datetime) -> None:
-        """Art 12(3): two more months, once, with the reason told to the person within the first month."""
+        """Art 12(3): two more months, once, with the reason told to the person within the first month.
+        What counts is when the person was told, not when the desk records it: told in time and recorded
+        after the first month is an extension all the same (a time told cannot be in the future, nor before
+        the request was received)."""
         self._require_open()
         if self.extension_reason is not None:
             raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail="already extended once"))
-        if local_day(told_at) > self.original_due or local_day(now) > self.original_due:
+        if told_at > now + CLOCK_SKEW or told_at < self.received_at:
+            raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="person_told_at",
+                                 detail="in the future" if told_at > now else "before the request was received"))
+        if local_day(told_at) > self.original_due:
             raise Refusal(Reason(code=ReasonCode.EXTENSION_TOO_LATE, field="person_told_at",
                                  detail=f"the person had to be told by {self.original_due}"))
         self.extension_reason, self.extension_told_at = reason, told_at
@@ -243,7 +263,7 @@ class SubjectRequest(Aggregate):
             self.escalated_at = now
             silent_names = ", ".join(a.service for a in silent) or "none"
             self.escalation = (f"no answer after {policy.max_reminders} reminders from {', '.join(exhausted)}"
-                               if exhausted else f"{days_left} days to the deadline; waiting for {silent_names}")
+                               if exhausted else f"{days_to_deadline(days_left)}; waiting for {silent_names}")
         return [a.service for a in remind]
 
     def deadline_state(self, today: date, escalate_days: int) -> str:

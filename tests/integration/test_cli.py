@@ -10,6 +10,7 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -229,3 +230,52 @@ async def test_an_open_request_near_its_deadline_is_listed_at_risk_escalated_and
     finally:
         services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
     await _completed(client, request_id)  # nothing left open for the other tests' chase rounds
+
+
+async def test_an_overdue_request_reads_days_overdue_and_an_extension_told_in_time_counts_when_recorded_late(
+        services, client, settings, mongodb_urls, span_exporter, tmp_path, operator_signed_at_the_privacy_desk):
+    bsn_file = _bsn_file(tmp_path, synthetic_bsn(random.Random("cli-overdue")))
+    code, _, err = await werkbrug(settings, *SUBMIT, "--right", "access", "--received-at",
+                                  (datetime.now(UTC) + timedelta(days=2)).isoformat(), bsn_file)
+    assert code == 2 and "received_at" in err and "in the future" in err, "a deadline cannot start tomorrow"
+
+    received = datetime.now(UTC) - timedelta(days=40)  # its first month is over
+    await services["billing"].stop(keep_tracing=True)  # billing does not answer: the request stays open
+    try:
+        code, out, err = await werkbrug(settings, *SUBMIT, "--right", "access", "--received-at",
+                                        received.isoformat(), bsn_file, "--json")
+        assert code == 0, err
+        request_id = json.loads(out)["result"]["request_id"]
+        code, out, err = await werkbrug(settings, "subject-request", "chase")
+        assert code == 0 and f"request {request_id}: escalated" in out, err
+        code, out, err = await werkbrug(settings, "subject-request", "show", request_id, "--json")
+        escalation = json.loads(out)["result"]["escalation"]
+        assert re.match(r"\d+ days overdue; waiting for billing", escalation), escalation
+
+        told = (received + timedelta(days=20)).astimezone(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None)
+        code, out, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
+                                        "complex_request", "--told-at", told.isoformat(timespec="minutes"), "--json")
+        assert code == 0, err  # told within the first month; recorded only now
+        extended = json.loads(out)["result"]
+        assert extended["extended"] and extended["due"] > extended["original_due"]
+    finally:
+        services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
+    await _completed(client, request_id)
+
+
+async def test_breaches_show_what_the_register_needs_and_a_time_without_offset_is_dutch_time_as_everywhere(
+        services, client, settings):
+    code, out, err = await werkbrug(settings, "breach", "report", "--party", "heliomare", "--detected-at",
+                                    "2026-07-01T09:30", "--cause", "misdirected_message", "--data",
+                                    "contact", "--data", "identification", "--since", "2026-06-30T08:00",
+                                    "--until", "2026-07-01T09:00", "--count", "3", "--json")
+    assert code == 0, err
+    reported = json.loads(out)["result"]
+    assert reported["detected_at"] == "2026-07-01T07:30:00+00:00"  # 09:30 summer time in the Netherlands
+    assert reported["window"]["since"] == "2026-06-30T06:00:00+00:00"
+
+    code, out, err = await werkbrug(settings, "breaches", "--party", "heliomare")
+    assert code == 0, err
+    assert "misdirected_message" in out and "contact" in out and "identification" in out
+    assert "3 (jobseekers)" in out
+    assert "2026-07-01 09:30" in out  # shown in Dutch time, as typed

@@ -83,6 +83,27 @@ def test_an_extension_after_the_first_month_is_refused():
     assert request.due == date(2027, 2, 28)
 
 
+def test_an_extension_told_in_time_counts_even_when_the_desk_records_it_after_the_first_month():
+    request = submit()
+    request.extend("complex_request", told_at=NOW + timedelta(days=27), now=NOW + timedelta(days=33))
+    assert request.due == date(2027, 4, 30) and request.extension_told_at == NOW + timedelta(days=27)
+
+
+@pytest.mark.parametrize("told", [NOW + timedelta(days=3), NOW - timedelta(days=1)])
+def test_an_extension_told_in_the_future_or_before_the_request_arrived_is_refused(told):
+    request = submit()
+    with pytest.raises(Refusal) as bad:
+        request.extend("complex_request", told_at=told, now=NOW + timedelta(days=1))
+    assert bad.value.reasons[0].code == ReasonCode.INVALID_VALUE and request.due == date(2027, 2, 28)
+
+
+@pytest.mark.parametrize("field", ["received_at", "person_told_at"])
+def test_a_request_received_in_the_future_is_refused_and_sends_nothing(field):
+    request = submit(Right.ACCESS, **{field: NOW + timedelta(days=2)})
+    assert request.status == RequestStatus.REFUSED and request.pop_events() == []
+    assert [(r.code, r.field) for r in request.refusal_reasons] == [(ReasonCode.INVALID_VALUE, field)]
+
+
 def test_periods_of_the_register_are_iso_durations_and_add_up_by_calendar():
     assert parse_duration("P7Y") == (84, 0) and parse_duration("P90D") == (0, 90)
     assert parse_duration("P1Y6M2W1D") == (18, 15)
@@ -229,6 +250,15 @@ def test_a_request_near_its_deadline_is_escalated_and_one_past_it_is_overdue():
     assert request.escalated_at == near and "days to the deadline" in request.escalation
     assert request.deadline_state(date(2027, 3, 1), 10) == "overdue"
     assert request.deadline_state(date(2027, 2, 1), 10) == "at_risk"  # escalated stays at risk
+
+
+def test_an_overdue_escalation_says_how_many_days_overdue_not_a_negative_number_of_days_to_go():
+    request = submit()
+    request.chase(datetime(2027, 3, 2, 9, tzinfo=UTC), POLICY)  # due 28 February
+    assert request.escalation.startswith("2 days overdue;") and "-" not in request.escalation.split(";")[0]
+    due_today = submit()
+    due_today.chase(datetime(2027, 2, 28, 9, tzinfo=UTC), POLICY)
+    assert due_today.escalation.startswith("due today;")
 
 
 def test_a_completed_or_refused_request_is_not_chased():
