@@ -511,6 +511,10 @@ def subject_request_submit(
         parser=_desk_time, metavar="ISO", help="Lifting a restriction: when the person was told (art 18(3)).")] = None,
     verified_at: Annotated[datetime | None, typer.Option(
         parser=_desk_time, metavar="ISO", help="When the identity was verified (default: now).")] = None,
+    update: Annotated[bool, typer.Option(help="Access or portability again within 30 days of an answer: the person "
+                                              "asks for an update or says new data arrived, so it is carried out "
+                                              "anew (otherwise the earlier answer is the answer, art 12(5)).")]
+    = False,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Take a person's request. It is routed by legal basis, sent to every service that may hold data on them,
@@ -522,7 +526,7 @@ def subject_request_submit(
         fixes = json.loads(corrections.read_bytes()) if corrections else None
         command = SubmitSubjectRequest.model_validate({
             "bsn": bsn, "right": right, "parties": party or None, "corrections": fixes,
-            "received_at": received_at, "person_told_at": person_told_at,
+            "received_at": received_at, "person_told_at": person_told_at, "update": update,
             "identity": {"method": identity_method.value, "verified_by": verified_by,
                          "verified_at": verified_at or datetime.now(UTC)},
         })
@@ -534,6 +538,10 @@ def subject_request_submit(
     view = reply.result if isinstance(reply.result, dict) else {}
     if as_json_:
         print(reply.model_dump_json(indent=2))
+    elif reply.ok and view.get("answered_by"):
+        console.print(f"request {view['request_id']}: {view['status']} · {view['right']} · answered by request "
+                      f"{view['answered_by']} of less than 30 days ago (art 12(5)); nothing was sent. Give the "
+                      "person that answer, or submit with --update if they ask for an update")
     elif reply.ok:
         asked = ", ".join(s["service"] for s in view["services"]) or "none (no service holds such data)"
         console.print(f"request {view['request_id']}: {view['status']} · {view['right']} · due {view['due']} · "

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,12 @@ from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.periods import add_months
 
 LOCAL = ZoneInfo("Europe/Amsterdam")  # a request received on a Dutch day is due on a Dutch day
+# Art 12(5): a request "manifestly unfounded or excessive, in particular because of its repetitive character".
+# WerkSaam's policy (README, data-subject rights): access or portability asked again within REPEAT_WINDOW of
+# the completion of the same request is answered by the earlier answer, free of charge, unless the person asks
+# for an update or says new data arrived (`update`); then it is carried out anew. No fee is ever charged.
+REPEAT_WINDOW = timedelta(days=30)
+REPEATABLE = {Right.ACCESS, Right.PORTABILITY}
 CLOCK_SKEW = timedelta(minutes=5)  # a time "now" typed at the desk may run a little ahead of the service's clock
 
 
@@ -125,14 +132,21 @@ class SubjectRequest(Aggregate):
     escalation: str | None = None
     completed_at: datetime | None = None
     erasure_verified: bool | None = None
+    taken_by: str | None = None  # the member of staff who took the request (the command's actor)
+    answered_by: UUID | None = None  # art 12(5): a repetition answered by this earlier request's answer
     package: Package = Field(default_factory=Package)
+
+    @property
+    def handled_by(self) -> str:
+        """The privacy officer handling the request: who took it, or else who verified the identity."""
+        return self.taken_by or self.identity.verified_by
 
     # -- receipt -------------------------------------------------------------------------------------
 
     @classmethod
     def receive(cls, cmd: SubmitSubjectRequest, subject: str, now: datetime,
                 holders: dict[Party, list[str]], open_same: SubjectRequest | None,
-                restricted: bool) -> SubjectRequest:
+                restricted: bool, earlier: list[SubjectRequest] = ()) -> SubjectRequest:
         """Take a request. A refused one is recorded too (with its reasons); only an accepted one is sent."""
         received_at = cmd.received_at or now
         received_on = local_day(received_at)
@@ -166,7 +180,7 @@ class SubjectRequest(Aggregate):
         if cmd.right == Right.RECTIFICATION and not corrections:
             reasons.append(Reason(code=ReasonCode.MISSING_FIELD, field="corrections"))
         request = cls(
-            id=uuid7(), subject=subject, right=cmd.right, parties=parties, identity=cmd.identity,
+            id=uuid7(), subject=subject, right=cmd.right, parties=parties, identity=cmd.identity, taken_by=cmd.actor,
             received_at=received_at, due=due_date(received_on), original_due=due_date(received_on),
             status=RequestStatus.REFUSED if reasons else RequestStatus.OPEN, refusal_reasons=reasons,
             person_told_at=cmd.person_told_at, package=Package(corrections=corrections),
@@ -174,10 +188,23 @@ class SubjectRequest(Aggregate):
         if reasons:
             request.completed_at = now
             return request
+        if (answer := request._recent_answer(earlier, cmd.update)) is not None:
+            request.status, request.completed_at, request.answered_by = RequestStatus.COMPLETED, now, answer.id
+            return request  # nothing sent: the earlier answer is the answer
         request.asked = [Asked(service=service, party=party, last_asked_at=now)
                          for party in parties for service in holders.get(party, [])]
         request._issue(attempt=1)
         return request
+
+    def _recent_answer(self, earlier: list[SubjectRequest], update: bool) -> SubjectRequest | None:
+        """Art 12(5): the same access or portability request for the same parties, completed (and carried out,
+        not itself a repetition) within REPEAT_WINDOW before this one was received, unless an update is asked."""
+        if update or self.right not in REPEATABLE:
+            return None
+        same = [r for r in earlier if r.subject == self.subject and r.right == self.right
+                and r.status == RequestStatus.COMPLETED and r.answered_by is None and r.completed_at
+                and set(r.parties) >= set(self.parties) and self.received_at - r.completed_at <= REPEAT_WINDOW]
+        return max(same, key=lambda r: r.completed_at, default=None)
 
     def _issue(self, attempt: int) -> None:
         corrections = self.package.corrections
@@ -297,6 +324,8 @@ class SubjectRequest(Aggregate):
                 waiting = [a.service for a in asked if a.answered_at is None]
                 if self.status == RequestStatus.REFUSED:
                     did = "nothing: the request was refused"
+                elif self.answered_by is not None:
+                    did = f"nothing new: answered by request {self.answered_by} (art 12(5))"
                 elif not asked:
                     did = "nothing: none of its services holds such data"
                 elif waiting:
@@ -328,10 +357,32 @@ class SubjectRequest(Aggregate):
             "escalation": self.escalation,
             "completed_at": self.completed_at.isoformat() if self.completed_at else None,
             "erasure_verified": self.erasure_verified,
+            "answered_by": str(self.answered_by) if self.answered_by else None,
         }
         if with_package:
             out["answers"] = self.package.answers
         return out
+
+
+def excluding_requests(requests: list[SubjectRequest]) -> list[SubjectRequest]:
+    """The requests that leave the subject out of processing now: the restriction in force (the latest
+    completed restriction, unless lifted since) and any completed objection (it is not lifted)."""
+    done = [r for r in requests if r.status == RequestStatus.COMPLETED]
+    objections = [r for r in done if r.right == Right.OBJECTION]
+    restrictions = [r for r in done if r.right in {Right.RESTRICTION, Right.LIFT_RESTRICTION}]
+    latest = max(restrictions, key=lambda r: r.completed_at, default=None)
+    return objections + ([latest] if latest is not None and latest.right == Right.RESTRICTION else [])
+
+
+def may_read(actor: str | None, request: SubjectRequest, requests: list[SubjectRequest]) -> bool:
+    """Whether `actor` may read the data a request's answers hold on its subject. A restricted or objecting
+    person's data is read only by the privacy officer handling the request: who took this request, or the
+    restriction or objection in force (GDPR art 18(2): stored, processed only as the right allows).
+    Seam: when the staff register has roles, any WerkSaam member of staff with the privacy-officer role."""
+    excluding = excluding_requests(requests)
+    if not excluding:
+        return True
+    return actor is not None and actor in {request.handled_by, *(r.handled_by for r in excluding)}
 
 
 def restricted_now(requests: list[SubjectRequest]) -> bool:

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.scenario import until_status
+from infra.scenario import play_all, until_status
 from shared.contracts.commands import GetSubjectRequest, RecordConfidentialityStatement
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
+from tests.integration.test_full_process import cases_for
 from tests.integration.test_subject_rights import HOLDERS, _restart, a_person_through_the_whole_process
 
 pytestmark = pytest.mark.integration
@@ -279,3 +280,38 @@ async def test_breaches_show_what_the_register_needs_and_a_time_without_offset_i
     assert "misdirected_message" in out and "contact" in out and "identification" in out
     assert "3 (jobseekers)" in out
     assert "2026-07-01 09:30" in out  # shown in Dutch time, as typed
+
+
+async def test_a_restricted_person_is_left_out_of_lists_refused_in_views_and_read_only_by_the_officer_handling_it(
+        services, client, settings, tmp_path, operator_signed_at_the_privacy_desk):
+    today = datetime.now(UTC).date()
+    for service, staff in (("intake", OPERATOR), ("offer", OPERATOR), ("subject_rights", "desk.enkhuizen")):
+        signed = await client.send(service, RecordConfidentialityStatement(staff=staff, signed_on=today,
+                                                                           actor="privacy.officer"))
+        assert signed.ok, signed.reasons
+    restricted, other = await play_all(client, cases_for([("approve", "both", "running")] * 2, seed=63), seed=63)
+    code, out, err = await werkbrug(settings, *SUBMIT, "--right", "restriction",
+                                    _bsn_file(tmp_path, restricted.command.bsn), "--json")
+    assert code == 0, err
+    request_id = json.loads(out)["result"]["request_id"]
+    await _completed(client, request_id)
+
+    for service in ("intake", "offer"):  # the person's data, even for staff with a statement: refused
+        code, out, err = await werkbrug(settings, "person", restricted.referral_id, "--service", service)
+        assert code == 2 and "subject_restricted" in err, (service, out)
+        assert restricted.command.family_name not in out + err
+        code, out, err = await werkbrug(settings, "person", other.referral_id, "--service", service)
+        assert code == 0 and other.command.family_name in out, err  # everyone else as before
+    for service in ("intake", "offer", "trajectory", "billing"):  # left out of the lists, which still answer
+        code, out, err = await werkbrug(settings, "referrals", "--service", service, "--json")
+        assert code == 0, err
+        listed = {r["referral_id"] for r in json.loads(out)["result"]}
+        assert other.referral_id in listed and restricted.referral_id not in listed, service
+    code, out, err = await werkbrug(settings, "invoices", "--json")
+    assert code == 0 and restricted.referral_id not in out, err
+
+    # Its data is read only by the privacy officer handling the request (the one who took it).
+    code, out, err = await werkbrug(settings, "subject-request", "show", request_id, "--json")
+    assert code == 0, err
+    code, out, err = await werkbrug(settings, "--as", "desk.enkhuizen", "subject-request", "show", request_id)
+    assert code == 2 and "subject_restricted" in err, out

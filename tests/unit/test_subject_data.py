@@ -15,7 +15,7 @@ from services.offer.adapters import definition as offer_definition
 from services.offer.domain import CaseStatus
 from shared.access_document import render_access_document
 from shared.config import Settings
-from shared.contracts.commands import DecideReferral
+from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals
 from shared.contracts.events import (
     QuoteApproved,
     Right,
@@ -151,6 +151,24 @@ async def test_restriction_makes_the_pipeline_refuse_further_processing_until_li
     await ask(offer, Right.LIFT_RESTRICTION)
     accepted = await offer.command(DecideReferral(referral_id=referral, accept=True))
     assert accepted["ok"] and offer.store.rows["cases"][referral].status == CaseStatus.ACCEPTED
+
+
+@pytest.mark.parametrize("right", [Right.RESTRICTION, Right.OBJECTION])
+async def test_a_restricted_or_objecting_person_is_left_out_of_lists_and_views_which_go_on_for_everyone_else(
+        offer, right):
+    other_subject = "psn_" + "d" * 26
+    restricted, other = await registered(offer), await registered(offer, subject=other_subject)
+    offer.store.processing_log.clear()
+    await ask(offer, right)
+
+    listed = await offer.command(ListReferrals())
+    assert listed["ok"] and [r["referral_id"] for r in listed["result"]] == [str(other)]
+    one = await offer.command(GetReferral(referral_id=restricted))
+    assert not one["ok"] and [r["code"] for r in one["reasons"]] == ["subject_restricted"]
+    assert (await offer.command(GetReferral(referral_id=other)))["ok"]
+    # the person's records were not processed by the list: no processing-log record names them for it
+    reads = [r for r in offer.store.processing_log if r.message_type == "query:list_referrals"]
+    assert {r.subject for r in reads} == {other_subject}
 
 
 async def test_a_message_written_before_the_erasure_cannot_bring_the_data_back_but_a_new_referral_can(offer):

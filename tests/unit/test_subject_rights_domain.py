@@ -14,6 +14,7 @@ from services.subject_rights.domain import (
     RequestStatus,
     SubjectRequest,
     due_date,
+    may_read,
     parties_for,
     restricted_now,
 )
@@ -33,10 +34,10 @@ def identity(method: str = "id_document_at_desk") -> IdentityCheck:
     return IdentityCheck(method=method, verified_by="desk.hoorn", verified_at=NOW)
 
 
-def submit(right: Right = Right.ACCESS, *, now: datetime = NOW, open_same=None, restricted=False,
+def submit(right: Right = Right.ACCESS, *, now: datetime = NOW, open_same=None, restricted=False, earlier=(),
            **fields) -> SubjectRequest:
     cmd = SubmitSubjectRequest(bsn="111222333", right=right, identity=fields.pop("identity", identity()), **fields)
-    return SubjectRequest.receive(cmd, SUBJECT, now, HOLDERS, open_same, restricted)
+    return SubjectRequest.receive(cmd, SUBJECT, now, HOLDERS, open_same, restricted, earlier)
 
 
 def answer(request: SubjectRequest, service: str, **fields) -> SubjectRequestAnswered:
@@ -168,6 +169,42 @@ def test_a_request_that_cannot_be_taken_is_recorded_as_refused_with_its_reason_a
 def test_a_second_request_for_the_same_right_while_one_is_open_is_refused():
     first = submit()
     assert submit(open_same=first).refusal_reasons[0].code == ReasonCode.DUPLICATE_REQUEST
+
+
+def done(request: SubjectRequest, at: datetime) -> SubjectRequest:
+    for a in request.asked:
+        request.record_answer(answer(request, a.service), a.party, at)
+    assert request.status == RequestStatus.COMPLETED
+    return request
+
+
+def test_access_asked_again_within_30_days_of_an_answer_is_answered_by_that_answer_unless_an_update_is_asked():
+    first = done(submit(Right.ACCESS), NOW + timedelta(days=2))
+    again = submit(Right.ACCESS, now=NOW + timedelta(days=20), earlier=[first])
+    assert (again.status, again.answered_by, again.asked, again.pop_events()) == (
+        RequestStatus.COMPLETED, first.id, [], [])
+    assert "answered by request" in {p["party"]: p for p in again.by_party()}["heliomare"]["did"]
+    update = submit(Right.ACCESS, now=NOW + timedelta(days=20), earlier=[first], update=True)
+    assert update.status == RequestStatus.OPEN and len(update.asked) == 4 and update.answered_by is None
+    later = submit(Right.ACCESS, now=NOW + timedelta(days=40), earlier=[first])
+    assert later.status == RequestStatus.OPEN and later.answered_by is None  # a reasonable interval passed
+    erasure = submit(Right.ERASURE, now=NOW + timedelta(days=20), earlier=[first])
+    assert erasure.status == RequestStatus.OPEN  # only access and portability repeat an answer
+
+
+def test_a_restricted_persons_data_is_read_only_by_the_officer_handling_the_request():
+    access = done(submit(Right.ACCESS, actor="desk.hoorn"), NOW)
+    assert may_read("desk.enkhuizen", access, [access])  # not restricted: any desk member with a statement
+    restriction = done(submit(Right.RESTRICTION, actor="privacy.anna"), NOW + timedelta(days=1))
+    requests = [access, restriction]
+    assert may_read("privacy.anna", restriction, requests) and may_read("privacy.anna", access, requests)
+    assert may_read("desk.hoorn", access, requests)  # who took that request
+    assert not may_read("desk.enkhuizen", access, requests) and not may_read(None, restriction, requests)
+    lifted = done(submit(Right.LIFT_RESTRICTION, actor="privacy.anna", person_told_at=NOW, restricted=True),
+                  NOW + timedelta(days=2))
+    assert may_read("desk.enkhuizen", access, [*requests, lifted])
+    objection = done(submit(Right.OBJECTION, actor="privacy.bas"), NOW + timedelta(days=3))
+    assert not may_read("desk.enkhuizen", access, [*requests, lifted, objection])  # an objection stays
 
 
 def test_a_correction_is_checked_like_the_field_it_corrects():
