@@ -251,6 +251,21 @@ async def test_a_repeated_request_is_refused_while_the_first_is_open_and_an_unkn
     assert {a["outcome"] for a in done["answers"].values()} == {"nothing_held"}
 
 
+async def test_access_asked_again_soon_after_an_answer_is_answered_by_it_unless_the_person_asks_for_an_update(
+        services, client):
+    bsn = synthetic_bsn(random.Random(712))
+    first = await request_until_done(client, bsn, Right.ACCESS)
+
+    again = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=Right.ACCESS, identity=verified()))
+    assert again.ok, again.reasons
+    assert (again.result["status"], again.result["answered_by"]) == ("completed", first["request_id"])
+    assert again.result["services"] == []  # nothing sent: art 12(5), the earlier answer is the answer
+    assert all("answered by request" in p["did"] for p in again.result["by_party"])
+
+    update = await request_until_done(client, bsn, Right.ACCESS, update=True)  # the person asks for an update
+    assert update["answered_by"] is None and set(update["answers"]) == HOLDERS
+
+
 async def test_restriction_stops_processing_until_it_is_lifted_after_the_person_was_told(services, client):
     [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=54), seed=54)
 
