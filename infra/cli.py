@@ -28,7 +28,8 @@ Breaches (art 12, GDPR art 33-34):
     werkbrug breach report --party P --detected-at T --cause C --data CAT --since T --until T [--service S]
     werkbrug breaches [--party P] [--overdue]
     werkbrug breach notify-ap ID --at T --reference REF | breach decide-subjects ID --inform/--no-inform --reason R
-Every command takes --json for scripts.
+Every command takes --json for scripts. A time typed without an offset is Dutch time (Europe/Amsterdam);
+times shown in tables are Dutch time too.
 
 It talks to the running services over RabbitMQ (the same AMQP_URL and WERKBRUG_NAMESPACE as they use).
 Exit codes: 0 done, 1 nothing found, 2 refused or bad input, 3 a service did not answer or the broker is not
@@ -176,8 +177,8 @@ def log(
     trace_id: Annotated[str | None, typer.Option("--trace", help="A trace id.")] = None,
     referral: Annotated[str | None, typer.Option(help="A referral id.")] = None,
     activity: Annotated[str | None, typer.Option(help="A processing activity id (needs --since and --until).")] = None,
-    since: Annotated[datetime | None, typer.Option(help="From (ISO 8601, UTC if no offset).")] = None,
-    until: Annotated[datetime | None, typer.Option(help="Until (ISO 8601, UTC if no offset).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From (ISO 8601; no offset: Dutch time).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Until (ISO 8601; no offset: Dutch time).")] = None,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Read the processing log of every service: who processed whose data, when, why and on which basis."""
@@ -588,6 +589,10 @@ def subject_request_submit(
         parser=_desk_time, metavar="ISO", help="Lifting a restriction: when the person was told (art 18(3)).")] = None,
     verified_at: Annotated[datetime | None, typer.Option(
         parser=_desk_time, metavar="ISO", help="When the identity was verified (default: now).")] = None,
+    update: Annotated[bool, typer.Option(help="Access or portability again within 30 days of an answer: the person "
+                                              "asks for an update or says new data arrived, so it is carried out "
+                                              "anew (otherwise the earlier answer is the answer, art 12(5)).")]
+    = False,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Take a person's request. It is routed by legal basis, sent to every service that may hold data on them,
@@ -599,7 +604,7 @@ def subject_request_submit(
         fixes = json.loads(corrections.read_bytes()) if corrections else None
         command = SubmitSubjectRequest.model_validate({
             "bsn": bsn, "right": right, "parties": party or None, "corrections": fixes,
-            "received_at": received_at, "person_told_at": person_told_at,
+            "received_at": received_at, "person_told_at": person_told_at, "update": update,
             "identity": {"method": identity_method.value, "verified_by": verified_by,
                          "verified_at": verified_at or datetime.now(UTC)},
         })
@@ -611,6 +616,10 @@ def subject_request_submit(
     view = reply.result if isinstance(reply.result, dict) else {}
     if as_json_:
         print(reply.model_dump_json(indent=2))
+    elif reply.ok and view.get("answered_by"):
+        console.print(f"request {view['request_id']}: {view['status']} · {view['right']} · answered by request "
+                      f"{view['answered_by']} of less than 30 days ago (art 12(5)); nothing was sent. Give the "
+                      "person that answer, or submit with --update if they ask for an update")
     elif reply.ok:
         asked = ", ".join(s["service"] for s in view["services"]) or "none (no service holds such data)"
         console.print(f"request {view['request_id']}: {view['status']} · {view['right']} · due {view['due']} · "
@@ -809,7 +818,7 @@ def partner_list(as_json_: Annotated[bool, typer.Option("--json")] = False) -> N
 
 BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
 MOMENT = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z",
-          "%Y-%m-%dT%H:%M:%S.%f%z"]  # ISO 8601, with or without an offset (none: UTC)
+          "%Y-%m-%dT%H:%M:%S.%f%z"]  # ISO 8601, with or without an offset (none: Dutch time)
 breach = typer.Typer(help="Personal-data breaches (art 12): report one, record the AP notification and the decision "
                           "on informing the subjects.", no_args_is_help=True)
 app.add_typer(breach, name="breach")
@@ -829,8 +838,8 @@ def _services_of(party: str) -> list[str]:
 @breach.command("report")
 def breach_report(
     party: Annotated[str, typer.Option(help="The reporting party: werksaam or heliomare.")],
-    detected_at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the breach was detected (ISO 8601, "
-                                                                       "UTC if no offset).")],
+    detected_at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the breach was detected (ISO 8601; "
+                                                                       "no offset: Dutch time).")],
     cause: Annotated[BreachCause, typer.Option(help="The presumed cause.")],
     data: Annotated[list[BreachDataCategory], typer.Option(help="A category of personal data concerned (repeat).")],
     since: Annotated[datetime, typer.Option(formats=MOMENT, help="Start of the breach window.")],
@@ -883,20 +892,23 @@ def breaches(
         err.print("no breaches" + (" overdue" if overdue else ""))
         raise typer.Exit(1)
     table = Table(title=f"breaches at {party} · {len(reply.result)}")
-    for column in ("breach", "by", "detected", "cause", "subjects", "inform parties (24 h)", "notify AP (72 h)",
-                   "subjects informed"):
-        table.add_column(column)
+    # what the register needs (agreement art 12.1): presumed cause, categories of personal data, categories
+    # and number of data subjects; and the clocks
+    for column in ("breach", "by", "detected", "presumed cause", "personal data", "data subjects",
+                   "inform parties (24 h)", "notify AP (72 h)", "subjects informed"):
+        table.add_column(column, overflow="fold")
     colours = {"met": "green", "late": "yellow", "running": "cyan", "overdue": "bold red"}
 
     def shown(c: dict) -> str:
-        when = c["done_at"] or c["due"]
-        return f"[{colours[c['state']]}]{c['state']}[/] {when[:16]}"
+        return f"[{colours[c['state']]}]{c['state']}[/] {_local(c['done_at'] or c['due'])}"
 
     for b in reply.result:
         decision = b["subjects_decision"]
         decided = "pending" if decision is None else f"{'yes' if decision['inform'] else 'no'} ({decision['reason']})"
-        table.add_row(b["breach_id"], b["reported_by"], b["detected_at"][:16], b["presumed_cause"],
-                      str(b["subject_count"]), shown(b["clocks"]["inform_parties"]),
+        table.add_row(b["breach_id"], b["reported_by"], _local(b["detected_at"]), b["presumed_cause"],
+                      ", ".join(b["data_categories"]),
+                      f"{b['subject_count']} ({', '.join(b['subject_categories'])})",
+                      shown(b["clocks"]["inform_parties"]),
                       shown(b["clocks"]["notify_authority"]), decided)
     console.print(table)
 
@@ -904,8 +916,8 @@ def breaches(
 @breach.command("notify-ap")
 def breach_notify_ap(
     breach_id: Annotated[str, typer.Argument(help="The breach id.")],
-    at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the AP was notified (ISO 8601, UTC if no "
-                                                              "offset).")],
+    at: Annotated[datetime, typer.Option(formats=MOMENT, help="When the AP was notified (ISO 8601; no offset: "
+                                                              "Dutch time).")],
     reference: Annotated[str | None, typer.Option(help="The AP's reference.")] = None,
     not_required: Annotated[bool, typer.Option(help="No notification: unlikely to result in a risk (art 33(1)).")]
     = False,
@@ -1099,10 +1111,16 @@ def _check_key(key: str) -> None:
     raise typer.Exit(2)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    from datetime import UTC
+def _local(moment: str) -> str:
+    """A stored (UTC) time as people read it: Dutch time, to the minute."""
+    return datetime.fromisoformat(moment).astimezone(DESK_ZONE).strftime("%Y-%m-%d %H:%M")
 
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time a person typed: without an offset it is Dutch time (Europe/Amsterdam), as everywhere in this CLI."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=DESK_ZONE)).astimezone(UTC)
 
 
 # -- one line per failure, and its exit code (one mechanism for every command) --------------------------------

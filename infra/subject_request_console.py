@@ -30,12 +30,17 @@ def print_subject_request(console: Console, view: dict) -> None:
         console.print(f"[bold red]escalated {view['escalated_at'][:19]}: {view['escalation']}[/]")
     if view["completed_at"]:
         console.print(f"closed {view['completed_at'][:19]}")
+    if view.get("answered_by"):
+        console.print(f"answered by request {view['answered_by']} (a repetition within 30 days, art 12(5))")
     if view["erasure_verified"] is not None:
         console.print("erasure verified: " + ("[green]yes[/] (each service can read only what it withheld)"
                                               if view["erasure_verified"] else
                                               "[red]no[/] (a service can still read more than it withheld)"))
     for reason in view["reasons"]:
         console.print(f"[red]refused: {Reason.model_validate(reason)}[/]")
+    for party in view.get("by_party", []):
+        colour = "" if party["for_this_party"] else "[dim]"
+        console.print(f"{colour}{party['party']}: {party['did']}" + ("[/]" if colour else ""))
     answers = view.get("answers") or {}
     erasure = view["right"] == Right.ERASURE
     if view["services"]:

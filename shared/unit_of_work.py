@@ -90,6 +90,10 @@ class Repository(abc.ABC, Generic[A]):
         self.spec = spec
         self.seen: dict[uuid.UUID, A] = {}
         self.withheld: dict[uuid.UUID, Withholding] = {}  # loaded records kept despite an erasure request
+        # Subjects left out of this unit of work's processing (art 18, 21), set by the messaging core: their
+        # records are not found, and asking for one by id is refused. `left_out` counts what was passed over.
+        self.hidden: dict[str, Reason] = {}
+        self.left_out: set[uuid.UUID] = set()
 
     def add(self, aggregate: A) -> None:
         self.seen[aggregate.id] = aggregate
@@ -103,9 +107,29 @@ class Repository(abc.ABC, Generic[A]):
         if aggregate_id in self.seen:
             return self.seen[aggregate_id]
         found = await self._get(aggregate_id)
+        if found is not None and (reason := self.hidden.get(getattr(found, "subject", None) or "")):
+            self.left_out.add(found.id)
+            raise Refusal(reason)  # this record's subject is excluded from this processing
         if found is not None:
             self.seen[found.id] = found
         return found
+
+    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+        """Aggregates whose plain (unencrypted) fields equal the given values (or are in a given list),
+        newest first (ids are time-ordered UUIDv7); those of hidden subjects left out."""
+        if not self.hidden:
+            return await self._find(limit, **equals)
+        before = set(self.seen)
+        found = await self._find(limit + len(self.hidden), **equals)  # room for the ones left out
+        visible = []
+        for aggregate in found:
+            if getattr(aggregate, "subject", None) in self.hidden:
+                self.left_out.add(aggregate.id)
+                if aggregate.id not in before:
+                    self.seen.pop(aggregate.id, None)  # not processed: no log record, nothing written
+            else:
+                visible.append(aggregate)
+        return visible[:limit]
 
     async def require(self, aggregate_id: uuid.UUID, *, subject: str | None = None) -> A:
         """The aggregate, or a refusal: an unknown referral, or one that is not the given subject's
@@ -126,7 +150,7 @@ class Repository(abc.ABC, Generic[A]):
         `started_before` (and they are not withheld), or they were withheld until before `today`."""
 
     @abc.abstractmethod
-    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+    async def _find(self, limit: int = 100, **equals: Any) -> list[A]:
         """Aggregates whose plain (unencrypted) fields equal the given values (or are in a given list),
         newest first (ids are time-ordered UUIDv7)."""
 
@@ -204,6 +228,18 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     async def save_subject_state(self, state: SubjectState) -> None: ...
+
+    @abc.abstractmethod
+    async def excluded_subjects(self) -> dict[str, Reason]:
+        """The subjects whose processing is restricted (art 18) or objected to (art 21) at this service, each
+        with the reason: they are left out of processing that is not about their rights."""
+
+    async def exclude_restricted(self) -> None:
+        """Leave restricted and objecting subjects out of this unit of work (the messaging core calls this
+        before an ordinary command or query): they are not found, and naming one is refused."""
+        hidden = await self.excluded_subjects()
+        for repo in self.repositories.values():
+            repo.hidden = hidden
 
     @abc.abstractmethod
     async def erase_record(self, repository: str, aggregate: Aggregate) -> None:

@@ -48,7 +48,6 @@ from shared.contracts.events import (
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
 from shared.privacy.grounds import FISCAL_ADMINISTRATION
-from shared.privacy.periods import add_months
 
 BILLING_NAMESPACE = uuid.UUID("5d0c8b1a-2f7e-4c39-9a61-62696c6c696e")
 CENT = Decimal("0.01")

@@ -13,6 +13,7 @@ from services.subject_rights.domain import (
     RequestStatus,
     SubjectRequest,
     local_day,
+    may_read,
     restricted_now,
 )
 from shared.contracts.commands import (
@@ -29,7 +30,7 @@ from shared.messaging.pipeline import Answer, Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 
-SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v1"
+SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v2"
 
 
 def _now() -> datetime:
@@ -45,7 +46,7 @@ async def submit_subject_request(cmd: SubmitSubjectRequest, uow: UnitOfWork, *, 
     subject = pseudonymise(cmd.bsn)  # the BSN goes no further than this line
     earlier = await uow.requests.find(limit=100, subject=subject)
     open_same = next((r for r in earlier if r.status == RequestStatus.OPEN and r.right == cmd.right), None)
-    request = SubjectRequest.receive(cmd, subject, _now(), holders, open_same, restricted_now(earlier))
+    request = SubjectRequest.receive(cmd, subject, _now(), holders, open_same, restricted_now(earlier), earlier)
     uow.requests.add(request)
     view = request.view(local_day(_now()), escalate_days=0)
     return Answer(view, ok=request.status != RequestStatus.REFUSED, reasons=tuple(request.refusal_reasons),
@@ -76,6 +77,10 @@ async def chase_subject_requests(cmd: ChaseSubjectRequests, uow: UnitOfWork, *, 
 @performs(SUBJECT_RIGHTS)
 async def get_subject_request(query: GetSubjectRequest, uow: UnitOfWork, *, escalate_days: int) -> dict:
     request = await _require(uow, query.request_id)
+    if not may_read(query.actor, request, await uow.requests.find(limit=1000, subject=request.subject)):
+        raise Refusal(Reason(code=ReasonCode.SUBJECT_RESTRICTED, field="actor",
+                             detail="the person's processing is restricted or objected to: only the privacy "
+                                    "officer handling the request reads their data"))
     return request.view(local_day(_now()), escalate_days, with_package=True)
 
 

@@ -365,6 +365,7 @@ class SubmitSubjectRequest(Command):
     """A person exercises a right (GDPR art 15-21) at WerkSaam, the contact point (agreement art 10.3).
     The BSN is turned into the pseudonym at the door and not kept."""
 
+    concerns_subject_rights = True  # the desk handles the requests of restricted persons too
     command: Literal["submit_subject_request"] = "submit_subject_request"
     bsn: BSN
     right: Right
@@ -373,11 +374,15 @@ class SubmitSubjectRequest(Command):
     corrections: Corrections | None = None
     received_at: AwareDatetime | None = Field(None, description="When it reached WerkSaam; default: now.")
     person_told_at: AwareDatetime | None = Field(None, description="Lifting a restriction: when the person was told.")
+    update: bool = Field(False, description="Access or portability asked again soon after an answer: the person "
+                                            "asks for an update (or says new data arrived), so it is carried out "
+                                            "anew (art 12(5); see README).")
 
 
 class ExtendSubjectRequest(Command):
     """Extend the deadline by two months (art 12(3)); the person must be told why within the first month."""
 
+    concerns_subject_rights = True  # the desk handles the requests of restricted persons too
     command: Literal["extend_subject_request"] = "extend_subject_request"
     request_id: uuid.UUID
     reason: Literal["complex_request", "number_of_requests"]
@@ -387,11 +392,13 @@ class ExtendSubjectRequest(Command):
 class ChaseSubjectRequests(Command):
     """Ask silent services again and escalate requests at risk (run on a timer, or by hand)."""
 
+    concerns_subject_rights = True  # the desk handles the requests of restricted persons too
     command: Literal["chase_subject_requests"] = "chase_subject_requests"
     now: AwareDatetime | None = Field(None, description="For tests and replays; default: now.")
 
 
 class GetSubjectRequest(Query):
+    concerns_subject_rights = True  # the desk handles the requests of restricted persons too
     command: Literal["get_subject_request"] = "get_subject_request"
     request_id: uuid.UUID
 
@@ -400,6 +407,7 @@ class GetSubjectRequest(Query):
 
 
 class ListSubjectRequests(Query):
+    concerns_subject_rights = True  # the desk handles the requests of restricted persons too
     command: Literal["list_subject_requests"] = "list_subject_requests"
     status: Literal["open", "completed", "refused"] | None = None
     at_risk: bool = Field(False, description="Only open requests that are escalated, near or past their deadline.")

@@ -571,7 +571,7 @@ class Correctable(StrEnum):
 
 @event("subject-request.issued", 1, sources={Party.WERKSAAM})
 class SubjectRequestIssued(EventData):
-    """WerkSaam's contact point (art 10.3) asks every service that may hold data on the subject to carry
+    """WerkSaam's contact point (art 10.3) asks the services of the parties the request is for to carry
     out a data-subject request, and to answer by the legal deadline. Sent again, with a higher
     attempt number, to a service that has not answered."""
 
@@ -579,6 +579,9 @@ class SubjectRequestIssued(EventData):
 
     request_id: uuid.UUID
     right: Right
+    parties: list[Party] = Field(min_length=1, max_length=10, description=(
+        "The parties the request is for: only their services carry it out (art 10.3: a request for one party "
+        "is handed to that party alone; objection and portability go where their legal basis applies)."))
     due: date
     attempt: int = Field(1, ge=1, le=100)
     corrections: dict[Correctable, str] | None = Field(None, max_length=len(Correctable))

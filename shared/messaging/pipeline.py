@@ -501,6 +501,8 @@ class Pipeline:
                     async with self.uow_factory() as uow:
                         if command.reveals_personal_data():
                             await _require_confidentiality(uow, command.actor)
+                        if not type(command).concerns_subject_rights:
+                            await uow.exclude_restricted()  # art 18, 21: left out, not blocking the rest
                         uow.processing = self._command_processing(command, handler)
                         result = await handler(command, uow)
                         await uow.commit()  # the reads' processing-log records
@@ -521,6 +523,8 @@ class Pipeline:
                 replies.append(previous.result or {})
                 return Outcome("duplicate")
             uow.processing = self._command_processing(command, handler)
+            if not type(command).concerns_subject_rights:
+                await uow.exclude_restricted()  # art 18, 21: left out, not blocking the rest
             answer = await handler(command, uow)
             if not type(command).concerns_subject_rights:
                 await _respect_subject_state(uow, uow.touched_subjects(), sent_at=None)
@@ -631,7 +635,13 @@ async def _require_confidentiality(uow: UnitOfWork, actor: str | None) -> None:
 async def _respect_subject_state(uow: UnitOfWork, subjects: set[str], *, sent_at: datetime | None) -> None:
     """Refuse to process data of a subject whose processing is restricted (art 18) or objected to (art 21),
     and a message written before the subject's erasure (art 17: a late message cannot bring data back).
-    Data written after an erasure belongs to a new lifecycle (a new referral) and is processed as usual."""
+    Data written after an erasure belongs to a new lifecycle (a new referral) and is processed as usual.
+
+    Restriction and objection exclude, they do not block: before an ordinary command or query the unit of
+    work leaves those subjects out (`UnitOfWork.exclude_restricted`: lists and reports pass over their
+    records, naming one is refused), so this refusal is reached only by processing about that person
+    (a message about them, a command on their referral). The state is per service: a request for one party
+    (art 10.3), or an objection, which applies only to public-task processing, sets it only there."""
     for subject in sorted(subjects):
         state = await uow.subject_state(subject)
         if state.erased_at is not None and (sent_at is None or sent_at > state.erased_at):

@@ -21,6 +21,10 @@ records name a subject, and answers with one `subject-request.answered` event in
 - restriction (18), lifting it, and objection (21): the subject's state, which the messaging core
   checks before any further processing.
 
+A request is carried out only by the services of the parties it names (`parties`): a request for one
+party is that party's alone (agreement art 10.3), and objection and portability name only the parties whose
+legal basis they apply to. Another party's service does nothing with it and does not answer.
+
 A request is idempotent: asked again (a reminder), the service answers again from what it holds now.
 """
 
@@ -105,6 +109,12 @@ class SubjectRequestResponder:
     async def __call__(self, incoming: Incoming[SubjectRequestIssued], uow: UnitOfWork) -> None:
         request, subject = incoming.data, incoming.envelope.subject
         assert subject is not None  # the contract requires it of a message about a person
+        if self.party not in request.parties:
+            # Art 10.3: a request for another party is that party's alone: no effect here, and no answer
+            # (the contact point did not ask this party, so it waits for nobody here).
+            log.info("%s: request %s is not for %s: nothing done", self.service, request.request_id,
+                     self.party.value)
+            return
         held = await self._held(uow, subject)
         answer: dict[str, Any] = {}
         match request.right:

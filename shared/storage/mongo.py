@@ -27,6 +27,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import lookup
 from shared.contracts.parties import Party
+from shared.contracts.reasons import Reason
 from shared.domain import Aggregate, Withholding, corrected_copy
 from shared.privacy.crypto import MASTER, FieldCipher, live_key_id, new_data_key, retained_key_id, unwrap, wrap
 from shared.privacy.processing_log import ProcessingRecord
@@ -221,7 +222,7 @@ class MongoRepository(Repository[A]):
         doc = await self._coll.find_one({"_id": str(aggregate_id)}, session=self._session)
         return await self._from_doc(doc) if doc else None
 
-    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+    async def _find(self, limit: int = 100, **equals: Any) -> list[A]:
         query = {k: {"$in": to_bson(list(v))} if isinstance(v, list | tuple | set | frozenset) else to_bson(v)
                  for k, v in equals.items()}
         cursor = self._coll.find(query, session=self._session).sort("_id", DESCENDING).limit(limit)
@@ -458,6 +459,15 @@ class MongoUnitOfWork(UnitOfWork):
         if doc is None:
             return SubjectState(subject)
         return SubjectState(subject, doc.get("erased_at"), doc.get("restricted_since"), doc.get("objected_since"))
+
+    async def excluded_subjects(self) -> dict[str, Reason]:
+        query = {"erased_at": None, "$or": [{"restricted_since": {"$ne": None}}, {"objected_since": {"$ne": None}}]}
+        out = {}
+        async for doc in self._storage.db.subjects.find(query, session=self._session):
+            reason = SubjectState(doc["_id"], None, doc.get("restricted_since"), doc.get("objected_since")).refusal()
+            if reason is not None:
+                out[doc["_id"]] = reason
+        return out
 
     async def save_subject_state(self, state: SubjectState) -> None:
         await self._storage.db.subjects.update_one(  # (the key generation kept there stays as it is)

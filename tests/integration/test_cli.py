@@ -10,14 +10,16 @@ import re
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.scenario import until_status
-from shared.contracts.commands import GetSubjectRequest, RecordConfidentialityStatement
+from infra.scenario import play_all, until_status
+from shared.contracts.commands import GetSubjectRequest, ListReferrals, RecordConfidentialityStatement
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
+from tests.integration.test_full_process import cases_for
 from tests.integration.test_subject_rights import HOLDERS, _restart, a_person_through_the_whole_process
 
 pytestmark = pytest.mark.integration
@@ -229,3 +231,87 @@ async def test_an_open_request_near_its_deadline_is_listed_at_risk_escalated_and
     finally:
         services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
     await _completed(client, request_id)  # nothing left open for the other tests' chase rounds
+
+
+async def test_an_overdue_request_reads_days_overdue_and_an_extension_told_in_time_counts_when_recorded_late(
+        services, client, settings, mongodb_urls, span_exporter, tmp_path, operator_signed_at_the_privacy_desk):
+    bsn_file = _bsn_file(tmp_path, synthetic_bsn(random.Random("cli-overdue")))
+    code, _, err = await werkbrug(settings, *SUBMIT, "--right", "access", "--received-at",
+                                  (datetime.now(UTC) + timedelta(days=2)).isoformat(), bsn_file)
+    assert code == 2 and "received_at" in err and "in the future" in err, "a deadline cannot start tomorrow"
+
+    received = datetime.now(UTC) - timedelta(days=40)  # its first month is over
+    await services["billing"].stop(keep_tracing=True)  # billing does not answer: the request stays open
+    try:
+        code, out, err = await werkbrug(settings, *SUBMIT, "--right", "access", "--received-at",
+                                        received.isoformat(), bsn_file, "--json")
+        assert code == 0, err
+        request_id = json.loads(out)["result"]["request_id"]
+        code, out, err = await werkbrug(settings, "subject-request", "chase")  # (or the service's own round)
+        assert code == 0, err
+        code, out, err = await werkbrug(settings, "subject-request", "show", request_id, "--json")
+        escalation = json.loads(out)["result"]["escalation"]
+        assert re.match(r"\d+ days overdue; waiting for billing", escalation), escalation
+
+        told = (received + timedelta(days=20)).astimezone(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None)
+        code, out, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
+                                        "complex_request", "--told-at", told.isoformat(timespec="minutes"), "--json")
+        assert code == 0, err  # told within the first month; recorded only now
+        extended = json.loads(out)["result"]
+        assert extended["extended"] and extended["due"] > extended["original_due"]
+    finally:
+        services.runtimes["billing"] = await _restart(services["billing"], settings, mongodb_urls, span_exporter)
+    await _completed(client, request_id)
+
+
+async def test_breaches_show_what_the_register_needs_and_a_time_without_offset_is_dutch_time_as_everywhere(
+        services, client, settings):
+    code, out, err = await werkbrug(settings, "breach", "report", "--party", "heliomare", "--detected-at",
+                                    "2026-07-01T09:30", "--cause", "misdirected_message", "--data",
+                                    "contact", "--data", "identification", "--since", "2026-06-30T08:00",
+                                    "--until", "2026-07-01T09:00", "--count", "3", "--json")
+    assert code == 0, err
+    reported = json.loads(out)["result"]
+    assert reported["detected_at"] == "2026-07-01T07:30:00+00:00"  # 09:30 summer time in the Netherlands
+    assert reported["window"]["since"] == "2026-06-30T06:00:00+00:00"
+
+    code, out, err = await werkbrug(settings, "breaches", "--party", "heliomare")
+    assert code == 0, err
+    assert "misdirected_message" in out and "contact" in out and "identification" in out
+    assert "3 (jobseekers)" in out
+    assert "2026-07-01 09:30" in out  # shown in Dutch time, as typed
+
+
+async def test_a_restricted_person_is_left_out_of_lists_refused_in_views_and_read_only_by_the_officer_handling_it(
+        services, client, settings, tmp_path, operator_signed_at_the_privacy_desk):
+    today = datetime.now(UTC).date()
+    for service, staff in (("intake", OPERATOR), ("offer", OPERATOR), ("subject_rights", "desk.enkhuizen")):
+        signed = await client.send(service, RecordConfidentialityStatement(staff=staff, signed_on=today,
+                                                                           actor="privacy.officer"))
+        assert signed.ok, signed.reasons
+    restricted, other = await play_all(client, cases_for([("approve", "both", "running")] * 2, seed=763), seed=763)
+    code, out, err = await werkbrug(settings, *SUBMIT, "--right", "restriction",
+                                    _bsn_file(tmp_path, restricted.command.bsn), "--json")
+    assert code == 0, err
+    request_id = json.loads(out)["result"]["request_id"]
+    await _completed(client, request_id)
+
+    for service in ("intake", "offer"):  # the person's data, even for staff with a statement: refused
+        code, out, err = await werkbrug(settings, "person", restricted.referral_id, "--service", service)
+        assert code == 2 and "subject_restricted" in err, (service, out)
+        assert restricted.command.family_name not in out + err
+    code, out, err = await werkbrug(settings, "person", other.referral_id)
+    assert code == 0 and other.command.family_name in out, err  # everyone else as before
+    for service in ("intake", "offer", "trajectory", "billing"):  # left out of the lists, which still answer
+        listed = await client.send(service, ListReferrals(limit=1000))
+        assert listed.ok, listed.reasons
+        ids = {r["referral_id"] for r in listed.result}
+        assert other.referral_id in ids and restricted.referral_id not in ids, service
+    code, out, err = await werkbrug(settings, "invoices", "--json")
+    assert code == 0 and restricted.referral_id not in out and other.referral_id in out, err
+
+    # Its data is read only by the privacy officer handling the request (the one who took it).
+    reply = await client.send("subject_rights", GetSubjectRequest(request_id=uuid.UUID(request_id), actor=OPERATOR))
+    assert reply.ok, reply.reasons
+    code, out, err = await werkbrug(settings, "--as", "desk.enkhuizen", "subject-request", "show", request_id)
+    assert code == 2 and "subject_restricted" in err, out

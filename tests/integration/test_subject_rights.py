@@ -16,17 +16,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
-from infra.scenario import play_all
+from infra.scenario import play_all, until_status
 from shared.access_document import render_access_document
 from shared.contracts.commands import (
     ChaseSubjectRequests,
     Corrections,
+    GetReferral,
     GetSubjectRequest,
     IdentityCheck,
     ListSubjectRequests,
     ReadProcessingLog,
     RecordConfidentialityStatement,
     ReportProgress,
+    StartTrajectory,
     SubmitSubjectRequest,
 )
 from shared.contracts.envelope import Envelope
@@ -249,6 +251,21 @@ async def test_a_repeated_request_is_refused_while_the_first_is_open_and_an_unkn
     assert {a["outcome"] for a in done["answers"].values()} == {"nothing_held"}
 
 
+async def test_access_asked_again_soon_after_an_answer_is_answered_by_it_unless_the_person_asks_for_an_update(
+        services, client):
+    bsn = synthetic_bsn(random.Random(712))
+    first = await request_until_done(client, bsn, Right.ACCESS)
+
+    again = await client.send("subject_rights", SubmitSubjectRequest(bsn=bsn, right=Right.ACCESS, identity=verified()))
+    assert again.ok, again.reasons
+    assert (again.result["status"], again.result["answered_by"]) == ("completed", first["request_id"])
+    assert again.result["services"] == []  # nothing sent: art 12(5), the earlier answer is the answer
+    assert all("answered by request" in p["did"] for p in again.result["by_party"])
+
+    update = await request_until_done(client, bsn, Right.ACCESS, update=True)  # the person asks for an update
+    assert update["answered_by"] is None and set(update["answers"]) == HOLDERS
+
+
 async def test_restriction_stops_processing_until_it_is_lifted_after_the_person_was_told(services, client):
     [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=54), seed=54)
 
@@ -263,6 +280,72 @@ async def test_restriction_stops_processing_until_it_is_lifted_after_the_person_
                              person_told_at=datetime.now(UTC))
     accepted = await client.send("trajectory", progress.model_copy(update={"command_id": uuid.uuid4()}))
     assert accepted.ok, accepted.reasons
+
+
+# -- a request for one party is that party's alone (art 10.3); objection only where it applies -----------
+
+
+async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_heliomare_keeps_its_case(
+        services, client, settings):
+    [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=761), seed=761)
+    rid = uuid.UUID(case.referral_id)
+    before = {s: (await client.send(s, GetReferral(referral_id=rid))).result for s in ("offer", "trajectory")}
+
+    done = await request_until_done(client, case.command.bsn, Right.ERASURE, parties=[Party.WERKSAAM])
+
+    assert {s["service"] for s in done["services"]} == {"intake"} and set(done["answers"]) == {"intake"}
+    by_party = {p["party"]: p for p in done["by_party"]}
+    assert by_party["werksaam"]["for_this_party"] and by_party["werksaam"]["did"].startswith("intake done")
+    assert not by_party["heliomare"]["for_this_party"] and by_party["heliomare"]["services"] == []
+    assert by_party["heliomare"]["did"].startswith("nothing")
+    # Heliomare's services did nothing: its case and trajectory are as they were and go on being processed.
+    await _received_by_heliomare(client, done["request_id"])
+    for service, view in before.items():
+        after = await client.send(service, GetReferral(referral_id=rid))
+        assert after.ok and after.result == view, service
+    subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(case.command.bsn)
+    for name in ("offer", "trajectory", "billing"):
+        async with services[name].storage.unit_of_work() as uow:
+            state = await uow.subject_state(subject)
+        assert (state.erased_at, state.restricted_since, state.objected_since) == (None, None, None), name
+    later = case.trajectory.start + timedelta(weeks=case.trajectory.weeks_run)
+    progress = await client.send("trajectory", ReportProgress(referral_id=rid, reported_on=later,
+                                                              phase=Phase.TRAINING, status=ProgressStatus.ON_TRACK))
+    assert progress.ok, progress.reasons
+
+
+async def test_an_objection_has_effect_only_at_werksaam_whose_public_task_it_concerns(services, client, settings):
+    [case] = cases_for([("approve", "both", "running")], seed=762)
+    case.trajectory, plan = None, case.trajectory  # approved, not yet started
+    [case] = await play_all(client, [case], seed=762)
+    rid = uuid.UUID(case.referral_id)
+
+    done = await request_until_done(client, case.command.bsn, Right.OBJECTION)
+
+    assert done["parties"] == ["werksaam"] and set(done["answers"]) == {"intake"}
+    by_party = {p["party"]: p for p in done["by_party"]}
+    assert "does not apply" in by_party["heliomare"]["did"]
+    await _received_by_heliomare(client, done["request_id"])
+    subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(case.command.bsn)
+    async with services["intake"].storage.unit_of_work() as uow:
+        assert (await uow.subject_state(subject)).objected_since is not None
+    for name in ("offer", "trajectory", "billing"):
+        async with services[name].storage.unit_of_work() as uow:
+            assert (await uow.subject_state(subject)).objected_since is None, name
+    await until_status(client, "trajectory", case.referral_id, {"commissioned"})
+    started = await client.send("trajectory", StartTrajectory(referral_id=rid, start_date=plan.start))
+    assert started.ok, started.reasons  # Heliomare's own processing (6(1)(b)) goes on
+
+
+async def _received_by_heliomare(client, request_id: str) -> None:
+    """Wait until each Heliomare service has had the request message (its processing log records the receipt):
+    whatever the request could set off there has happened by then."""
+    async def received(service: str) -> bool:
+        reply = await client.send(service, ReadProcessingLog(correlation_id=uuid.UUID(request_id)))
+        return any(r["message_type"] == "subject-request.issued.v1" for r in reply.result or [])
+
+    for service in ("offer", "trajectory", "billing"):
+        await wait_for(lambda s=service: received(s), within=30, what=f"{service} received the request")
 
 
 # -- helpers ---------------------------------------------------------------------------------------

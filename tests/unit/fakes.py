@@ -75,7 +75,7 @@ class FakeRepository(Repository[A]):
         stored = self._rows.get(aggregate_id)
         return None if stored is None else self._load(stored)
 
-    async def find(self, limit: int = 100, **equals: Any) -> list[A]:
+    async def _find(self, limit: int = 100, **equals: Any) -> list[A]:
         """Committed aggregates whose attributes equal the given values (or are in a given list),
         newest (last inserted) first."""
         out: list[A] = []
@@ -176,6 +176,11 @@ class FakeUnitOfWork(UnitOfWork):
             return self._states[subject]
         stored = self.store.subject_states.get(subject)
         return SubjectState(**vars(stored)) if stored else SubjectState(subject)
+
+    async def excluded_subjects(self) -> dict[str, Reason]:
+        states = {**self.store.subject_states, **self._states}
+        return {subject: reason for subject, state in states.items()
+                if state.erased_at is None and (reason := state.refusal()) is not None}
 
     async def save_subject_state(self, state: SubjectState) -> None:
         self._states[state.subject] = SubjectState(**vars(state))

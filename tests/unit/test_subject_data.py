@@ -15,7 +15,7 @@ from services.offer.adapters import definition as offer_definition
 from services.offer.domain import CaseStatus
 from shared.access_document import render_access_document
 from shared.config import Settings
-from shared.contracts.commands import DecideReferral
+from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals
 from shared.contracts.events import (
     QuoteApproved,
     Right,
@@ -47,6 +47,7 @@ def offer() -> Service:
 
 
 def request(right: Right, subject: str = SUBJECT, **fields):
+    fields.setdefault("parties", [Party.WERKSAAM, Party.HELIOMARE])
     data = SubjectRequestIssued(request_id=uuid.uuid4(), right=right, due=date(2027, 2, 28), **fields)
     return an_envelope(data, Party.WERKSAAM, subject=subject)
 
@@ -105,6 +106,20 @@ async def test_erasure_deletes_the_records_shreds_the_key_and_reports_nothing_le
     assert offer.store.subject_states[SUBJECT].erased_at is not None
 
 
+@pytest.mark.parametrize("right", [Right.ERASURE, Right.OBJECTION, Right.RESTRICTION, Right.RECTIFICATION])
+async def test_a_request_for_another_party_has_no_effect_and_gets_no_answer(offer, right):
+    referral = await registered(offer)
+    extra = {"corrections": {"family_name": "Anders"}} if right == Right.RECTIFICATION else {}
+    envelope = request(right, parties=[Party.WERKSAAM], **extra)
+    assert (await offer.pipeline.handle_event(raw_of(envelope))).status == "accepted"
+    assert offer.store.outbox_of("subject-request.answered") == []
+    assert referral in offer.store.rows["cases"] and SUBJECT not in offer.store.shredded
+    state = offer.store.subject_states.get(SUBJECT)
+    assert state is None or (state.erased_at, state.restricted_since, state.objected_since) == (None, None, None)
+    accepted = await offer.command(DecideReferral(referral_id=referral, accept=True))
+    assert accepted["ok"], accepted["reasons"]
+
+
 async def test_a_record_a_legal_duty_keeps_is_withheld_with_its_ground_and_stays_the_only_readable_thing(
         monkeypatch):
     intake = Service(intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)))
@@ -138,6 +153,24 @@ async def test_restriction_makes_the_pipeline_refuse_further_processing_until_li
     await ask(offer, Right.LIFT_RESTRICTION)
     accepted = await offer.command(DecideReferral(referral_id=referral, accept=True))
     assert accepted["ok"] and offer.store.rows["cases"][referral].status == CaseStatus.ACCEPTED
+
+
+@pytest.mark.parametrize("right", [Right.RESTRICTION, Right.OBJECTION])
+async def test_a_restricted_or_objecting_person_is_left_out_of_lists_and_views_which_go_on_for_everyone_else(
+        offer, right):
+    other_subject = "psn_" + "d" * 26
+    restricted, other = await registered(offer), await registered(offer, subject=other_subject)
+    offer.store.processing_log.clear()
+    await ask(offer, right)
+
+    listed = await offer.command(ListReferrals())
+    assert listed["ok"] and [r["referral_id"] for r in listed["result"]] == [str(other)]
+    one = await offer.command(GetReferral(referral_id=restricted))
+    assert not one["ok"] and [r["code"] for r in one["reasons"]] == ["subject_restricted"]
+    assert (await offer.command(GetReferral(referral_id=other)))["ok"]
+    # the person's records were not processed by the list: no processing-log record names them for it
+    reads = [r for r in offer.store.processing_log if r.message_type == "query:list_referrals"]
+    assert {r.subject for r in reads} == {other_subject}
 
 
 async def test_a_message_written_before_the_erasure_cannot_bring_the_data_back_but_a_new_referral_can(offer):

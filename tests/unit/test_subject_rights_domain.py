@@ -14,6 +14,7 @@ from services.subject_rights.domain import (
     RequestStatus,
     SubjectRequest,
     due_date,
+    may_read,
     parties_for,
     restricted_now,
 )
@@ -33,10 +34,10 @@ def identity(method: str = "id_document_at_desk") -> IdentityCheck:
     return IdentityCheck(method=method, verified_by="desk.hoorn", verified_at=NOW)
 
 
-def submit(right: Right = Right.ACCESS, *, now: datetime = NOW, open_same=None, restricted=False,
+def submit(right: Right = Right.ACCESS, *, now: datetime = NOW, open_same=None, restricted=False, earlier=(),
            **fields) -> SubjectRequest:
     cmd = SubmitSubjectRequest(bsn="111222333", right=right, identity=fields.pop("identity", identity()), **fields)
-    return SubjectRequest.receive(cmd, SUBJECT, now, HOLDERS, open_same, restricted)
+    return SubjectRequest.receive(cmd, SUBJECT, now, HOLDERS, open_same, restricted, earlier)
 
 
 def answer(request: SubjectRequest, service: str, **fields) -> SubjectRequestAnswered:
@@ -83,6 +84,27 @@ def test_an_extension_after_the_first_month_is_refused():
     assert request.due == date(2027, 2, 28)
 
 
+def test_an_extension_told_in_time_counts_even_when_the_desk_records_it_after_the_first_month():
+    request = submit()
+    request.extend("complex_request", told_at=NOW + timedelta(days=27), now=NOW + timedelta(days=33))
+    assert request.due == date(2027, 4, 30) and request.extension_told_at == NOW + timedelta(days=27)
+
+
+@pytest.mark.parametrize("told", [NOW + timedelta(days=3), NOW - timedelta(days=1)])
+def test_an_extension_told_in_the_future_or_before_the_request_arrived_is_refused(told):
+    request = submit()
+    with pytest.raises(Refusal) as bad:
+        request.extend("complex_request", told_at=told, now=NOW + timedelta(days=1))
+    assert bad.value.reasons[0].code == ReasonCode.INVALID_VALUE and request.due == date(2027, 2, 28)
+
+
+@pytest.mark.parametrize("field", ["received_at", "person_told_at"])
+def test_a_request_received_in_the_future_is_refused_and_sends_nothing(field):
+    request = submit(Right.ACCESS, **{field: NOW + timedelta(days=2)})
+    assert request.status == RequestStatus.REFUSED and request.pop_events() == []
+    assert [(r.code, r.field) for r in request.refusal_reasons] == [(ReasonCode.INVALID_VALUE, field)]
+
+
 def test_periods_of_the_register_are_iso_durations_and_add_up_by_calendar():
     assert parse_duration("P7Y") == (84, 0) and parse_duration("P90D") == (0, 90)
     assert parse_duration("P1Y6M2W1D") == (18, 15)
@@ -104,6 +126,20 @@ def test_access_goes_to_every_party_portability_only_to_heliomare_and_objection_
     assert {a.service for a in access.asked} == {"intake", "offer", "trajectory", "billing"}
     assert {a.service for a in portability.asked} == {"offer", "trajectory", "billing"}
     assert {a.service for a in submit(Right.OBJECTION).asked} == {"intake"}
+
+
+def test_a_request_for_one_party_asks_only_its_services_names_it_in_the_message_and_says_the_other_did_nothing():
+    request = submit(Right.ERASURE, parties=[Party.WERKSAAM])
+    [sent] = request.pop_events()
+    assert sent.data.parties == [Party.WERKSAAM] and [a.service for a in request.asked] == ["intake"]
+    request.record_answer(answer(request, "intake"), Party.WERKSAAM, NOW)
+    by_party = {p["party"]: p for p in request.view(NOW.date(), 10)["by_party"]}
+    assert by_party["werksaam"] == {"party": "werksaam", "for_this_party": True, "services": ["intake"],
+                                    "did": "intake done"}
+    assert by_party["heliomare"]["services"] == [] and "not for this party" in by_party["heliomare"]["did"]
+    objection = {p["party"]: p for p in submit(Right.OBJECTION).view(NOW.date(), 10)["by_party"]}
+    assert "objection does not apply" in objection["heliomare"]["did"]
+    assert objection["werksaam"]["did"] == "waiting for intake"
 
 
 def test_an_accepted_request_is_sent_once_with_its_deadline_and_the_corrections():
@@ -133,6 +169,42 @@ def test_a_request_that_cannot_be_taken_is_recorded_as_refused_with_its_reason_a
 def test_a_second_request_for_the_same_right_while_one_is_open_is_refused():
     first = submit()
     assert submit(open_same=first).refusal_reasons[0].code == ReasonCode.DUPLICATE_REQUEST
+
+
+def done(request: SubjectRequest, at: datetime) -> SubjectRequest:
+    for a in request.asked:
+        request.record_answer(answer(request, a.service), a.party, at)
+    assert request.status == RequestStatus.COMPLETED
+    return request
+
+
+def test_access_asked_again_within_30_days_of_an_answer_is_answered_by_that_answer_unless_an_update_is_asked():
+    first = done(submit(Right.ACCESS), NOW + timedelta(days=2))
+    again = submit(Right.ACCESS, now=NOW + timedelta(days=20), earlier=[first])
+    assert (again.status, again.answered_by, again.asked, again.pop_events()) == (
+        RequestStatus.COMPLETED, first.id, [], [])
+    assert "answered by request" in {p["party"]: p for p in again.by_party()}["heliomare"]["did"]
+    update = submit(Right.ACCESS, now=NOW + timedelta(days=20), earlier=[first], update=True)
+    assert update.status == RequestStatus.OPEN and len(update.asked) == 4 and update.answered_by is None
+    later = submit(Right.ACCESS, now=NOW + timedelta(days=40), earlier=[first])
+    assert later.status == RequestStatus.OPEN and later.answered_by is None  # a reasonable interval passed
+    erasure = submit(Right.ERASURE, now=NOW + timedelta(days=20), earlier=[first])
+    assert erasure.status == RequestStatus.OPEN  # only access and portability repeat an answer
+
+
+def test_a_restricted_persons_data_is_read_only_by_the_officer_handling_the_request():
+    access = done(submit(Right.ACCESS, actor="desk.hoorn"), NOW)
+    assert may_read("desk.enkhuizen", access, [access])  # not restricted: any desk member with a statement
+    restriction = done(submit(Right.RESTRICTION, actor="privacy.anna"), NOW + timedelta(days=1))
+    requests = [access, restriction]
+    assert may_read("privacy.anna", restriction, requests) and may_read("privacy.anna", access, requests)
+    assert may_read("desk.hoorn", access, requests)  # who took that request
+    assert not may_read("desk.enkhuizen", access, requests) and not may_read(None, restriction, requests)
+    lifted = done(submit(Right.LIFT_RESTRICTION, actor="privacy.anna", person_told_at=NOW, restricted=True),
+                  NOW + timedelta(days=2))
+    assert may_read("desk.enkhuizen", access, [*requests, lifted])
+    objection = done(submit(Right.OBJECTION, actor="privacy.bas"), NOW + timedelta(days=3))
+    assert not may_read("desk.enkhuizen", access, [*requests, lifted, objection])  # an objection stays
 
 
 def test_a_correction_is_checked_like_the_field_it_corrects():
@@ -215,6 +287,15 @@ def test_a_request_near_its_deadline_is_escalated_and_one_past_it_is_overdue():
     assert request.escalated_at == near and "days to the deadline" in request.escalation
     assert request.deadline_state(date(2027, 3, 1), 10) == "overdue"
     assert request.deadline_state(date(2027, 2, 1), 10) == "at_risk"  # escalated stays at risk
+
+
+def test_an_overdue_escalation_says_how_many_days_overdue_not_a_negative_number_of_days_to_go():
+    request = submit()
+    request.chase(datetime(2027, 3, 2, 9, tzinfo=UTC), POLICY)  # due 28 February
+    assert request.escalation.startswith("2 days overdue;") and "-" not in request.escalation.split(";")[0]
+    due_today = submit()
+    due_today.chase(datetime(2027, 2, 28, 9, tzinfo=UTC), POLICY)
+    assert due_today.escalation.startswith("due today;")
 
 
 def test_a_completed_or_refused_request_is_not_chased():
