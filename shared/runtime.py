@@ -18,7 +18,6 @@ import gc
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -86,10 +85,12 @@ def _documented(consumer: Callable[[RabbitMessage], Awaitable[Any]], model: Any)
     return consumer
 
 
-class _BrokerDeadLetters(DeadLetterSink):
-    def __init__(self, broker: RabbitBroker, topology: Topology, service: str, party: Party,
-                 settings: Settings) -> None:
-        self._broker, self._topology, self._service = broker, topology, service
+class _ParkingQueue(DeadLetterSink):
+    """The service's parking queue, which only the broker fills (dead-lettering what the service rejects or
+    gives up on). The service reads it only to destroy what it holds about an erased subject."""
+
+    def __init__(self, topology: Topology, service: str, party: Party, settings: Settings) -> None:
+        self._topology, self._service = topology, service
         self._amqp_url = settings.broker_url(party.value)  # its own party's user may read its parking queue
         self._pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
 
@@ -109,22 +110,6 @@ class _BrokerDeadLetters(DeadLetterSink):
             log.info("%s destroyed %d dead letters about an erased subject", self._service, destroyed)
         return destroyed
 
-    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
-        headers = {
-            **{k: v for k, v in raw.headers.items() if not k.startswith("x-werkbrug-")},
-            "x-werkbrug-reason": ",".join(r.code.value for r in reasons),
-            "x-werkbrug-reasons": json.dumps([r.model_dump(mode="json", exclude_none=True) for r in reasons]),
-            "x-werkbrug-service": self._service,
-            "x-werkbrug-original-routing-key": raw.routing_key,
-            # The broker-validated sender: a replay (werkbrug dlq replay) publishes it again under that identity.
-            "x-werkbrug-original-user-id": raw.user_id or "",
-            "x-werkbrug-dead-lettered-at": datetime.now(UTC).isoformat(),
-        }
-        await self._broker.publish(
-            raw.body, exchange=self._topology.dlx, routing_key=self._service, headers=headers,
-            message_id=raw.message_id, correlation_id=raw.correlation_id, persist=True, mandatory=True,
-            content_type="application/octet-stream",
-        )
 
 
 class ServiceRuntime:
@@ -166,7 +151,7 @@ class ServiceRuntime:
         self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
-        dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, d.party, s)
+        dead_letters = _ParkingQueue(self.topology, d.name, d.party, s)
         self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, s.relay_interval, d.name)
         self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
@@ -234,7 +219,12 @@ class ServiceRuntime:
                     await msg.nack(requeue=True)
                     return
                 _log_repeat(self.definition.name, msg, outcome.status)
-                await msg.ack()
+                if outcome.status == "dead_lettered":
+                    # Refused, and why is committed: the broker dead-letters it (x-dead-letter-exchange) to
+                    # this service's parking queue, as it was sent (its user_id too) with its x-death headers.
+                    await msg.reject(requeue=False)
+                else:
+                    await msg.ack()
                 return
             await msg.nack(requeue=True)
 

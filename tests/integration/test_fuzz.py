@@ -6,7 +6,8 @@ wrong-typed, extra-field, forged-source, unknown-version, replayed and out-of-or
 the events exchange with the consumer's binding key (so every service bound to that key receives them),
 and each delivery is accounted for:
 
-- contract violations end in the receiving service's parking queue with `x-werkbrug-reason`, and are
+- contract violations are rejected by the receiving service, which records why (its `ListDeadLetters`
+  answers the reason codes), and the broker parks them in its parking queue (`x-death`), and are
   answered with a rejected retour when the routing key names another party (never for retours);
 - business refusals (a referral that does not exist) are answered with a rejected retour carrying reason
   codes, or, between a party's own services, recorded as refused in the processing log;
@@ -46,6 +47,7 @@ from pydantic import ValidationError
 from infra.services import DEFINITIONS
 from shared.contracts.commands import (
     ListBreaches,
+    ListDeadLetters,
     ListInvoices,
     ListReferrals,
     ListSubjectRequests,
@@ -93,6 +95,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Municipality, Party
 from shared.contracts.reasons import Reason, ReasonCode
+from shared.messaging.pipeline import dead_letter_key
 from shared.messaging.topology import service_bindings
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
@@ -691,9 +694,25 @@ async def fuzz(classes, services, amqp, settings, client, monkeypatch) -> Run:
     return Run(messages, ledger, before, after, dict(parked), dict(retours), routed)
 
 
+async def dead_letter_records(run: Run, client) -> dict[tuple[str, str], dict]:
+    """What each service recorded about the messages the broker parked for it, by (service, key)."""
+    keys: dict[str, set[str]] = defaultdict(set)
+    for (_, name), letters in run.parked.items():
+        keys[name] |= {dead_letter_key(d.message_id, d.body) for d in letters}
+    found: dict[tuple[str, str], dict] = {}
+    for name, wanted in keys.items():
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 500):
+            reply = await client.send(name, ListDeadLetters(keys=ordered[start:start + 500]))
+            assert reply.ok, reply.reasons
+            found |= {(name, r["key"]): r for r in reply.result}
+    return found
+
+
 async def check(run: Run, client) -> None:
     """Every delivery accounted for, each as expected, and the figures recorded."""
     problems: list[str] = []
+    recorded = await dead_letter_records(run, client)
     for klass in {m.klass for m in run.messages}:
         FIGURES[klass]["consumers"] += len({m.consumer.label for m in run.messages if m.klass == klass})
     for m in run.messages:
@@ -725,11 +744,15 @@ async def check(run: Run, client) -> None:
                 if len(dead) != 1:
                     problems.append(f"{where}: {len(dead)} dead letters in the parking queue")
                 else:
-                    headers = dead[0].headers
-                    if headers.get("x-werkbrug-reason", "").split(",") != codes:
-                        problems.append(f"{where}: dead letter reason {headers.get('x-werkbrug-reason')} != {codes}")
-                    if headers.get("x-werkbrug-original-routing-key") != m.routing_key or dead[0].body != m.body:
-                        problems.append(f"{where}: the dead letter lost its routing key or body")
+                    record = recorded.get((name, dead_letter_key(dead[0].message_id, dead[0].body)))
+                    reason = [r["code"] for r in record["reasons"]] if record else None
+                    if reason != codes:
+                        problems.append(f"{where}: {name} recorded the dead letter's reasons as {reason}, not {codes}")
+                    death = (dead[0].headers.get("x-death") or [{}])[0]
+                    if death.get("reason") != "rejected" or death.get("routing-keys") != [m.routing_key]:
+                        problems.append(f"{where}: not dead-lettered by the broker from {m.routing_key}: {death}")
+                    if dead[0].body != m.body or any(k.startswith("x-werkbrug-") for k in dead[0].headers):
+                        problems.append(f"{where}: the dead letter is not the message as it was sent")
             elif (m.message_id, name) in run.parked:
                 problems.append(f"{where}: {first.status} but also dead-lettered")
             if first.status == "rejected":
