@@ -401,17 +401,18 @@ def dlq_list(
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """What is parked, why and since when (messages stay parked). The reasons are the ones the service
-    recorded when it refused the message; "refused by broker": dead-lettered after the delivery limit."""
+    recorded when it refused the message or gave up on it (delivery_limit); "recorded: no" marks a message
+    the service never recorded: not dead-lettered from its queues, and never replayed."""
     letters = _run(ParkingQueues(get_settings(), actor=_actor).list(_service(service)))
     if as_json_:
         print(json.dumps([d.summary() for d in letters], indent=2, default=str))
         return
     table = Table(title=f"dead letters · {len(letters)}")
-    for column in ("service", "message id", "routing key", "sender", "refused by", "reason", "since", "bytes"):
+    for column in ("service", "message id", "routing key", "sender", "recorded", "reason", "since", "bytes"):
         table.add_column(column)
     for d in letters:
         table.add_row(d.service, d.message_id or "-", d.routing_key or "-", d.user_id or "-",
-                      d.summary()["refused_by"], d.reason, str(d.dead_lettered_at or "-"), str(d.size))
+                      "yes" if d.recorded else "no", d.reason, str(d.dead_lettered_at or "-"), str(d.size))
     console.print(table)
 
 

@@ -7,14 +7,18 @@ too) and the broker's own `x-death` headers (reason, queue, routing keys, time).
 - refused by the service (it broke the contract): the service rejected it after recording why in its own
   database (reason codes, schema paths, the routing key, when), keyed by a digest of the message id and
   body (`dead_letter_key`). The listing asks each service for those records (query `ListDeadLetters`);
-- given up on by the broker after the delivery limit (a failure that is not a refusal, e.g. a bug):
-  `x-death` reason `delivery_limit`, and no record at the service.
-No header a sender could write (any `x-werkbrug-…`) is read.
+- given up on after the delivery limit (a failure that is not a refusal, e.g. a bug): `x-death` reason
+  `delivery_limit`; the service recorded giving up on it at the last delivery (reason `delivery_limit`).
+No header a sender could write (any `x-werkbrug-…`) is read. A parked message its service has no record of
+did not come from the service's queues: a party can still put one there through the default exchange
+(its write permission on `amq.default` is what direct reply-to needs), under its own user_id. It is listed
+as not recorded, and never replayed.
 
 Replay publishes the original body again under the `user_id` the parked message carries (validated by the
 broker when it was first published, kept by dead-lettering; the operator's user may impersonate), on the
 routing key its envelope names, and only then takes it off the parking queue. It refuses (ReplayRefused,
-and the message stays parked) a message without a `user_id`, one whose `user_id` is not its envelope's
+and the message stays parked) a message its service has no record of, one without a `user_id`, one whose
+`user_id` is not its envelope's
 source, whose message id is not the envelope's id, whose routing key is not the one the broker
 dead-lettered it from, or that its sender's own broker permissions would not let it publish. Replay is
 idempotent: the receiving service's inbox has the message id, so a message handled after all, or
@@ -57,7 +61,7 @@ class DeadLetter:
     correlation_id: str | None
     size: int
     user_id: str | None
-    recorded: bool  # the service recorded why it refused it
+    recorded: bool  # the service recorded why it refused it, or that it gave up on it
     headers: dict[str, Any]
     body: bytes
     reasons: list[dict[str, Any]] = field(default_factory=list)
@@ -66,7 +70,7 @@ class DeadLetter:
         return {"service": self.service, "message_id": self.message_id, "routing_key": self.routing_key,
                 "reason": self.reason, "reasons": self.reasons, "dead_lettered_at": self.dead_lettered_at,
                 "correlation_id": self.correlation_id, "user_id": self.user_id, "size": self.size,
-                "refused_by": "service" if self.recorded else "broker" if self.death else "unknown"}
+                "recorded": self.recorded}
 
     @property
     def death(self) -> dict[str, Any]:
@@ -171,6 +175,9 @@ class ParkingQueues:
 def replay_refusal(namespace: str, letter: DeadLetter) -> str | None:
     """Why a parked message may not be sent again (None: it may). It is sent only as the broker-validated
     sender it carries, and only as that sender could send it itself."""
+    if not letter.recorded:
+        return (f"not_recorded: {letter.service} never refused nor gave up on it, so the broker did not "
+                "dead-letter it from its queues; it is not replayed")
     if not letter.user_id:
         return "no_user_id: the broker never validated who sent it; it is not replayed"
     try:

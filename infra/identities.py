@@ -12,7 +12,7 @@
   events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
   partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
 - topic permissions on `<ns>.dlx` (a topic exchange only the broker writes to, dead-lettering): a party
-  publishes nothing (`^$`) and binds only its own services' names (their parking queues); a partner
+  publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their parking queues); a partner
   neither. (The vhost write permission on the dlx stays: RabbitMQ requires it of whoever declares a
   queue with that x-dead-letter-exchange; the broker's own dead-lettering is not subject to permissions.)
 - publishers set the AMQP `user_id`, which RabbitMQ checks against the connection's user; consumers
@@ -51,6 +51,7 @@ COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
 ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.sources)
                       for key in [f"{p.value}.{m.event_type}.v{m.version}"])
 NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
+NEVER = "(?!)"  # a regex nothing matches, not even the empty routing key
 
 
 class BrokerAdminError(RuntimeError):
@@ -67,7 +68,7 @@ class Grant:
     read: str
     topic_write: str | None = None  # None: no topic permission entry (unrestricted; the admin only)
     topic_read: str | None = None
-    dlx_read: str = NOTHING  # the parking keys (service names) it may bind on the dlx; it never writes there
+    dlx_read: str = NEVER  # the parking keys (service names) it may bind on the dlx; it never writes there
 
 
 def _escaped(name: str) -> str:
@@ -142,7 +143,7 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
             *({"user": g.user, "vhost": namespace, "exchange": topology.events.name,
                "write": g.topic_write, "read": g.topic_read} for g in grants if g.topic_write is not None),
             # Dead letters come only from the broker: no party writes to the dlx.
-            *({"user": g.user, "vhost": namespace, "exchange": topology.dlx.name, "write": NOTHING,
+            *({"user": g.user, "vhost": namespace, "exchange": topology.dlx.name, "write": NEVER,
                "read": g.dlx_read} for g in grants if g.topic_write is not None)],
     }
     if exchanges:

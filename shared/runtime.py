@@ -215,6 +215,7 @@ class ServiceRuntime:
                     log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
                               type(exc).__name__, msg.raw_message.message_id,
                               exc_info=_traceback_without_values(exc))
+                    await self._last_delivery_failed(msg)
                     await asyncio.sleep(0.5)
                     await msg.nack(requeue=True)
                     return
@@ -229,6 +230,18 @@ class ServiceRuntime:
             await msg.nack(requeue=True)
 
         return consume
+
+    async def _last_delivery_failed(self, msg: RabbitMessage) -> None:
+        """At the last delivery the broker allows, record that the service gives up on the message (the
+        broker dead-letters it when it is given back): every genuine dead letter has the service's record."""
+        count = (msg.raw_message.headers or {}).get("x-delivery-count") or 0
+        if not isinstance(count, int) or count < self.settings.delivery_limit:
+            return
+        try:
+            await self.pipeline.record_failure(raw_from(msg))
+        except Exception as exc:
+            log.error("%s: could not record giving up on message %s (%s)", self.definition.name,
+                      msg.raw_message.message_id, type(exc).__name__)
 
     def _command_consumer(self):
         async def command(msg: RabbitMessage) -> RabbitResponse:

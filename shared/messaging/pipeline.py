@@ -399,6 +399,18 @@ class Pipeline:
             routing_key=raw.routing_key, at=datetime.now(UTC)))
         return Outcome("dead_lettered", list(reasons))
 
+    async def record_failure(self, raw: RawMessage) -> None:
+        """Record that handling `raw` failed at its last permitted delivery (a bug, not a refusal): the
+        broker dead-letters it when the runtime gives it back, and the record says the service gave up on
+        it (so a parked message no service recorded is one the service never saw fail)."""
+        reason = Reason(code=ReasonCode.DELIVERY_LIMIT, detail="handling failed at every delivery")
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            await self.park(uow, raw, [reason])
+            return None
+
+        await self._in_transaction(record)
+
     async def _refuse_contract(self, raw: RawMessage, reasons: list[Reason]) -> None:
         """Record why a message that broke the contract is dead-lettered, and answer its sender if one can
         be named, in one transaction."""

@@ -23,10 +23,13 @@ import pytest
 from aio_pika.exceptions import ChannelClosed
 
 from infra.dead_letters import ParkingQueues, ReplayRefused
+from infra.declare import declare_all, delete_all
+from infra.identities import provision
 from infra.services import DEFINITIONS
+from shared.config import Settings
 from shared.contracts.commands import ListReferrals, ReadProcessingLog
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import QuoteApproved
+from shared.contracts.events import QuoteApproved, ReferralAccepted
 from shared.contracts.parties import Party
 from tests.harness import wait_for
 from tests.integration.test_bad_input import Spy
@@ -63,7 +66,7 @@ async def test_no_party_may_publish_to_the_dead_letter_exchange(services, settin
     connection = await connect_as(settings, party)
     try:
         async with connection:
-            for service in PARTIES[party]:
+            for service in (*PARTIES[party], ""):  # its own, the other's, and the empty key
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 exchange = await channel.get_exchange(dlx, ensure=False)
                 with pytest.raises(ChannelClosed) as refused:
@@ -169,3 +172,82 @@ async def test_a_forged_approval_parked_at_intake_is_never_replayed_as_werksaam(
             assert log.ok and log.result == [], (service, log.result)
     finally:
         await offer_spy.close()
+
+
+async def test_the_operators_declare_replaces_a_direct_dead_letter_exchange_and_rebinds_the_parking_queues(
+        mongodb_url):
+    """A vhost declared before this change has a direct `<ns>.dlx` that a party may write to. `python -m
+    infra.declare` replaces it by the topic exchange and binds every parking queue again; a message a
+    consumer queue dead-letters then still reaches its parking queue, and a party's publish is refused."""
+    old = Settings(WERKBRUG_NAMESPACE=f"wbt-{uuid.uuid4().hex[:8]}", MONGODB_URL=mongodb_url)
+    dlx, parking = f"{old.namespace}.dlx", f"{old.namespace}.offer.parking"
+    provision(old)
+    try:
+        admin = await aio_pika.connect_robust(old.broker_url())
+        async with admin:
+            channel = await admin.channel()
+            await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT, durable=True)
+            old_parking = await channel.declare_queue(parking, durable=True, arguments={"x-queue-type": "quorum"})
+            await old_parking.bind(dlx, "offer")
+        await declare_all(old)
+        admin = await aio_pika.connect_robust(old.broker_url())
+        async with admin:
+            channel = await admin.channel()
+            with pytest.raises(ChannelClosed) as mismatch:  # it is a topic exchange now
+                await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT, durable=True)
+            assert "PRECONDITION_FAILED" in str(mismatch.value)
+            channel = await admin.channel(publisher_confirms=True, on_return_raises=True)
+            # The broker's own route: a consumer queue of offer rejecting a message dead-letters it there.
+            queue = await channel.get_queue(f"{old.namespace}.offer.werksaam.referral.registered.v1")
+            await (await channel.get_exchange(f"{old.namespace}.events")).publish(
+                aio_pika.Message(b"{}", message_id="m1", user_id="werksaam"),
+                routing_key="werksaam.referral.registered.v1", mandatory=True)
+            message = await queue.get(timeout=5)
+            await message.reject(requeue=False)
+
+            async def parked():
+                return (await channel.declare_queue(parking, passive=True)).declaration_result.message_count
+
+            assert await wait_for(parked, what="the rejected message in offer's parking queue") == 1
+        heliomare = await connect_as(old, "heliomare")
+        async with heliomare:
+            channel = await heliomare.channel(publisher_confirms=True, on_return_raises=True)
+            with pytest.raises(ChannelClosed) as refused:
+                await (await channel.get_exchange(dlx, ensure=False)).publish(
+                    aio_pika.Message(b"{}", user_id="heliomare"), routing_key="offer", mandatory=True)
+            assert "ACCESS_REFUSED" in str(refused.value)
+    finally:
+        await delete_all(old)
+
+
+async def test_a_message_put_in_a_parking_queue_through_the_default_exchange_is_shown_unrecorded_and_never_replayed(
+        services, settings, client):
+    """The one way left into a parking queue: the default exchange (a party's services need to write to it
+    to answer commands over direct reply-to). Heliomare puts a message there as itself, dressed as a
+    dead letter of intake (x-death headers it wrote, an envelope of its own so that user_id and source
+    agree). The broker keeps its user_id; intake has no record of it; the listing says so and the replay
+    refuses it, so it reaches nobody."""
+    referral_id = uuid.uuid4()
+    envelope = Envelope.wrap(ReferralAccepted(referral_id=referral_id), source=Party.HELIOMARE,
+                             subject="psn_" + "a" * 26, correlation_id=referral_id)
+    death = [{"count": 1, "reason": "rejected", "queue": f"{settings.namespace}.intake.heliomare.referral.accepted.v1",
+              "exchange": f"{settings.namespace}.events", "routing-keys": [envelope.routing_key]}]
+    connection = await connect_as(settings, "heliomare")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.default_exchange.publish(aio_pika.Message(
+            envelope.model_dump_json().encode(), message_id=str(envelope.id), user_id="heliomare",
+            headers={**FORGED, "x-death": death, "x-first-death-reason": "rejected"}),
+            routing_key=f"{settings.namespace}.intake.parking", mandatory=True)
+
+    async def parked():
+        return [d for d in await ParkingQueues(settings).list("intake") if d.message_id == str(envelope.id)]
+
+    [letter] = await wait_for(parked, what="the planted message in intake's parking queue")
+    assert letter.user_id == "heliomare" and not letter.recorded
+    with pytest.raises(ReplayRefused) as refused:
+        await ParkingQueues(settings).replay(str(envelope.id), "intake")
+    assert "not_recorded" in str(refused.value)
+    assert [d.message_id for d in await parked()] == [str(envelope.id)], "it stays parked"
+    log = await client.send("intake", ReadProcessingLog(correlation_id=referral_id))
+    assert log.ok and log.result == []

@@ -41,8 +41,9 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
         return [d for d in await parking.list("offer") if d.message_id == str(env.id)]
 
     [letter] = await wait_for(parked, within=30, what="the message in offer's parking queue")
-    assert letter.reason == "delivery_limit" and letter.routing_key == env.routing_key
-    assert not letter.recorded, "given up on by the broker, not refused by offer"
+    assert letter.reason == "delivery_limit_exceeded" and letter.routing_key == env.routing_key
+    assert letter.death["reason"] == "delivery_limit", "the broker's own account agrees"
+    assert letter.recorded, "offer recorded giving up on it at the last delivery"
     assert letter.user_id == "werksaam", "parked under the broker-validated sender"
 
     code, out, _ = await werkbrug(settings, "dlq", "list", "--service", "offer", "--json")
