@@ -12,9 +12,10 @@
   events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
   partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
 - topic permissions on `<ns>.dlx` (a topic exchange only the broker writes to, dead-lettering): a party
-  publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their parking queues); a partner
-  neither. (The vhost write permission on the dlx stays: RabbitMQ requires it of whoever declares a
-  queue with that x-dead-letter-exchange; the broker's own dead-lettering is not subject to permissions.)
+  publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their
+  parking queues); a partner neither. (The vhost write permission on the dlx stays: RabbitMQ requires
+  it of whoever declares a queue with that x-dead-letter-exchange; the broker's own dead-lettering is not
+  subject to permissions.)
 - publishers set the AMQP `user_id`, which RabbitMQ checks against the connection's user; consumers
   check it is the envelope's source (the pipeline's `sender_not_authenticated`).
 
