@@ -183,19 +183,21 @@ async def test_the_operators_declare_replaces_a_direct_dead_letter_exchange_and_
     dlx, parking = f"{old.namespace}.dlx", f"{old.namespace}.offer.parking"
     provision(old)
     try:
-        admin = await aio_pika.connect_robust(old.broker_url())
+        admin = await aio_pika.connect(old.broker_url())
         async with admin:
             channel = await admin.channel()
             await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT, durable=True)
             old_parking = await channel.declare_queue(parking, durable=True, arguments={"x-queue-type": "quorum"})
             await old_parking.bind(dlx, "offer")
         await declare_all(old)
-        admin = await aio_pika.connect_robust(old.broker_url())
+        admin = await aio_pika.connect(old.broker_url())
         async with admin:
             channel = await admin.channel()
             with pytest.raises(ChannelClosed) as mismatch:  # it is a topic exchange now
                 await channel.declare_exchange(dlx, aio_pika.ExchangeType.DIRECT, durable=True)
             assert "PRECONDITION_FAILED" in str(mismatch.value)
+        admin = await aio_pika.connect(old.broker_url())
+        async with admin:
             channel = await admin.channel(publisher_confirms=True, on_return_raises=True)
             # The broker's own route: a consumer queue of offer rejecting a message dead-letters it there.
             queue = await channel.get_queue(f"{old.namespace}.offer.werksaam.referral.registered.v1")

@@ -868,3 +868,61 @@ async def test_every_malformed_message_without_a_message_id_is_answered_with_its
     finally:
         await parking.close()
         await answers.close()
+
+
+DLX_ATTEMPTS = 40  # per party
+
+
+def dlx_attempt() -> st.SearchStrategy:
+    """A publish to the dead-letter exchange as a hostile party makes it: a routing key (a parking key of
+    either party, a wildcard, anything), a body (a real envelope of any consumer, or bytes), and headers
+    that claim a sender, a reason, a broker's x-death."""
+    keys = st.one_of(st.sampled_from([*DEFINITIONS, "", "#", "*", "offer.parking", "intake.x"]),
+                     st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40))
+    claims = st.fixed_dictionaries({}, optional={
+        "x-werkbrug-original-user-id": st.sampled_from([p.value for p in Party]),
+        "x-werkbrug-reason": st.sampled_from([c.value for c in ReasonCode]),
+        "x-first-death-reason": st.sampled_from(["rejected", "delivery_limit"]),
+        "x-death": st.just([{"reason": "rejected", "count": 1, "routing-keys": ["werksaam.quote.approved.v1"]}]),
+    })
+    return st.tuples(keys, st.binary(max_size=300), claims, st.sampled_from([p.value for p in Party]))
+
+
+async def test_no_publish_to_the_dead_letter_exchange_by_any_party_is_accepted(services, amqp, settings):
+    """The dead-letter path fuzzed: hypothesis-drawn publishes to `<ns>.dlx` as each party, with only that
+    party's own credentials. The broker refuses every one (ACCESS_REFUSED), and nothing reaches the
+    exchange: a queue of the operator bound to it with `#` stays empty, and so do the parking queues."""
+    ns = settings.namespace
+    attempts = draw(dlx_attempt(), DLX_ATTEMPTS * len(Party), SEED)
+    watch = await Spy.bind(amqp, f"{ns}.dlx", "#")
+    admin = await amqp.channel()
+
+    async def depths() -> dict[str, int]:
+        return {name: (await admin.declare_queue(f"{ns}.{name}.parking", passive=True)).declaration_result.message_count
+                for name in DEFINITIONS}
+
+    before = await depths()
+    refused: Counter = Counter()
+    connections = {p.value: await aio_pika.connect_robust(settings.broker_url(p.value)) for p in Party}
+    try:
+        for key, body, headers, party in attempts:
+            channel = await connections[party].channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange(f"{ns}.dlx", ensure=False)
+            try:
+                await exchange.publish(aio_pika.Message(body, headers=headers, user_id=party,
+                                                        message_id=str(uuid.uuid4())), routing_key=key)
+            except aio_pika.exceptions.ChannelClosed as exc:
+                refused[("ACCESS_REFUSED" in str(exc), party)] += 1
+            else:
+                raise AssertionError(f"fuzz seed {SEED}: {party} published to the dlx on {key!r}")
+        await asyncio.sleep(0.5)
+        assert await watch.messages() == [], f"fuzz seed {SEED}: something reached the dlx"
+        assert await depths() == before, f"fuzz seed {SEED}: a parking queue changed"
+    finally:
+        for connection in connections.values():
+            await connection.close()
+        await watch.close()
+        await admin.close()
+    assert set(refused) == {(True, p.value) for p in Party}, refused
+    print(f"\nfuzz seed {SEED}: {sum(refused.values())} publishes to the dlx, all refused by the broker: "
+          f"{dict((p, n) for (_, p), n in refused.items())}")
