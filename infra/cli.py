@@ -62,7 +62,7 @@ from rich.console import Console
 from rich.table import Table
 from typer import _click as click  # the click typer runs on (vendored): its exceptions
 
-from infra.dead_letters import ParkingQueues
+from infra.dead_letters import ParkingQueues, ReplayRefused
 from infra.reconcile import REFERRAL_SERVICES
 from infra.reconcile import compare as reconcile_one
 from infra.reconcile import compare_all as reconcile_all
@@ -479,17 +479,19 @@ def dlq_list(
     service: Annotated[str | None, typer.Option(help="One service's parking queue.")] = None,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """What is parked, why and since when (messages stay parked)."""
-    letters = _run(ParkingQueues(get_settings()).list(_service(service)))
+    """What is parked, why and since when (messages stay parked). The reasons are the ones the service
+    recorded when it refused the message or gave up on it (delivery_limit); "recorded: no" marks a message
+    the service never recorded: not dead-lettered from its queues, and never replayed."""
+    letters = _run(ParkingQueues(get_settings(), actor=_actor).list(_service(service)))
     if as_json_:
         print(json.dumps([d.summary() for d in letters], indent=2, default=str))
         return
     table = Table(title=f"dead letters · {len(letters)}")
-    for column in ("service", "message id", "routing key", "reason", "since", "bytes"):
+    for column in ("service", "message id", "routing key", "sender", "recorded", "reason", "since", "bytes"):
         table.add_column(column)
     for d in letters:
-        table.add_row(d.service, d.message_id or "-", d.routing_key or "-", d.reason, str(d.dead_lettered_at or "-"),
-                      str(d.size))
+        table.add_row(d.service, d.message_id or "-", d.routing_key or "-", d.user_id or "-",
+                      "yes" if d.recorded else "no", d.reason, str(d.dead_lettered_at or "-"), str(d.size))
     console.print(table)
 
 
@@ -499,12 +501,13 @@ def dlq_show(
     body: Annotated[bool, typer.Option(help="Also print the body. It may hold personal data: only for staff "
                                             "bound by confidentiality (art 8).")] = False,
 ) -> None:
-    """One parked message: its reasons and headers (and, on request, its body)."""
-    letter = next((d for d in _run(ParkingQueues(get_settings()).list()) if d.message_id == message_id), None)
+    """One parked message: its reasons and the broker's dead-lettering headers (and, on request, its body)."""
+    letter = next((d for d in _run(ParkingQueues(get_settings(), actor=_actor).list()) if d.message_id == message_id),
+                  None)
     if letter is None:
         err.print(f"{message_id} is not parked")
         raise typer.Exit(1)
-    print(json.dumps({**letter.summary(), "headers": letter.headers}, indent=2, default=str))
+    print(json.dumps({**letter.summary(), "broker": letter.broker_headers()}, indent=2, default=str))
     if body:
         _require_statement_at(letter.service)
         print(letter.body.decode(errors="replace"))
@@ -529,8 +532,14 @@ def dlq_replay(
     message_id: str,
     service: Annotated[str | None, typer.Option(help="Only look in this service's parking queue.")] = None,
 ) -> None:
-    """Publish a parked message again after a fix. Idempotent: a message already handled has no second effect."""
-    letter = _run(ParkingQueues(get_settings()).replay(message_id, _service(service)))
+    """Publish a parked message again after a fix, only as the broker-validated sender it carries (its
+    user_id, which must be its envelope's source) and on its envelope's routing key. Idempotent: a message
+    already handled has no second effect."""
+    try:
+        letter = _run(ParkingQueues(get_settings(), actor=_actor).replay(message_id, _service(service)))
+    except ReplayRefused as refused:
+        err.print(f"refused: {refused}; {message_id} stays parked")
+        raise typer.Exit(2) from None
     if letter is None:
         err.print(f"{message_id} is not parked (replayed already, or never dead-lettered)")
         raise typer.Exit(1)

@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
 from infra.report_console import print_report
@@ -213,17 +214,14 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
 
 
 async def read_parking(settings: Settings, topology: Topology) -> list[dict]:
-    parked = []
+    """What the broker parked, with the reasons each service recorded; then the demo empties the queues."""
+    parked = [letter.summary() for letter in await ParkingQueues(settings).list()]
     connection = await aio_pika.connect_robust(settings.broker_url())
     async with connection:
         channel = await connection.channel()
         for name in DEFINITIONS:
             queue = await channel.get_queue(topology.parking_queue(name).name, ensure=False)
-            while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                parked.append({"service": name, "reason": message.headers.get("x-werkbrug-reason"),
-                               "message_id": message.message_id,
-                               "routing_key": message.headers.get("x-werkbrug-original-routing-key")})
-                await message.ack()  # the demo reads its own parking queue empty
+            await queue.purge()  # the demo reads its own parking queues empty
     return parked
 
 

@@ -11,6 +11,11 @@
 - topic permissions on `<ns>.events`: a party may publish only the routing keys its services send (its
   events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
   partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
+- topic permissions on `<ns>.dlx` (a topic exchange only the broker writes to, dead-lettering): a party
+  publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their
+  parking queues); a partner neither. (The vhost write permission on the dlx stays: RabbitMQ requires
+  it of whoever declares a queue with that x-dead-letter-exchange; the broker's own dead-lettering is not
+  subject to permissions.)
 - publishers set the AMQP `user_id`, which RabbitMQ checks against the connection's user; consumers
   check it is the envelope's source (the pipeline's `sender_not_authenticated`).
 
@@ -50,6 +55,7 @@ COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
 ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.sources)
                       for key in [f"{p.value}.{m.event_type}.v{m.version}"])
 NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
+NEVER = "(?!)"  # a regex nothing matches, not even the empty routing key
 
 
 class BrokerAdminError(RuntimeError):
@@ -66,6 +72,7 @@ class Grant:
     read: str
     topic_write: str | None = None  # None: no topic permission entry (unrestricted; the admin only)
     topic_read: str | None = None
+    dlx_read: str = NEVER  # the parking keys (service names) it may bind on the dlx; it never writes there
 
 
 def _escaped(name: str) -> str:
@@ -96,6 +103,7 @@ def founding_grant(namespace: str, party: Party) -> Grant:
         topic_write=exactly([*(key for d in mine for key in service_publications(d)),
                              *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
         topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
+        dlx_read=exactly(d.name for d in mine),
     )
 
 
@@ -135,9 +143,12 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
         "vhosts": [{"name": namespace}],
         "permissions": [{"user": g.user, "vhost": namespace, "configure": g.configure, "write": g.write,
                          "read": g.read} for g in grants],
-        "topic_permissions": [{"user": g.user, "vhost": namespace, "exchange": topology.events.name,
-                               "write": g.topic_write, "read": g.topic_read}
-                              for g in grants if g.topic_write is not None],
+        "topic_permissions": [
+            *({"user": g.user, "vhost": namespace, "exchange": topology.events.name,
+               "write": g.topic_write, "read": g.topic_read} for g in grants if g.topic_write is not None),
+            # Dead letters come only from the broker: no party writes to the dlx.
+            *({"user": g.user, "vhost": namespace, "exchange": topology.dlx.name, "write": NEVER,
+               "read": g.dlx_read} for g in grants if g.topic_write is not None)],
     }
     if exchanges:
         out["exchanges"] = [

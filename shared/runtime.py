@@ -19,7 +19,6 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -108,10 +107,12 @@ class _TelemetryWithoutEcho(TelemetryMiddleware):
                          tracer_provider=tracer_provider)
 
 
-class _BrokerDeadLetters(DeadLetterSink):
-    def __init__(self, broker: RabbitBroker, topology: Topology, service: str, party: Party,
-                 settings: Settings) -> None:
-        self._broker, self._topology, self._service = broker, topology, service
+class _ParkingQueue(DeadLetterSink):
+    """The service's parking queue, which only the broker fills (dead-lettering what the service rejects or
+    gives up on). The service reads it only to destroy what it holds about an erased subject."""
+
+    def __init__(self, topology: Topology, service: str, party: Party, settings: Settings) -> None:
+        self._topology, self._service = topology, service
         self._amqp_url = settings.broker_url(party.value)  # its own party's user may read its parking queue
         self._pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
 
@@ -131,24 +132,6 @@ class _BrokerDeadLetters(DeadLetterSink):
             log.info("%s destroyed %d dead letters about an erased subject", self._service, destroyed)
         return destroyed
 
-    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
-        headers = {
-            # Of the sender's own headers only a well-formed trace context is kept: any other key or value is
-            # the sender's words (a header named after a person) and is not echoed into the parking queue.
-            **{k: v for k, v in raw.headers.items() if k == "traceparent" and _TRACEPARENT.match(str(v))},
-            "x-werkbrug-reason": ",".join(r.code.value for r in reasons),
-            "x-werkbrug-reasons": json.dumps([r.model_dump(mode="json", exclude_none=True) for r in reasons]),
-            "x-werkbrug-service": self._service,
-            "x-werkbrug-original-routing-key": raw.routing_key,
-            # The broker-validated sender: a replay (werkbrug dlq replay) publishes it again under that identity.
-            "x-werkbrug-original-user-id": raw.user_id or "",
-            "x-werkbrug-dead-lettered-at": datetime.now(UTC).isoformat(),
-        }
-        await self._broker.publish(
-            raw.body, exchange=self._topology.dlx, routing_key=self._service, headers=headers,
-            message_id=raw.message_id, correlation_id=raw.correlation_id, persist=True, mandatory=True,
-            content_type="application/octet-stream",
-        )
 
 
 class ServiceRuntime:
@@ -190,7 +173,7 @@ class ServiceRuntime:
         self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
-        dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, d.party, s)
+        dead_letters = _ParkingQueue(self.topology, d.name, d.party, s)
         self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes,
                                  s.delivery_limit)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, s.relay_interval, d.name)
@@ -255,6 +238,7 @@ class ServiceRuntime:
                     log.error("%s: handling failed (%s); message %s requeued", self.definition.name,
                               type(exc).__name__, own_id(msg.raw_message.message_id),
                               exc_info=_traceback_without_values(exc))
+                    await self._last_delivery_failed(msg)
                     await asyncio.sleep(0.5)
                     await msg.nack(requeue=True)
                     return
@@ -263,11 +247,28 @@ class ServiceRuntime:
                     await asyncio.sleep(_defer_pause(msg))
                     await msg.nack(requeue=True)
                     return
-                await msg.ack()
+                if outcome.status == "dead_lettered":
+                    # Refused, and why is committed: the broker dead-letters it (x-dead-letter-exchange) to
+                    # this service's parking queue, as it was sent (its user_id too) with its x-death headers.
+                    await msg.reject(requeue=False)
+                else:
+                    await msg.ack()
                 return
             await msg.nack(requeue=True)
 
         return consume
+
+    async def _last_delivery_failed(self, msg: RabbitMessage) -> None:
+        """At the last delivery the broker allows, record that the service gives up on the message (the
+        broker dead-letters it when it is given back): every genuine dead letter has the service's record."""
+        count = (msg.raw_message.headers or {}).get("x-delivery-count") or 0
+        if not isinstance(count, int) or count < self.settings.delivery_limit:
+            return
+        try:
+            await self.pipeline.record_failure(raw_from(msg))
+        except Exception as exc:
+            log.error("%s: could not record giving up on message %s (%s)", self.definition.name,
+                      msg.raw_message.message_id, type(exc).__name__)
 
     def _command_consumer(self):
         async def command(msg: RabbitMessage) -> RabbitResponse:

@@ -166,6 +166,20 @@ class InboxEntry:
 
 
 @dataclass
+class DeadLetterRecord:
+    """What a service records when it refuses a message that the broker then dead-letters to its parking
+    queue (the service rejects it; it never publishes a dead letter). Keyed by a digest of the message id
+    and body, so the parked message can be matched; holds only what the service decided (codes, schema
+    paths), the routing key the broker delivered it on, and when. Nothing copied from the message."""
+
+    key: str
+    service: str
+    reasons: list[dict[str, Any]]
+    routing_key: str
+    at: datetime
+
+
+@dataclass
 class UnitOfWork(abc.ABC):
     party: Party
     repositories: dict[str, Repository] = field(default_factory=dict)
@@ -302,6 +316,16 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         """The distinct subjects of the processing-log records in [since, until), sorted."""
+
+    # -- dead letters ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_dead_letter(self, record: DeadLetterRecord) -> None:
+        """Record why a message is refused and dead-lettered (in this transaction); once per key."""
+
+    @abc.abstractmethod
+    async def dead_letter_records(self, keys: list[str]) -> list[DeadLetterRecord]:
+        """The recorded dead letters with these keys."""
 
     @abc.abstractmethod
     async def commit(self) -> None: ...

@@ -155,7 +155,17 @@ class ListConfidentialityStatements(Query):
     command: Literal["list_confidentiality_statements"] = "list_confidentiality_statements"
 
 
-CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfidentialityStatements)  # every service
+class ListDeadLetters(Query):
+    """What this service recorded about the messages it refused and the broker dead-lettered to its parking
+    queue: per message, named by its digest (`dead_letter_key`: message id and body), the reason codes, the
+    schema paths, the routing key it arrived on and when. Nothing copied from the message itself."""
+
+    command: Literal["list_dead_letters"] = "list_dead_letters"
+    keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(max_length=10_000)
+
+
+CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfidentialityStatements,
+                 ListDeadLetters)  # every service
 
 
 class GetReport(Query):

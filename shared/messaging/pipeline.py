@@ -9,7 +9,11 @@ For an event message it applies, in order and in one place:
 3. the handler, inside a unit of work, under a span that carries only pseudonyms and ids;
 4. the answer: a retour (accepted, or rejected with reason codes) for every message that crossed from
    another party, written to the outbox in the same transaction as the state change and inbox record;
-5. dead-lettering of what cannot be accepted, with the reasons in the headers, and the ack.
+5. dead-lettering of what cannot be accepted: the service records why (reason codes and schema paths, in
+   its own database, in the same transaction as the rejection retour) and the runtime then rejects the
+   message, so that the broker dead-letters it to the service's parking queue with its own `x-death`
+   headers and the original properties, the broker-validated `user_id` among them. No service publishes a
+   dead letter; no party may publish to the dead-letter exchange (its topic permission writes nothing).
 
 Commands (request/reply from people's tools) go through the same unit of work, inbox and tracing.
 Handlers stay plain functions: `async def handler(message, uow) -> ...`.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import operator
 import random
@@ -39,6 +44,7 @@ from shared.contracts.commands import (
     Command,
     CommandResult,
     ListConfidentialityStatements,
+    ListDeadLetters,
     Query,
     ReadProcessingLog,
     RecordConfidentialityStatement,
@@ -52,7 +58,14 @@ from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
 from shared.storage.mongo import is_transient
-from shared.unit_of_work import ConfidentialityStatement, DuplicateMessage, InboxEntry, RepositorySpec, UnitOfWork
+from shared.unit_of_work import (
+    ConfidentialityStatement,
+    DeadLetterRecord,
+    DuplicateMessage,
+    InboxEntry,
+    RepositorySpec,
+    UnitOfWork,
+)
 
 log = logging.getLogger("werkbrug.pipeline")
 
@@ -162,6 +175,7 @@ class ServiceDefinition:
         found[ReadProcessingLog] = register.by_name(party, "processing-log-access")
         found[RecordConfidentialityStatement] = found[ListConfidentialityStatements] = register.by_name(
             party, "confidentiality")
+        found[ListDeadLetters] = found[Retour]  # why a message was refused: part of answering what was sent
         return found
 
 
@@ -177,11 +191,17 @@ class RawMessage:
     user_id: str | None = None  # AMQP user_id: validated by the broker against the publishing connection's user
 
 
-class DeadLetterSink:
-    """Where refused messages go. The runtime implements it with a publish to the DLX."""
+def dead_letter_key(message_id: str | None, body: bytes) -> str:
+    """The name under which a service records a message it refused: a digest of what the broker keeps of it
+    in the parking queue (message id and body), so the record is found for the parked message and copies
+    nothing of it."""
+    return hashlib.sha256((message_id or "").encode("utf-8", "replace") + b"\0" + body).hexdigest()
 
-    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:  # pragma: no cover
-        raise NotImplementedError
+
+class DeadLetterSink:
+    """The service's parking queue as the service sees it. It never writes to it: a refused message is
+    rejected and the broker dead-letters it there (Outcome "dead_lettered"; `Pipeline.park` records why).
+    It only destroys what it holds about an erased subject."""
 
     async def destroy_about(self, subject: str) -> int:
         """Destroy the dead letters about a data subject (erasure); returns how many."""
@@ -435,31 +455,55 @@ class Pipeline:
             correlation_id=envelope.correlation_id,
         )
 
-    async def _refuse_contract(self, raw: RawMessage, reasons: list[Reason]) -> None:
-        """Dead-letter a message that broke the contract, and answer its sender if one can be named."""
-        log.warning("%s dead-lettered a message on %s: %s", self.d.name, raw.routing_key,
-                    ", ".join(str(r) for r in reasons))
-        await self.dead_letters.dead_letter(raw, reasons)
-        claimed = _claimed_origin(raw)
-        if claimed is None:
-            return
-        sender, about_type, about_version, correlation_id = claimed
-        if about_type == Retour.event_type or sender == self.d.party:
-            return  # never answer a retour, nor ourselves
-        about_id = _as_uuid(raw.message_id)
-        retour = Retour(about_event_id=about_id, about_type=about_type, about_version=about_version,
-                        status="rejected", reasons=reasons)
-        # A deterministic id makes a redelivered bad message produce the same retour, deduplicated.
-        retour_id = uuid.uuid5(RETOUR_NAMESPACE, f"{self.d.name}:{raw.message_id}:{raw.routing_key}")
+    async def park(self, uow: UnitOfWork, raw: RawMessage, reasons: list[Reason]) -> Outcome:
+        """Record, in `uow`'s transaction, why `raw` is refused; the caller returns the Outcome this gives
+        ("dead_lettered") and, once committed, the runtime rejects the message without requeueing it, so
+        the broker dead-letters it to this service's parking queue. Usable for a refusal decided before
+        the handler (the contract) or after it."""
+        await uow.record_dead_letter(DeadLetterRecord(
+            key=dead_letter_key(raw.message_id, raw.body), service=self.d.name,
+            reasons=[r.model_dump(mode="json", exclude_none=True) for r in reasons],
+            routing_key=raw.routing_key, at=datetime.now(UTC)))
+        return Outcome("dead_lettered", list(reasons))
 
-        async def answer(uow: UnitOfWork) -> Outcome | None:
-            if await uow.processed(f"refused:{retour_id}"):
-                return Outcome("duplicate")
-            uow.inbox = InboxEntry(f"refused:{retour_id}", "refused", about_type)
-            uow.emit(Outgoing(retour, subject=None, correlation_id=correlation_id or retour_id))
+    async def record_failure(self, raw: RawMessage) -> None:
+        """Record that handling `raw` failed at its last permitted delivery (a bug, not a refusal): the
+        broker dead-letters it when the runtime gives it back, and the record says the service gave up on
+        it (so a parked message no service recorded is one the service never saw fail)."""
+        reason = Reason(code=ReasonCode.DELIVERY_LIMIT, detail="handling failed at every delivery")
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            await self.park(uow, raw, [reason])
             return None
 
-        await self._in_transaction(answer)
+        await self._in_transaction(record)
+
+    async def _refuse_contract(self, raw: RawMessage, reasons: list[Reason]) -> None:
+        """Record why a message that broke the contract is dead-lettered, and answer its sender if one can
+        be named, in one transaction."""
+        log.warning("%s dead-letters a message on %s: %s", self.d.name, raw.routing_key,
+                    ", ".join(str(r) for r in reasons))
+        claimed = _claimed_origin(raw)
+        if claimed is not None and (claimed[1] == Retour.event_type or claimed[0] == self.d.party):
+            claimed = None  # never answer a retour, nor ourselves
+        answer: tuple[str, Outgoing] | None = None
+        if claimed is not None:
+            _, about_type, about_version, correlation_id = claimed
+            retour = Retour(about_event_id=_as_uuid(raw.message_id), about_type=about_type,
+                            about_version=about_version, status="rejected", reasons=reasons)
+            # A deterministic id makes a redelivered bad message produce the same retour, deduplicated.
+            retour_id = uuid.uuid5(RETOUR_NAMESPACE, f"{self.d.name}:{raw.message_id}:{raw.routing_key}")
+            answer = (f"refused:{retour_id}", Outgoing(retour, subject=None,
+                                                       correlation_id=correlation_id or retour_id))
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            await self.park(uow, raw, reasons)
+            if answer is not None and not await uow.processed(answer[0]):
+                uow.inbox = InboxEntry(answer[0], "refused", answer[1].data.about_type)
+                uow.emit(answer[1])
+            return None
+
+        await self._in_transaction(record)
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -604,10 +648,17 @@ async def list_confidentiality_statements(query: ListConfidentialityStatements, 
     return [_statement_view(s) for s in await uow.confidentiality_statements()]
 
 
+async def list_dead_letters(query: ListDeadLetters, uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Why this service refused the parked messages named by their keys (`dead_letter_key`)."""
+    return [{"key": r.key, "service": r.service, "reasons": r.reasons, "routing_key": r.routing_key,
+             "at": r.at.isoformat()} for r in await uow.dead_letter_records(query.keys)]
+
+
 CORE_HANDLERS: dict[type[Command], CommandHandler] = {
     ReadProcessingLog: read_processing_log,
     RecordConfidentialityStatement: record_confidentiality_statement,
     ListConfidentialityStatements: list_confidentiality_statements,
+    ListDeadLetters: list_dead_letters,
 }
 
 

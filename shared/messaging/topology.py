@@ -2,7 +2,9 @@
 
 - `<ns>.events`   durable topic exchange for all events (routing key party.subject.event.vN)
 - `<ns>.commands` durable direct exchange, one binding per service (routing key = service name)
-- `<ns>.dlx`      durable direct exchange for dead letters (routing key = service name)
+- `<ns>.dlx`      durable topic exchange for dead letters (routing key = service name). Only the broker
+  writes to it (dead-lettering what a consumer queue rejects or gives up on); every party's topic
+  permission on it writes nothing and reads only its own services' names (to bind their parking queues)
 - `<ns>.<service>.<binding>` one durable quorum queue per consumer, dead-lettering to the DLX after
   `delivery_limit` deliveries
 - `<ns>.<service>.parking`   one quorum queue per service holding its dead letters
@@ -67,7 +69,7 @@ class Topology:
 
     @property
     def dlx(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.DIRECT, durable=True)
+        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.TOPIC, durable=True)
 
     def _dead_lettering(self, service: str) -> dict:
         return {

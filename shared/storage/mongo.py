@@ -36,6 +36,7 @@ from shared.unit_of_work import (
     A,
     ConcurrencyError,
     ConfidentialityStatement,
+    DeadLetterRecord,
     DuplicateMessage,
     InboxEntry,
     Repository,
@@ -377,6 +378,19 @@ class MongoUnitOfWork(UnitOfWork):
              "ended_on": statement.ended_on.isoformat() if statement.ended_on else None},
             upsert=True, session=self._session)
 
+    async def record_dead_letter(self, record: DeadLetterRecord) -> None:
+        # $setOnInsert: a message refused again (redelivered, or sent twice) keeps its first record.
+        await self._storage.db.dead_letters.update_one(
+            {"_id": record.key},
+            {"$setOnInsert": {"service": record.service, "reasons": record.reasons,
+                              "routing_key": record.routing_key, "at": record.at}},
+            upsert=True, session=self._session)
+
+    async def dead_letter_records(self, keys: list[str]) -> list[DeadLetterRecord]:
+        cursor = self._storage.db.dead_letters.find({"_id": {"$in": list(keys)}}, session=self._session)
+        return [DeadLetterRecord(key=d["_id"], service=d["service"], reasons=d["reasons"],
+                                 routing_key=d["routing_key"], at=d["at"]) async for d in cursor]
+
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         cursor = self._storage.db.processing_log.find({"time": {"$gte": since, "$lt": until}}, {"subject": 1},
                                                       session=self._session)
@@ -608,7 +622,8 @@ class MongoStorage:
     async def ensure_schema(self) -> None:
         db = self.db
         existing = set(await db.list_collection_names())
-        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys", "confidentiality"}
+        collections = {"outbox", "inbox", "lifecycles", "processing_log", "subjects", "subject_keys", "confidentiality",
+                       "dead_letters"}
         for name in (collections | {s.name for s in self.specs}) - existing:
             # Collections must exist before a transaction writes to them on MongoDB < 4.4.
             await db.create_collection(name)

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 
-from shared.contracts.commands import GetReferral, ListReferrals
+from shared.contracts.commands import GetReferral, ListDeadLetters, ListReferrals
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import QuoteApproved, ReferralRegistered, Retour, SupportNeed
 from shared.contracts.parties import Municipality, Party
+from shared.messaging.pipeline import dead_letter_key
 from shared.privacy.bsn import synthetic_bsn
 from shared.privacy.pseudonym import Pseudonymiser
 from tests.harness import wait_for
@@ -64,15 +65,24 @@ class Spy:
         await self.channel.close()
 
 
-async def publish(amqp, settings, body: bytes, routing_key: str, message_id: str | None, correlation_id=None):
+async def publish(amqp, settings, body: bytes, routing_key: str, message_id: str | None, correlation_id=None,
+                  headers: dict | None = None):
     channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
     exchange = await channel.get_exchange(f"{settings.namespace}.events")
     await exchange.publish(
         aio_pika.Message(body, message_id=message_id, correlation_id=correlation_id, content_type="application/json",
-                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT, user_id=routing_key.split(".")[0]),
+                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT, user_id=routing_key.split(".")[0],
+                         headers=headers),
         routing_key=routing_key, mandatory=True,
     )
     await channel.close()
+
+
+async def recorded_reasons(client, service: str, message) -> list[dict]:
+    """Why a service refused a parked message: its own record (never a header of the message)."""
+    reply = await client.send(service, ListDeadLetters(keys=[dead_letter_key(message.message_id, message.body)]))
+    assert reply.ok, reply.reasons
+    return [reason for record in reply.result for reason in record["reasons"]]
 
 
 async def offer_cases(client) -> list[dict]:
@@ -153,10 +163,15 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_answered(kind, ser
         return [m for m in await parking.messages() if m.message_id == message_id]
 
     dead = (await wait_for(parked, what=f"{kind} in offer's parking queue"))[0]
-    assert expected_code in dead.headers["x-werkbrug-reason"].split(",")
-    assert dead.headers["x-werkbrug-original-routing-key"] == routing_key
+    # Parked by the broker (offer rejected it), as it was sent: its routing key, body and sender...
+    assert dead.headers["x-first-death-reason"] == "rejected"
+    assert dead.headers["x-death"][0]["routing-keys"] == [routing_key]
+    assert dead.user_id == routing_key.split(".")[0], "the broker-validated sender is kept"
     assert dead.body == body, "the dead letter keeps the original message for inspection and replay"
-    reasons = json.loads(dead.headers["x-werkbrug-reasons"])
+    assert not any(k.startswith("x-werkbrug-") for k in dead.headers), "the service adds no header"
+    # ...and why is offer's own record, asked of offer.
+    reasons = await recorded_reasons(client, "offer", dead)
+    assert expected_code in [r["code"] for r in reasons]
     assert all("value" not in r for r in reasons)
 
     if expect_retour:

@@ -1,5 +1,5 @@
 """Operating dead letters: a message the service failed on is parked, listed with its reason, replayed
-after the fix, and a replay is idempotent."""
+after the fix as the broker-validated sender it carried, and a replay is idempotent."""
 
 from __future__ import annotations
 
@@ -32,14 +32,19 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
     monkeypatch.setitem(handlers, ReferralRegistered, broken)
     env = registered_envelope(settings, random.Random("replay"))
     body = env.model_dump_json().encode()
-    await publish(amqp, settings, body, env.routing_key, str(env.id), str(env.correlation_id))
+    # A header claiming another sender is ignored: the replay goes out as the user_id the broker validated.
+    await publish(amqp, settings, body, env.routing_key, str(env.id), str(env.correlation_id),
+                  headers={"x-werkbrug-original-user-id": "heliomare"})
     parking = ParkingQueues(settings)
 
     async def parked():
         return [d for d in await parking.list("offer") if d.message_id == str(env.id)]
 
     [letter] = await wait_for(parked, within=30, what="the message in offer's parking queue")
-    assert letter.reason == "delivery_limit" and letter.routing_key == env.routing_key
+    assert letter.reason == "delivery_limit_exceeded" and letter.routing_key == env.routing_key
+    assert letter.death["reason"] == "delivery_limit", "the broker's own account agrees"
+    assert letter.recorded, "offer recorded giving up on it at the last delivery"
+    assert letter.user_id == "werksaam", "parked under the broker-validated sender"
 
     code, out, _ = await werkbrug(settings, "dlq", "list", "--service", "offer", "--json")
     assert code == 0 and str(env.id) in out

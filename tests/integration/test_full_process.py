@@ -43,7 +43,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Party
 from shared.logs import hold_payload_loggers
 from tests.harness import wait_for
-from tests.integration.test_bad_input import Spy, publish, spying_on
+from tests.integration.test_bad_input import Spy, publish, recorded_reasons, spying_on
 
 pytestmark = pytest.mark.integration
 
@@ -302,7 +302,7 @@ async def test_bad_trajectory_and_invoice_messages_are_refused_with_reasons_and_
             return [m for m in await parking.messages() if m.message_id == mid]
 
         dead = (await wait_for(parked, what=f"{label} in intake's parking queue"))[0]
-        codes = set(dead.headers["x-werkbrug-reason"].split(","))
+        codes = {r["code"] for r in await recorded_reasons(client, "intake", dead)}
         assert codes & {"invalid_value", "unknown_field"}, (label, codes)
         retour = await retour_for(retours, seen, message_id)
         assert retour.status == "rejected", label

@@ -6,7 +6,8 @@ wrong-typed, extra-field, forged-source, unknown-version, replayed and out-of-or
 the events exchange with the consumer's binding key (so every service bound to that key receives them),
 and each delivery is accounted for:
 
-- contract violations end in the receiving service's parking queue with `x-werkbrug-reason`, and are
+- contract violations are rejected by the receiving service, which records why (its `ListDeadLetters`
+  answers the reason codes), and the broker parks them in its parking queue (`x-death`), and are
   answered with a rejected retour when the routing key names another party (never for retours);
 - business refusals (a referral that does not exist) are answered with a rejected retour carrying reason
   codes, or, between a party's own services, recorded as refused in the processing log;
@@ -50,6 +51,7 @@ from infra.services import DEFINITIONS
 from shared.contracts.commands import (
     GetReferral,
     ListBreaches,
+    ListDeadLetters,
     ListInvoices,
     ListReferrals,
     ListSubjectRequests,
@@ -97,6 +99,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Municipality, Party
 from shared.contracts.reasons import Reason, ReasonCode
+from shared.messaging.pipeline import dead_letter_key
 from shared.messaging.topology import service_bindings
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
@@ -706,9 +709,25 @@ async def fuzz(classes, services, amqp, settings, client, monkeypatch) -> Run:
     return Run(messages, ledger, before, after, dict(parked), dict(retours), routed)
 
 
+async def dead_letter_records(run: Run, client) -> dict[tuple[str, str], dict]:
+    """What each service recorded about the messages the broker parked for it, by (service, key)."""
+    keys: dict[str, set[str]] = defaultdict(set)
+    for (_, name), letters in run.parked.items():
+        keys[name] |= {dead_letter_key(d.message_id, d.body) for d in letters}
+    found: dict[tuple[str, str], dict] = {}
+    for name, wanted in keys.items():
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 500):
+            reply = await client.send(name, ListDeadLetters(keys=ordered[start:start + 500]))
+            assert reply.ok, reply.reasons
+            found |= {(name, r["key"]): r for r in reply.result}
+    return found
+
+
 async def check(run: Run, client) -> None:
     """Every delivery accounted for, each as expected, and the figures recorded."""
     problems: list[str] = []
+    recorded = await dead_letter_records(run, client)
     for klass in {m.klass for m in run.messages}:
         FIGURES[klass]["consumers"] += len({m.consumer.label for m in run.messages if m.klass == klass})
     for m in run.messages:
@@ -741,11 +760,15 @@ async def check(run: Run, client) -> None:
                 if len(dead) != 1:
                     problems.append(f"{where}: {len(dead)} dead letters in the parking queue")
                 else:
-                    headers = dead[0].headers
-                    if headers.get("x-werkbrug-reason", "").split(",") != codes:
-                        problems.append(f"{where}: dead letter reason {headers.get('x-werkbrug-reason')} != {codes}")
-                    if headers.get("x-werkbrug-original-routing-key") != m.routing_key or dead[0].body != m.body:
-                        problems.append(f"{where}: the dead letter lost its routing key or body")
+                    record = recorded.get((name, dead_letter_key(dead[0].message_id, dead[0].body)))
+                    reason = [r["code"] for r in record["reasons"]] if record else None
+                    if reason != codes:
+                        problems.append(f"{where}: {name} recorded the dead letter's reasons as {reason}, not {codes}")
+                    death = (dead[0].headers.get("x-death") or [{}])[0]
+                    if death.get("reason") != "rejected" or death.get("routing-keys") != [m.routing_key]:
+                        problems.append(f"{where}: not dead-lettered by the broker from {m.routing_key}: {death}")
+                    if dead[0].body != m.body or any(k.startswith("x-werkbrug-") for k in dead[0].headers):
+                        problems.append(f"{where}: the dead letter is not the message as it was sent")
             elif (m.message_id, name) in run.parked:
                 problems.append(f"{where}: {first.status} but also dead-lettered")
             if first.status == "rejected":
@@ -941,3 +964,61 @@ async def test_every_malformed_message_without_a_message_id_is_answered_with_its
     finally:
         await parking.close()
         await answers.close()
+
+
+DLX_ATTEMPTS = 40  # per party
+
+
+def dlx_attempt() -> st.SearchStrategy:
+    """A publish to the dead-letter exchange as a hostile party makes it: a routing key (a parking key of
+    either party, a wildcard, anything), a body (a real envelope of any consumer, or bytes), and headers
+    that claim a sender, a reason, a broker's x-death."""
+    keys = st.one_of(st.sampled_from([*DEFINITIONS, "", "#", "*", "offer.parking", "intake.x"]),
+                     st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=40))
+    claims = st.fixed_dictionaries({}, optional={
+        "x-werkbrug-original-user-id": st.sampled_from([p.value for p in Party]),
+        "x-werkbrug-reason": st.sampled_from([c.value for c in ReasonCode]),
+        "x-first-death-reason": st.sampled_from(["rejected", "delivery_limit"]),
+        "x-death": st.just([{"reason": "rejected", "count": 1, "routing-keys": ["werksaam.quote.approved.v1"]}]),
+    })
+    return st.tuples(keys, st.binary(max_size=300), claims, st.sampled_from([p.value for p in Party]))
+
+
+async def test_no_publish_to_the_dead_letter_exchange_by_any_party_is_accepted(services, amqp, settings):
+    """The dead-letter path fuzzed: hypothesis-drawn publishes to `<ns>.dlx` as each party, with only that
+    party's own credentials. The broker refuses every one (ACCESS_REFUSED), and nothing reaches the
+    exchange: a queue of the operator bound to it with `#` stays empty, and so do the parking queues."""
+    ns = settings.namespace
+    attempts = draw(dlx_attempt(), DLX_ATTEMPTS * len(Party), SEED)
+    watch = await Spy.bind(amqp, f"{ns}.dlx", "#")
+    admin = await amqp.channel()
+
+    async def depths() -> dict[str, int]:
+        return {name: (await admin.declare_queue(f"{ns}.{name}.parking", passive=True)).declaration_result.message_count
+                for name in DEFINITIONS}
+
+    before = await depths()
+    refused: Counter = Counter()
+    connections = {p.value: await aio_pika.connect_robust(settings.broker_url(p.value)) for p in Party}
+    try:
+        for key, body, headers, party in attempts:
+            channel = await connections[party].channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.get_exchange(f"{ns}.dlx", ensure=False)
+            try:
+                await exchange.publish(aio_pika.Message(body, headers=headers, user_id=party,
+                                                        message_id=str(uuid.uuid4())), routing_key=key)
+            except aio_pika.exceptions.ChannelClosed as exc:
+                refused[("ACCESS_REFUSED" in str(exc), party)] += 1
+            else:
+                raise AssertionError(f"fuzz seed {SEED}: {party} published to the dlx on {key!r}")
+        await asyncio.sleep(0.5)
+        assert await watch.messages() == [], f"fuzz seed {SEED}: something reached the dlx"
+        assert await depths() == before, f"fuzz seed {SEED}: a parking queue changed"
+    finally:
+        for connection in connections.values():
+            await connection.close()
+        await watch.close()
+        await admin.close()
+    assert set(refused) == {(True, p.value) for p in Party}, refused
+    print(f"\nfuzz seed {SEED}: {sum(refused.values())} publishes to the dlx, all refused by the broker: "
+          f"{dict((p, n) for (_, p), n in refused.items())}")

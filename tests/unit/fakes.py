@@ -24,12 +24,13 @@ from shared.contracts.envelope import Envelope, lookup
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.domain import Aggregate, Withholding, corrected_copy
-from shared.messaging.pipeline import DeadLetterSink, RawMessage
+from shared.messaging.pipeline import DeadLetterSink
 from shared.privacy.processing_log import ProcessingRecord
 from shared.unit_of_work import (
     A,
     ConcurrencyError,
     ConfidentialityStatement,
+    DeadLetterRecord,
     DuplicateMessage,
     InboxEntry,
     Repository,
@@ -133,6 +134,7 @@ class FakeStore:
         self.processing_log: list[ProcessingRecord] = []
         self.subject_states: dict[str, SubjectState] = {}
         self.statements: dict[str, ConfidentialityStatement] = {}
+        self.dead_letters: dict[str, DeadLetterRecord] = {}
         self.withheld: dict[str, dict[uuid.UUID, Withholding]] = {spec.name: {} for spec in self.specs}
         self.keys: set[str] = set()  # subjects with a live data key (they get one when first written about)
         self.shredded: set[str] = set()
@@ -166,6 +168,7 @@ class FakeUnitOfWork(UnitOfWork):
         self._retour_answers: dict[uuid.UUID, dict[str, Any]] = {}
         self._states: dict[str, SubjectState] = {}
         self._statements: dict[str, ConfidentialityStatement] = {}
+        self._dead_letters: dict[str, DeadLetterRecord] = {}
         self._erased: list[tuple[str, uuid.UUID]] = []
         self._withhold: list[tuple[str, uuid.UUID, Withholding]] = []
         self._shred: set[str] = set()
@@ -254,6 +257,13 @@ class FakeUnitOfWork(UnitOfWork):
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         return sorted({r.subject for r in self.store.processing_log if since <= r.time < until})
 
+    async def record_dead_letter(self, record: DeadLetterRecord) -> None:
+        self._dead_letters.setdefault(record.key, record)
+
+    async def dead_letter_records(self, keys: list[str]) -> list[DeadLetterRecord]:
+        every = {**self._dead_letters, **self.store.dead_letters}
+        return [every[k] for k in keys if k in every]
+
     async def commit(self) -> None:
         store = self.store
         # Check everything first, so that a failed commit writes nothing.
@@ -275,6 +285,8 @@ class FakeUnitOfWork(UnitOfWork):
             store.withheld[name][aggregate_id] = withholding
         store.subject_states.update(self._states)
         store.statements.update(self._statements)
+        for key, record in self._dead_letters.items():
+            store.dead_letters.setdefault(key, record)
         store.shredded |= self._shred
         store.keys -= self._shred
         store.keys |= {e.subject for e in envelopes if e.subject and e.subject not in self._shred}
@@ -293,13 +305,16 @@ class FakeUnitOfWork(UnitOfWork):
 
 
 class RecordingDeadLetters(DeadLetterSink):
-    """A dead-letter sink that keeps what it was given."""
+    """A fake service's parking queue, seen through what the service recorded about the messages it refused
+    (the broker, not the service, parks them: the pipeline records why and answers "dead_lettered")."""
 
-    def __init__(self) -> None:
-        self.letters: list[tuple[RawMessage, list[Reason]]] = []
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store
 
-    async def dead_letter(self, raw: RawMessage, reasons: list[Reason]) -> None:
-        self.letters.append((raw, list(reasons)))
+    @property
+    def letters(self) -> list[tuple[DeadLetterRecord, list[Reason]]]:
+        records = self.store.dead_letters.values() if self.store is not None else ()
+        return [(r, [Reason.model_validate(x) for x in r.reasons]) for r in records]
 
     @property
     def codes(self) -> list[list[ReasonCode]]:

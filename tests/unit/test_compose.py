@@ -459,7 +459,7 @@ def test_definitions_declare_the_topology_exchanges(definitions, namespace):
     topology = Topology(namespace)
     assert namespace in {vhost["name"] for vhost in definitions["vhosts"]}
     declared = {(e["name"], e["vhost"]): e for e in definitions["exchanges"]}
-    expected = {"events": "topic", "commands": "direct", "dlx": "direct"}
+    expected = {"events": "topic", "commands": "direct", "dlx": "topic"}
     for attribute, kind in expected.items():
         exchange = getattr(topology, attribute)
         assert exchange.name == f"{namespace}.{attribute}"
@@ -549,3 +549,24 @@ def test_compose_file_matches_the_compose_spec_schema(compose):
     assert schema.get("title") == "Compose Specification"
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=lambda e: list(e.absolute_path))
     assert not errors, [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+
+
+def test_no_party_may_write_to_the_dead_letter_exchange_and_each_binds_only_its_own_parking_keys():
+    """Dead letters come only from the broker: every party's topic permission on the dlx writes nothing and
+    reads (binds) only its own services' names; the admin alone has none (unrestricted, for replays)."""
+    from infra.identities import definitions
+
+    users = ["werkbrug-admin", *(p.value for p in Party)]
+    document = definitions("ns", dict.fromkeys(users, "x"))
+    on_dlx = {p["user"]: p for p in document["topic_permissions"] if p["exchange"] == "ns.dlx"}
+    assert set(on_dlx) == {p.value for p in Party}
+    for party in Party:
+        grant = on_dlx[party.value]
+        for name, make in DEFINITIONS.items():
+            assert not re.search(grant["write"], name), (party, "publishes to the dlx", name)
+            assert bool(re.search(grant["read"], name)) is (make().party == party), (party, "binds", name)
+        for key in ("#", "*", "", "offer.x", "x"):
+            assert not re.search(grant["write"], key) and not re.search(grant["read"], key), (party, key)
+    vhost = {p["user"]: p for p in document["permissions"]}
+    for party in Party:  # declaring a queue that dead-letters to the dlx needs write on it (RabbitMQ)
+        assert re.search(vhost[party.value]["write"], "ns.dlx"), party

@@ -17,7 +17,7 @@ from services.intake.adapters import definition as intake_definition
 from services.offer.adapters import definition as offer_definition
 from services.offer.domain import CaseStatus
 from shared.config import Settings
-from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListReferrals
+from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListDeadLetters, ListReferrals
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ContractType,
@@ -34,7 +34,7 @@ from shared.contracts.events import (
 from shared.contracts.events import Outcome as TrajectoryOutcome
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
-from shared.messaging.pipeline import Pipeline, RawMessage
+from shared.messaging.pipeline import Pipeline, RawMessage, dead_letter_key
 from tests.unit.builders import (
     PSEUDONYM_KEY,
     VALID_BSN,
@@ -59,7 +59,7 @@ class Service:
     def __init__(self, definition) -> None:
         self.definition = definition
         self.store = FakeStore(definition.party, definition.repositories)
-        self.dead_letters = RecordingDeadLetters()
+        self.dead_letters = RecordingDeadLetters(self.store)
         self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES)
 
     async def command(self, command) -> dict[str, Any]:
@@ -266,9 +266,19 @@ async def test_a_message_breaking_the_contract_is_dead_lettered_with_its_reason(
     assert outcome.status == "dead_lettered"
     assert [r.code for r in outcome.reasons] == [code]
     assert outcome.reasons[0].field == field
-    [(letter, reasons)] = offer.dead_letters.letters
-    assert letter is raw
+    [(record, reasons)] = offer.dead_letters.letters
+    assert record.key == dead_letter_key(raw.message_id, raw.body)
+    assert record.service == "offer" and record.routing_key == raw.routing_key
     assert reasons == outcome.reasons
+
+
+@pytest.mark.parametrize("build,code,field", CONTRACT_CASES)
+async def test_a_refused_message_is_recorded_with_its_rejection_retour_in_one_commit(offer, build, code, field):
+    """The service never publishes a dead letter: it records why, with the answer, and the runtime rejects
+    the message so that the broker parks it."""
+    await offer.pipeline.handle_event(build())
+    assert offer.store.commits == 1
+    assert len(offer.store.dead_letters) == 1 and len(offer.store.retours_sent) == 1
 
 
 @pytest.mark.parametrize("build,code,field", CONTRACT_CASES)
@@ -297,9 +307,9 @@ async def test_the_claimed_sender_of_a_broken_message_gets_a_rejected_retour(off
 
 async def test_a_broken_message_redelivered_is_dead_lettered_again_but_answered_once(offer):
     raw = _unknown_field_in_data()
-    await offer.pipeline.handle_event(raw)
-    await offer.pipeline.handle_event(raw)
-    assert len(offer.dead_letters.letters) == 2
+    assert (await offer.pipeline.handle_event(raw)).status == "dead_lettered"
+    assert (await offer.pipeline.handle_event(raw)).status == "dead_lettered"
+    assert len(offer.dead_letters.letters) == 1, "one record per message, however often it is refused"
     assert len(offer.store.retours_sent) == 1
 
 
@@ -335,7 +345,8 @@ async def test_the_dead_letter_reasons_never_quote_the_message(offer):
     raw = raw_of(registration_document(referral_id=VALID_BSN, postal_code=VALID_BSN, bsn=VALID_BSN + "x"))
     outcome = await offer.pipeline.handle_event(raw)
     assert outcome.status == "dead_lettered"
-    for _, reasons in offer.dead_letters.letters:
+    for record, reasons in offer.dead_letters.letters:
+        assert VALID_BSN not in repr(record)
         for reason in reasons:
             assert VALID_BSN not in reason.model_dump_json()
     assert VALID_BSN not in offer.store.retours_sent[0].model_dump_json()
@@ -819,3 +830,19 @@ async def test_a_forged_delivery_count_header_only_makes_the_senders_own_message
                                                         headers={"x-delivery-count": 99}))
     assert outcome.status == "rejected"
     assert intake.store.aggregates("referrals")[0].trajectory is None
+async def test_every_service_answers_why_it_refused_the_messages_named_by_their_keys(offer):
+    raw = _unknown_field_in_data()
+    await offer.pipeline.handle_event(raw)
+    other = dead_letter_key(str(uuid.uuid4()), b"never refused")
+    reply = await offer.command(ListDeadLetters(keys=[dead_letter_key(raw.message_id, raw.body), other]))
+    assert reply["ok"], reply
+    [record] = reply["result"]
+    assert record["key"] == dead_letter_key(raw.message_id, raw.body) and record["service"] == "offer"
+    assert [r["code"] for r in record["reasons"]] == [ReasonCode.UNKNOWN_FIELD.value]
+    assert record["routing_key"] == raw.routing_key
+
+
+async def test_a_dead_letter_key_names_message_id_and_body_together():
+    assert dead_letter_key("a", b"body") != dead_letter_key("a", b"body!")
+    assert dead_letter_key("a", b"body") != dead_letter_key("b", b"body")
+    assert dead_letter_key(None, b"x") == dead_letter_key("", b"x")
