@@ -24,7 +24,7 @@ from shared.contracts.reasons import Reason, ReasonCode, reasons_from_validation
 from shared.logs import own_id
 from shared.messaging.pipeline import Pipeline, RawMessage
 from shared.messaging.topology import Topology
-from shared.runtime import _AttributesWithoutEcho, _BrokerDeadLetters, _log_repeat
+from shared.runtime import _AttributesWithoutEcho, _log_repeat, _ParkingQueue
 from tests.unit.builders import (
     PSEUDONYM_KEY,
     VALID_BSN,
@@ -43,25 +43,16 @@ SUBJECT = pseudonymise(VALID_BSN)
 MAX_BYTES = 16 * 1024
 
 
-class _PublishRecorder:
-    def __init__(self) -> None:
-        self.published: list[tuple[tuple, dict[str, Any]]] = []
-
-    async def publish(self, *args: Any, **kwargs: Any) -> None:
-        self.published.append((args, kwargs))
-
-
 class Offer:
-    """Heliomare's offer service over a fake store, with the runtime's real dead-letter sink (publishing to a
-    recorder) and an in-memory span exporter: every place a refused message could leave words."""
+    """Heliomare's offer service over a fake store, with the runtime's real parking queue and an in-memory
+    span exporter: every place a refused message could leave words."""
 
     def __init__(self) -> None:
         self.definition = offer_definition()
         self.store = FakeStore(self.definition.party, self.definition.repositories)
-        self.broker = _PublishRecorder()
         settings = Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)
-        self.dead_letters = _BrokerDeadLetters(self.broker, Topology(settings.namespace, settings.delivery_limit),
-                                               "offer", Party.HELIOMARE, settings)
+        self.dead_letters = _ParkingQueue(Topology(settings.namespace, settings.delivery_limit), "offer",
+                                          Party.HELIOMARE, settings)
         self.spans = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.spans))
@@ -77,10 +68,11 @@ class Offer:
             return await self.pipeline.handle_command(body)
 
     def everything_written(self) -> str:
-        """Every word werkbrug wrote: retours, outbox, the headers it gave dead letters, spans. (The parked
-        message itself, body and AMQP properties, is the sender's, kept as it came for replay.)"""
-        parts = [repr(kwargs.get("headers")) for _, kwargs in self.broker.published]
-        parts += [e.model_dump_json() for e in self.store.outbox]
+        """Every word werkbrug wrote: retours, outbox, the records of why a message was dead-lettered, spans.
+        (The parked message itself, body, headers and AMQP properties, is the sender's, put in the parking
+        queue by the broker as it came, for replay; it is shown only as the dead-letter tools allow.)"""
+        parts = [e.model_dump_json() for e in self.store.outbox]
+        parts += [repr(self.store.dead_letters)]
         parts += [repr(self.store.retours), repr(self.store.inbox)]
         for span in self.spans.get_finished_spans():
             parts += [span.name, json.dumps(dict(span.attributes or {}), default=str)]
@@ -169,7 +161,7 @@ async def test_a_refused_message_echoes_none_of_its_own_words(offer, caplog, bui
     assert NAME not in json.dumps([r.model_dump(mode="json") for r in outcome.reasons])
     assert NAME not in caplog.text
     assert all(NAME not in str(r.args) for r in caplog.records)
-    assert offer.broker.published, "the message was parked"
+    assert offer.store.dead_letters, "why the message is parked was recorded"
     written = offer.everything_written()
     assert NAME not in written
     assert offer.store.aggregates("cases") == [], "nothing stored"
@@ -180,9 +172,9 @@ async def test_an_unknown_field_is_named_by_the_object_that_had_it(offer):
     assert [(r.code, r.field) for r in outcome.reasons] == [(ReasonCode.UNKNOWN_FIELD, None)]
     nested = await offer.event(_name_in_a_retours_nested_reason())
     assert [(r.code, r.field) for r in nested.reasons] == [(ReasonCode.UNKNOWN_FIELD, "data.reasons.*")]
-    [(_, kwargs)] = [p for p in offer.broker.published if p[1]["headers"]["x-werkbrug-reasons"].find("reasons") > 0]
-    assert json.loads(kwargs["headers"]["x-werkbrug-reasons"]) == [
-        {"code": "unknown_field", "field": "data.reasons.*", "detail": "extra_forbidden"}]
+    [record] = [r for r in offer.store.dead_letters.values() if any("reasons" in (x.get("field") or "")
+                                                                    for x in r.reasons)]
+    assert record.reasons == [{"code": "unknown_field", "field": "data.reasons.*", "detail": "extra_forbidden"}]
 
 
 async def test_an_unregistered_type_is_refused_without_naming_it(offer):
