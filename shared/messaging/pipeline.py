@@ -396,8 +396,22 @@ class Pipeline:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    async def handle_command(self, body: bytes) -> dict[str, Any]:
+    async def handle_command(self, body: bytes, *, user_id: str | None, message_id: str | None = None
+                             ) -> dict[str, Any]:
+        """A command from the broker. Run only when its broker-validated sender (AMQP `user_id`, which RabbitMQ
+        checks against the publishing connection's user) is this service's own party: the broker's topic
+        permissions already keep other parties off this service's command key; this is the second check
+        (an operator's connection may set any user_id, or none)."""
         span = trace.get_current_span()
+        if user_id != self.d.party.value:
+            # ids and codes only: neither the claimed user nor anything of the body is repeated
+            log.warning("%s refused command message=%s: sender_not_authenticated", self.d.name,
+                        _as_uuid(message_id) or "-")
+            span.set_attributes({"werkbrug.outcome": "rejected",
+                                 "werkbrug.reasons": [ReasonCode.SENDER_NOT_AUTHENTICATED.value]})
+            return _result(False, None, [Reason(
+                code=ReasonCode.SENDER_NOT_AUTHENTICATED,
+                detail=f"{self.d.name} runs commands from its own party only (AMQP user_id)")])
         if len(body) > self.max_message_bytes:
             return _result(False, None, [Reason(code=ReasonCode.OVERSIZED)])
         try:
@@ -408,6 +422,15 @@ class Pipeline:
                 reasons = [Reason(code=ReasonCode.UNKNOWN_COMMAND, detail="unknown or missing command")]
             span.set_attribute("werkbrug.outcome", "rejected")
             return _result(False, None, reasons)
+        return await self._execute(command, internal=False)
+
+    async def run_job(self, command: Command) -> dict[str, Any]:
+        """A command the service gives itself on a timer (a Job): called in the process, never reachable from
+        the broker, so it needs no sender and no actor."""
+        return await self._execute(command, internal=True)
+
+    async def _execute(self, command: Command, *, internal: bool) -> dict[str, Any]:
+        span = trace.get_current_span()
         name = command.command
         if isinstance(command, ReadProcessingLog) and (why := command.refusal()):
             return _result(False, command.command_id, [Reason(code=ReasonCode.UNFILTERED_READ, detail=why)])

@@ -459,7 +459,7 @@ def test_definitions_declare_the_topology_exchanges(definitions, namespace):
     topology = Topology(namespace)
     assert namespace in {vhost["name"] for vhost in definitions["vhosts"]}
     declared = {(e["name"], e["vhost"]): e for e in definitions["exchanges"]}
-    expected = {"events": "topic", "commands": "direct", "dlx": "direct"}
+    expected = {"events": "topic", "commands": "topic", "dlx": "direct"}
     for attribute, kind in expected.items():
         exchange = getattr(topology, attribute)
         assert exchange.name == f"{namespace}.{attribute}"

@@ -57,7 +57,8 @@ class Service:
         self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES)
 
     async def command(self, command) -> dict[str, Any]:
-        return await self.pipeline.handle_command(command.model_dump_json().encode())
+        return await self.pipeline.handle_command(command.model_dump_json().encode(),
+                                                  user_id=self.definition.party.value)
 
     def retours(self) -> list[Retour]:
         return [Retour.model_validate(e.data) for e in self.store.retours_sent]
@@ -450,13 +451,14 @@ async def test_a_retour_about_something_we_never_sent_is_still_taken_in(offer):
 
 
 async def test_an_unknown_command_is_refused_as_unknown_command(offer):
-    reply = await offer.pipeline.handle_command(json.dumps({"command": "launch_rocket"}).encode())
+    reply = await offer.pipeline.handle_command(json.dumps({"command": "launch_rocket"}).encode(), user_id="heliomare")
     assert reply["ok"] is False
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
 
 
 async def test_a_command_without_a_name_is_refused_as_unknown_command(offer):
-    reply = await offer.pipeline.handle_command(json.dumps({"referral_id": str(uuid.uuid4())}).encode())
+    body = json.dumps({"referral_id": str(uuid.uuid4())}).encode()
+    reply = await offer.pipeline.handle_command(body, user_id="heliomare")
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
 
 
@@ -467,14 +469,14 @@ async def test_another_services_command_is_refused_as_unknown_command(offer):
 
 
 async def test_an_oversized_command_is_refused(offer):
-    reply = await offer.pipeline.handle_command(b" " * (MAX_BYTES + 1))
+    reply = await offer.pipeline.handle_command(b" " * (MAX_BYTES + 1), user_id="heliomare")
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.OVERSIZED]
 
 
 async def test_an_invalid_command_is_refused_with_reasons_but_without_its_values(offer):
     body = json.dumps({"command": "decide_referral", "referral_id": VALID_BSN, "accept": True,
                        "note": VALID_BSN}).encode()
-    reply = await offer.pipeline.handle_command(body)
+    reply = await offer.pipeline.handle_command(body, user_id="heliomare")
     assert reply["ok"] is False
     assert sorted(r["code"] for r in reply["reasons"]) == [ReasonCode.INVALID_VALUE, ReasonCode.UNKNOWN_FIELD]
     assert sorted(r["field"] for r in reply["reasons"]) == ["note", "referral_id"], "fields named without the tag"
