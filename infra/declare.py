@@ -17,6 +17,7 @@ from faststream.rabbit import RabbitBroker
 
 from infra.identities import deprovision, provision
 from infra.services import DEFINITIONS
+from infra.staff import ensure_development_registers
 from shared.config import Settings, get_settings
 from shared.messaging.topology import Topology, service_bindings
 
@@ -51,6 +52,9 @@ async def declare_all(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     topology = Topology(settings.namespace, settings.delivery_limit)
     provision(settings)  # the vhost, its exchanges, the parties' users and their permissions first
+    for path in ensure_development_registers(settings):
+        print(f"{settings.namespace}: wrote the development staff register {path} (each party keeps its own: "
+              "`werkbrug staff`)")
     for name in await declare_exchanges(settings):
         print(f"{settings.namespace}: replaced exchange {name}: it had another type (restart running services)")
     broker = RabbitBroker(settings.broker_url(), logger=None)

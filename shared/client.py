@@ -12,8 +12,9 @@ command only from its own party).
 - `CommandClient(settings, party=...)`, or AMQP_URL naming a party's own user: what a party's own tooling
   has in production, ONE party. Sending to another party's service is refused by the broker (topic
   permissions): `CommandRefused`, at once, not a time-out.
-- `actors`: staff registers per party; a command sent without an actor gets one from the target party's
-  register whose role may give it (for tests, the demo, the benchmarks; never the CLI, which names its user).
+- `actors`: staff registers per party; a command sent without an actor gets the first member in force of the
+  sending party's register whose role may give it (tests, the demo, the benchmarks; never the CLI, whose
+  user names themselves with --as). The service checks the actor against its own party's register again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
@@ -30,6 +32,7 @@ import aiormq
 from shared.config import Settings, get_settings
 from shared.contracts.commands import Command, CommandResult
 from shared.contracts.parties import SERVICE_PARTY, Party
+from shared.contracts.staff import StaffRegister
 from shared.messaging.topology import Topology, command_key
 
 REPLY_TO = "amq.rabbitmq.reply-to"
@@ -105,7 +108,7 @@ class CommandClient:
         *,
         party: Party | str | None = None,
         owners: Mapping[str, Party] = SERVICE_PARTY,
-        actors: Callable[[Party, type[Command]], str | None] | None = None,
+        actors: Mapping[Party, StaffRegister] | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.topology = Topology(self.settings.namespace, self.settings.delivery_limit)
@@ -145,10 +148,12 @@ class CommandClient:
         return self._lines[party]
 
     async def send(self, service: str, command: Command) -> CommandResult:
-        if command.actor is None and self.actors is not None and (owner := self.owners.get(service)) is not None:
-            actor = self.actors(owner, type(command))
-            if actor is not None:
-                command = command.model_copy(update={"actor": actor})
+        if command.actor is None and self.actors is not None:
+            owner = self.owners.get(service) if self.party is None else self.party
+            register = self.actors.get(owner) if owner is not None else None
+            member = register.first_with(type(command).roles, datetime.now(UTC).date()) if register else None
+            if member is not None:
+                command = command.model_copy(update={"actor": member.staff_id})
         return await self.send_raw(service, command.model_dump_json().encode(), message_id=str(command.command_id))
 
     async def send_raw(self, service: str, body: bytes, message_id: str | None = None) -> CommandResult:

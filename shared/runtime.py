@@ -43,6 +43,7 @@ from shared.messaging.topology import ExchangesMissing, Topology, service_bindin
 from shared.privacy.crypto import FieldCipher
 from shared.privacy.pseudonym import Pseudonymiser, mentions
 from shared.privacy.retention import RetentionJob
+from shared.staff import StaffFile, register_path
 from shared.storage.mongo import MongoStorage, connect, is_outage
 from shared.telemetry import TRACER_NAME, make_tracer_provider
 
@@ -167,7 +168,9 @@ class ServiceRuntime:
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
         dead_letters = _BrokerDeadLetters(self.broker, self.topology, d.name, d.party, s)
-        self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes)
+        self.staff = StaffFile(register_path(s, d.party), d.party)  # the party's own staff register
+        self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes,
+                                 staff=self.staff)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, s.relay_interval, d.name)
         self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
         self.jobs: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [

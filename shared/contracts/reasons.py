@@ -69,6 +69,10 @@ class ReasonCode(StrEnum):
     UNKNOWN_BREACH = "unknown_breach"
     # the service failed: nothing was changed, the same command may be sent again
     SERVICE_UNAVAILABLE = "service_unavailable"
+    # staff are a party's own (h1: the staff register per party, issue 14 item 6)
+    UNKNOWN_ACTOR = "unknown_actor"  # the actor is not in force in the sending party's staff register
+    ROLE_NOT_PERMITTED = "role_not_permitted"  # the actor holds no role that may give this command
+    NOT_FOR_ONESELF = "not_for_oneself"  # nobody records their own confidentiality statement
 
 
 class Reason(BaseModel):

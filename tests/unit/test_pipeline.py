@@ -29,6 +29,7 @@ from shared.contracts.events import (
 from shared.contracts.parties import Party
 from shared.contracts.reasons import ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage
+from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import (
     PSEUDONYM_KEY,
     VALID_BSN,
@@ -43,6 +44,7 @@ from tests.unit.builders import (
 from tests.unit.fakes import FakeStore, RecordingDeadLetters
 
 SUBJECT = pseudonymise(VALID_BSN)
+
 MAX_BYTES = 16 * 1024
 TRACER = TracerProvider().get_tracer("t")
 
@@ -54,9 +56,17 @@ class Service:
         self.definition = definition
         self.store = FakeStore(definition.party, definition.repositories)
         self.dead_letters = RecordingDeadLetters()
-        self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES)
+        self.staff = TEST_STAFF[definition.party]
+        self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES,
+                                 staff=self.staff)
 
     async def command(self, command) -> dict[str, Any]:
+        """As the party's own tools send it: from its broker user, given by a member whose role may (unless the
+        command names its actor)."""
+        return await self.as_given(given_by_staff(self.staff, command))
+
+    async def as_given(self, command) -> dict[str, Any]:
+        """From the party's broker user, with the actor the command names (or none)."""
         return await self.pipeline.handle_command(command.model_dump_json().encode(),
                                                   user_id=self.definition.party.value)
 

@@ -72,7 +72,7 @@ async def test_a_published_referral_reaches_offer_and_is_registered():
 
 async def test_a_command_is_answered_over_request_reply():
     runtime, _ = runtime_on_fakes(offer_definition)
-    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
                                      routing_key="heliomare.offer", user_id="heliomare")
@@ -82,7 +82,7 @@ async def test_a_command_is_answered_over_request_reply():
 
 async def test_a_command_from_another_user_or_none_is_refused_by_the_service_and_changes_nothing():
     runtime, store = runtime_on_fakes(offer_definition)
-    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         for user_id in ("werksaam", None, "werkbrug-admin"):
             reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
@@ -129,7 +129,7 @@ async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(c
         raise ValueError(f"input_value={secret!r} would leak here")
 
     runtime.pipeline.uow_factory = broken_unit_of_work
-    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
                                      routing_key="heliomare.offer", user_id="heliomare")
