@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 import uuid
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
@@ -21,7 +22,14 @@ from infra.identities import _rabbitmqctl as rabbitmqctl
 from infra.identities import deprovision, provision
 from shared.client import CommandClient, CommandRefused
 from shared.config import Settings
-from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral
+from shared.contracts.commands import (
+    DecideQuote,
+    DecideReferral,
+    GetReferral,
+    ListConfidentialityStatements,
+    ReadProcessingLog,
+    RecordConfidentialityStatement,
+)
 from shared.messaging.topology import ExchangesMissing, Topology
 from tests.harness import wait_for
 from tests.integration.test_flow import a_quote, a_referral, status_at
@@ -206,3 +214,55 @@ async def test_a_service_on_a_vhost_without_exchanges_says_to_declare_them_first
             await broker.stop()
     finally:
         _rabbitmqctl("delete_vhost", vhost, check=False)
+
+
+# -- staff are a party's own ----------------------------------------------------------------------------------
+
+
+async def statements_at(client, service: str) -> list[str]:
+    reply = await client.send(service, ListConfidentialityStatements())
+    assert reply.ok, reply.reasons
+    return sorted(s["staff"] for s in reply.result)
+
+
+async def test_heliomare_naming_a_werksaam_member_with_a_statement_gets_no_personal_data(services, client,
+                                                                                         settings):
+    submitted = await client.send("intake", a_referral(random.Random()))
+    rid = submitted.result["referral_id"]
+    await wait_for(lambda: status_at(client, "offer", rid), what="offer registers the referral")
+    signed = await client.send("intake", RecordConfidentialityStatement(
+        staff="cw.visser", signed_on=datetime.now(UTC).date(), actor="privacy.werksaam"))
+    assert signed.ok, signed.reasons
+    async with CommandClient(settings, party="heliomare", timeout=20) as heliomare:
+        # at its own service the WerkSaam id means nobody; at intake the broker does not let it in
+        reply = await heliomare.send("offer", GetReferral(referral_id=rid, with_person=True, actor="cw.visser"))
+        assert [r.code for r in reply.reasons] == ["unknown_actor"] and reply.result is None
+        assert "cw.visser" not in reply.model_dump_json()
+        with pytest.raises(CommandRefused):
+            await heliomare.send("intake", GetReferral(referral_id=rid, with_person=True, actor="cw.visser"))
+    log = (await client.send("offer", ReadProcessingLog(correlation_id=uuid.UUID(rid)))).result
+    assert not [r for r in log if r["actor"] == "cw.visser"], "nothing was read, so nothing is logged"
+
+
+async def test_the_command_line_names_only_members_of_the_partys_register_with_a_role_that_may(
+        services, client, settings):
+    from tests.integration.test_cli import werkbrug
+
+    rid = (await client.send("intake", a_referral(random.Random()))).result["referral_id"]
+    before = await statements_at(client, "intake")
+    today = datetime.now(UTC).date().isoformat()
+    sign = ("confidentiality", "sign")
+    for actor, staff, code in [
+        ("nobody", "nobody", "unknown_actor"),  # issue 14: was accepted
+        ("am.jansen", "cw.bakker", "unknown_actor"),  # Heliomare's account manager is nobody at WerkSaam
+        ("privacy.werksaam", "privacy.werksaam", "not_for_oneself"),
+        ("cw.bakker", "cw.visser", "role_not_permitted"),  # a caseworker does not record statements
+        ("privacy.werksaam", "am.jansen", "unknown_actor"),  # nor for the other party's staff
+    ]:
+        exit_code, out, err = await werkbrug(settings, "--as", actor, *sign, staff, "--party", "werksaam",
+                                             "--signed-on", today)
+        assert exit_code == 2 and code in err, (actor, staff, err)
+        assert "Traceback" not in out + err
+    assert await statements_at(client, "intake") == before
+    exit_code, out, err = await werkbrug(settings, "--as", "nobody", "person", rid)
+    assert exit_code == 2 and "unknown_actor" in err and "de Boer" not in out + err
