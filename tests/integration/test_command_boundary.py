@@ -27,6 +27,7 @@ from shared.contracts.commands import (
     DecideReferral,
     GetReferral,
     ListConfidentialityStatements,
+    ListReferrals,
     ReadProcessingLog,
     RecordConfidentialityStatement,
 )
@@ -266,3 +267,60 @@ async def test_the_command_line_names_only_members_of_the_partys_register_with_a
     assert await statements_at(client, "intake") == before
     exit_code, out, err = await werkbrug(settings, "--as", "nobody", "person", rid)
     assert exit_code == 2 and "unknown_actor" in err and "de Boer" not in out + err
+
+
+# -- a small fuzz of command messages ----------------------------------------------------------------------
+
+
+def _fuzzed_body(rng: random.Random, actor: str | None) -> bytes:
+    kind = rng.choice(["referral", "decide", "garbage", "nested", "unknown", "wrong_types"])
+    if kind == "referral":
+        return a_referral(rng).model_copy(update={"actor": actor}).model_dump_json().encode()
+    if kind == "decide":
+        return DecideQuote(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(), approve=True,
+                           actor=actor).model_dump_json().encode()
+    if kind == "garbage":
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+    if kind == "nested":
+        return ("[" * rng.randrange(50, 3000)).encode()
+    if kind == "unknown":
+        return json.dumps({"command": f"x{rng.randrange(10**6)}", "actor": actor}).encode()
+    return json.dumps({"command": "submit_referral", "bsn": 123, "given_name": [], "actor": actor,
+                       "labour_disability": "yes"}).encode()
+
+
+async def test_fuzzed_commands_from_any_user_are_all_refused_and_change_nothing(services, client, settings, amqp):
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    keys = {"werksaam.intake": "werksaam", "werksaam.subject_rights": "werksaam", "heliomare.offer": "heliomare",
+            "heliomare.trajectory": "heliomare", "heliomare.billing": "heliomare"}
+
+    async def state():
+        referrals = {s: sorted((r["referral_id"], r["status"]) for r in (await client.send(
+            s, ListReferrals(limit=1000))).result) for s in ("intake", "offer")}
+        return referrals, await statements_at(client, "intake"), await statements_at(client, "offer")
+
+    before = await state()
+    own = {p: await aio_pika.connect(settings.broker_url(p)) for p in ("werksaam", "heliomare")}
+    try:
+        for n in range(40):
+            key, owner = rng.choice(sorted(keys.items()))
+            actor = rng.choice([None, f"fz{rng.randrange(10**6)}", "privacy.werksaam", "am.jansen"])
+            if (owner == "werksaam" and actor == "privacy.werksaam") or (owner == "heliomare" and actor == "am.jansen"):
+                actor = f"fz{n}"  # a real member of the owner with a role could be right: not a fuzz case
+            body = _fuzzed_body(rng, actor)
+            if rng.random() < 0.5:  # the operator's connection, claiming anyone but the owner
+                user = rng.choice([None, "werkbrug-admin", "heliomare" if owner == "werksaam" else "werksaam"])
+                reply = await raw_request(amqp, settings, key, body, user_id=user)
+                expected = {"sender_not_authenticated"}
+            else:  # the owner itself, with a bad body or an actor that is not its staff
+                reply = await raw_request(own[owner], settings, key, body, user_id=owner)
+                expected = None
+            codes = {r["code"] for r in reply["reasons"]}
+            assert reply["ok"] is False and reply["result"] is None, (seed, n, key)
+            assert expected is None or codes == expected, (seed, n, key, codes)
+            assert codes, (seed, n)
+    finally:
+        for connection in own.values():
+            await connection.close()
+    assert await state() == before, f"seed {seed}: something changed"
