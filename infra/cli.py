@@ -1054,13 +1054,13 @@ async def _send(service: str, command) -> CommandResult:
 
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, _as_actor(query)) for s in DEFINITIONS}
+        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(DEFINITIONS)}
 
 
 async def _ping_all() -> dict[str, dict]:
     out = {}
     async with CommandClient(get_settings(), timeout=5) as client:
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):
             started = time.perf_counter()
             try:
                 reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
@@ -1093,7 +1093,7 @@ def _uuid(value: str) -> uuid.UUID:
 async def _read_all(query: ReadProcessingLog) -> list[dict]:
     records: list[dict] = []
     async with CommandClient(get_settings(), timeout=15) as client:
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):
             reply = await client.send(service, _as_actor(query))
             if not reply.ok:
                 err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")

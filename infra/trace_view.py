@@ -89,7 +89,7 @@ async def load_flow(settings: Settings, key: str, client: CommandClient | None =
         await client.__aenter__()
     try:
         records = []
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):  # a party's own tooling: its own services
             reply = await client.send(service, query.model_copy(update={"command_id": uuid.uuid4()}))
             if not reply.ok:
                 raise RuntimeError(f"{service}: {', '.join(str(r) for r in reply.reasons)}")

@@ -132,6 +132,10 @@ class CommandClient:
         for line in lines:
             await line.close()
 
+    def reachable(self, services) -> list[str]:
+        """Of `services`, those this client may send to: all, or its one party's own."""
+        return [s for s in services if self.party is None or self.owners.get(s) == self.party]
+
     def sender_for(self, service: str) -> str:
         """The party a command to `service` is sent as: the one client's party, else the service's owner."""
         if self.party is not None:

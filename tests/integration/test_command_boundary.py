@@ -324,3 +324,26 @@ async def test_fuzzed_commands_from_any_user_are_all_refused_and_change_nothing(
         for connection in own.values():
             await connection.close()
     assert await state() == before, f"seed {seed}: something changed"
+
+
+async def test_a_partys_own_command_line_reaches_its_own_services_and_is_refused_the_others_at_once(
+        services, client, settings):
+    """In production a party's tooling holds only its own broker credentials (AMQP_URL names its user)."""
+    import os
+    import sys
+
+    env = {**os.environ, "WERKBRUG_NAMESPACE": settings.namespace, "AMQP_URL": settings.broker_url("werksaam"),
+           "WERKBRUG_ACTOR": "test.operator", "COLUMNS": "200"}
+
+    async def werkbrug(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, err = await werkbrug("health")
+    assert code == 0 and "intake" in out and "subject_rights" in out and "offer" not in out, err
+    started = asyncio.get_running_loop().time()
+    code, out, err = await werkbrug("accept", str(uuid.uuid4()))  # offer is Heliomare's
+    assert code == 2 and "ACCESS_REFUSED" in err and "Traceback" not in out + err
+    assert asyncio.get_running_loop().time() - started < 15, "refused at once, not after the time-out"
