@@ -356,6 +356,7 @@ async def _lifecycles(ctx: Context, settings, cases, span_file) -> dict[str, Any
     from infra.scenario import play
     from infra.services import DEFINITIONS
     from shared.client import CommandClient
+    from shared.staff import load_registers
 
     with contextlib.ExitStack() as stack:
         urls = {name: stack.enter_context(ctx.database(f"{settings.namespace}-{name}")) for name in DEFINITIONS}
@@ -369,7 +370,7 @@ async def _lifecycles(ctx: Context, settings, cases, span_file) -> dict[str, Any
         try:
             for p in processes:
                 await p.wait_healthy()
-            async with CommandClient(settings) as client:
+            async with CommandClient(settings, actors=load_registers(settings)) as client:
                 send = client.send
 
                 async def counted(service, command):

@@ -83,6 +83,7 @@ async def _templates(ctx: Context, settings, rng: random.Random):
     from shared.client import CommandClient
     from shared.privacy.bsn import is_valid_bsn
     from shared.privacy.pseudonym import Pseudonymiser
+    from shared.staff import load_registers
 
     started = time.perf_counter()
     cases = with_trajectories(synthetic_cases(rng, ctx.sizes.subject_templates), rng)
@@ -91,7 +92,7 @@ async def _templates(ctx: Context, settings, rng: random.Random):
     with contextlib.ExitStack() as stack:
         urls = {name: stack.enter_context(ctx.database(f"{settings.namespace}-t-{name}")) for name in DEFINITIONS}
         async with _services(ctx, settings, urls, "t"):
-            async with CommandClient(settings) as client:
+            async with CommandClient(settings, actors=load_registers(settings)) as client:
                 await play_all(client, cases, seed=rng.randrange(10**6))
             templates = await capture(settings, urls, [(c.command.bsn, pseudonymise(c.command.bsn))
                                                        for c in cases])
@@ -135,6 +136,7 @@ async def _measure(ctx: Context, settings, batch: Batch, people, seed: dict[str,
                    rng: random.Random) -> dict[str, Any]:
     from infra.services import DEFINITIONS
     from shared.client import CommandClient
+    from shared.staff import load_registers
 
     s = ctx.sizes
     started = time.perf_counter()
@@ -165,7 +167,7 @@ async def _measure(ctx: Context, settings, batch: Batch, people, seed: dict[str,
                 warm = chosen[-2:]
                 probe = _Probe(settings, urls)
                 try:
-                    async with CommandClient(settings, timeout=120) as client:
+                    async with CommandClient(settings, timeout=120, actors=load_registers(settings)) as client:
                         for bsn, _ in warm:
                             await _request(client, probe, bsn, Right.ACCESS)
                         single = [await _request(client, probe, bsn, Right.ACCESS) for bsn, _ in access]

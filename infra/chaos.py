@@ -72,6 +72,7 @@ from shared.contracts.envelope import lookup
 from shared.contracts.events import DeclineReason, Phase, ProgressStatus, QuoteRejectReason, Retour
 from shared.contracts.reasons import ReasonCode
 from shared.messaging.topology import Topology, service_bindings
+from shared.staff import load_registers
 from shared.storage.codec import from_bson
 from shared.storage.embedded import free_port, start_embedded, url_for
 
@@ -219,7 +220,7 @@ class Driver:
     async def client(self) -> CommandClient:
         async with self._lock:
             if self._client is None:
-                self._client = CommandClient(self.settings, timeout=20)
+                self._client = CommandClient(self.settings, timeout=20, actors=load_registers(self.settings))
                 try:
                     await self._client.__aenter__()
                 except BaseException:

@@ -21,7 +21,10 @@ Privacy officer and operator:
     werkbrug dlq list [--service S] | dlq show MESSAGE_ID | dlq replay MESSAGE_ID
 Cooperation (art 13, 16):
     werkbrug partner add ADDENDUM.json | partner remove NAME [--kind left|removed] | partner list
-Confidentiality (art 8): every command names its actor (--as STAFF_ID or WERKBRUG_ACTOR)
+Confidentiality (art 8): every command names its actor (--as STAFF_ID or WERKBRUG_ACTOR), a member in force of
+the staff register of the party whose service runs it, with a role that may give it (checked by the service)
+    werkbrug staff list [--party P] | staff add STAFF --party P --role R [--from D] [--until D]
+    werkbrug staff end STAFF --party P [--on D]          the party's identity administration keeps its register
     werkbrug confidentiality sign STAFF --party P --signed-on D [--ended-on D] | confidentiality list [--party P]
     werkbrug person REFERRAL [--service intake|offer]   the person's data: only with a statement; the read is logged
 Breaches (art 12, GDPR art 33-34):
@@ -113,6 +116,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, reasons_from_validation_error
+from shared.contracts.staff import Role
 from shared.privacy.bsn import is_valid_bsn
 
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
@@ -158,7 +162,7 @@ def trace(
 ) -> None:
     """Print one referral's (or one trace's) flow: party → service → step, durations, retours, dead letters."""
     _check_key(key)
-    flow = _run(load_flow(get_settings(), key, include_reads=reads))
+    flow = _run(load_flow(get_settings(), key, include_reads=reads, actor=_actor))
     if not flow.steps and not flow.dead_letters:
         err.print(f"nothing found for {key}")
         raise typer.Exit(1)
@@ -1028,6 +1032,104 @@ def confidentiality_list(
     console.print(table)
 
 
+staff_cli = typer.Typer(help="The party's staff register (art 8): who may give which command. Kept by the party's "
+                              "identity administration; its services read it again when it changes.",
+                         no_args_is_help=True)
+app.add_typer(staff_cli, name="staff")
+
+
+def _party_arg(party: str) -> Party:
+    try:
+        return Party(party)
+    except ValueError:
+        err.print(f"unknown party; one of {', '.join(p.value for p in Party)}")
+        raise typer.Exit(2) from None
+
+
+def _register_of(party: Party):
+    from shared.staff import StaffRegisterInvalid, read_register, register_path
+
+    path = register_path(get_settings(), party)
+    try:
+        return path, read_register(path, party)
+    except StaffRegisterInvalid as exc:
+        err.print(f"refused: {exc}")
+        raise typer.Exit(2) from None
+
+
+@staff_cli.command("list")
+def staff_list(
+    party: Annotated[str, typer.Option(help="Whose register.")] = "werksaam",
+    as_json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The members of a party's staff register, with their roles and the days they are in force."""
+    path, register = _register_of(_party_arg(party))
+    if as_json_:
+        print(register.model_dump_json(indent=2))
+        return
+    if not register.staff:
+        err.print(f"no staff register at {path}: nobody may give a command to {party}'s services")
+        raise typer.Exit(1)
+    today = datetime.now(UTC).date()
+    table = Table("staff", "roles", "from", "until", "in force", title=f"staff of {party} · {path}")
+    for m in sorted(register.staff, key=lambda m: m.staff_id):
+        table.add_row(m.staff_id, ", ".join(sorted(m.roles)), m.valid_from.isoformat(),
+                      m.valid_until.isoformat() if m.valid_until else "-", "yes" if m.in_force_on(today) else "no")
+    console.print(table)
+
+
+@staff_cli.command("add")
+def staff_add(
+    staff: Annotated[str, typer.Argument(help="The staff id (as the party's own login knows them).")],
+    party: Annotated[str, typer.Option(help="The party whose register it is.")],
+    role: Annotated[list[Role], typer.Option(help="A role (repeat for more).")],
+    valid_from: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"],
+                                                        help="First day in force; default today.")] = None,
+    valid_until: Annotated[datetime | None, typer.Option("--until", formats=["%Y-%m-%d"],
+                                                         help="Last day in force.")] = None,
+) -> None:
+    """Add a member to a party's staff register, or give a member new roles or dates."""
+    from infra.staff import add_member
+    from shared.contracts.staff import StaffMember
+
+    who = _party_arg(party)
+    _register_of(who)  # refuses a broken register before writing
+    try:
+        member = StaffMember(staff_id=staff, roles=frozenset(role),
+                             valid_from=(valid_from.date() if valid_from else datetime.now(UTC).date()),
+                             valid_until=valid_until.date() if valid_until else None)
+    except ValidationError as exc:
+        for reason in reasons_from_validation_error(exc):
+            err.print(f"refused: {reason}")
+        raise typer.Exit(2) from None
+    add_member(get_settings(), who, member)
+    console.print(f"{staff}: {', '.join(sorted(member.roles))} at {party} from {member.valid_from}")
+
+
+@staff_cli.command("end")
+def staff_end(
+    staff: Annotated[str, typer.Argument(help="The staff id.")],
+    party: Annotated[str, typer.Option(help="The party whose register it is.")],
+    on: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day in force; default today.")
+                  ] = None,
+) -> None:
+    """End a membership (left, changed job): from the next day the member gives no command."""
+    from infra.staff import end_member
+
+    who = _party_arg(party)
+    _register_of(who)
+    last_day = on.date() if on else datetime.now(UTC).date()
+    try:
+        ended = end_member(get_settings(), who, staff, last_day)
+    except ValidationError:
+        err.print("refused: the last day is before the first day in force")
+        raise typer.Exit(2) from None
+    if ended is None:
+        err.print(f"not in {party}'s staff register")
+        raise typer.Exit(1)
+    console.print(f"{staff}: in force at {party} until {last_day}")
+
+
 @app.command()
 def person(
     referral: Annotated[str, typer.Argument(help="Referral id.")],
@@ -1055,13 +1157,13 @@ async def _send(service: str, command) -> CommandResult:
 
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, _as_actor(query)) for s in DEFINITIONS}
+        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(DEFINITIONS)}
 
 
 async def _ping_all() -> dict[str, dict]:
     out = {}
     async with CommandClient(get_settings(), timeout=5) as client:
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):
             started = time.perf_counter()
             try:
                 reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
@@ -1094,7 +1196,7 @@ def _uuid(value: str) -> uuid.UUID:
 async def _read_all(query: ReadProcessingLog) -> list[dict]:
     records: list[dict] = []
     async with CommandClient(get_settings(), timeout=15) as client:
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):
             reply = await client.send(service, _as_actor(query))
             if not reply.ok:
                 err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")

@@ -1,7 +1,9 @@
 """Declare werkbrug's exchanges and queues on the broker (idempotent): `python -m infra.declare`.
 
-First the namespace's vhost and each party's broker user with its permissions (infra.identities, through
-rabbitmqctl). Services declare their own exchanges and queues on start-up too; declaring up front means no
+First the namespace's vhost, its exchanges and each party's broker user with its permissions
+(infra.identities, through rabbitmqctl). The exchanges are the operator's: an exchange of the wrong type (the
+commands exchange was direct before it became a topic exchange) is deleted and declared again. Services
+only check the exchanges exist and declare their own queues on start-up too; declaring up front means no
 event published before a service first starts is unroutable.
 """
 
@@ -10,48 +12,61 @@ from __future__ import annotations
 import asyncio
 
 import aio_pika
+import aiormq
 from faststream.rabbit import RabbitBroker
 
 from infra.identities import deprovision, provision
 from infra.services import DEFINITIONS
+from infra.staff import ensure_development_registers
 from shared.config import Settings, get_settings
 from shared.messaging.topology import Topology, service_bindings
+
+
+async def declare_exchanges(settings: Settings) -> list[str]:
+    """Declare the namespace's exchanges as the operator (werkbrug-admin); one that exists with another
+    type is deleted and declared again (its bindings go with it: the services' queues are bound again by
+    declare_all, or by each service on start-up). Returns the names of the exchanges replaced.
+
+    Only the commands exchange has changed type so far; commands are request/reply, so nothing durable is
+    lost by replacing it (a command in flight is answered by no one and its sender times out)."""
+    topology = Topology(settings.namespace, settings.delivery_limit)
+    replaced: list[str] = []
+    connection = await aio_pika.connect(settings.broker_url(), timeout=10)
+    async with connection:
+        for exchange in topology.exchanges():
+            kind = aio_pika.ExchangeType(exchange.type.value)
+            channel = await connection.channel()
+            try:
+                await channel.declare_exchange(exchange.name, kind, durable=True)
+            except aiormq.exceptions.ChannelPreconditionFailed:  # exists with another type (or arguments)
+                channel = await connection.channel()
+                await channel.exchange_delete(exchange.name)
+                await channel.declare_exchange(exchange.name, kind, durable=True)
+                replaced.append(exchange.name)
+            if not channel.is_closed:
+                await channel.close()
+    return replaced
 
 
 async def declare_all(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     topology = Topology(settings.namespace, settings.delivery_limit)
-    provision(settings)  # the vhost, the parties' users and their permissions first
-    await replace_direct_dlx(settings, topology)
+    provision(settings)  # the vhost, its exchanges, the parties' users and their permissions first
+    for path in ensure_development_registers(settings):
+        print(f"{settings.namespace}: wrote the development staff register {path} (each party keeps its own: "
+              "`werkbrug staff`)")
+    for name in await declare_exchanges(settings):
+        print(f"{settings.namespace}: replaced exchange {name}: it had another type (restart running services)")
     broker = RabbitBroker(settings.broker_url(), logger=None)
     await broker.connect()
     try:
         for name, make in DEFINITIONS.items():
             definition = make(settings)
             keys = [key for key, _ in service_bindings(definition)]
-            await topology.declare(broker, name, keys)
+            await topology.declare(broker, name, definition.party.value, keys)
             print(f"{settings.namespace}: declared {name}: {len(keys)} consumer queues, commands, parking")
     finally:
         await broker.stop()
-
-
-async def replace_direct_dlx(settings: Settings, topology: Topology) -> bool:
-    """A vhost declared before dead letters came only from the broker has a direct `<ns>.dlx`: replace it
-    by the topic exchange (whose topic permissions let no party write to it). The parking queues' bindings
-    go with the old exchange; `topology.declare` binds them again. A message the broker dead-letters in
-    the moment between is dropped (RabbitMQ's dead-lettering is at most once). True if it replaced one."""
-    connection = await aio_pika.connect(settings.broker_url(), timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        try:
-            await channel.declare_exchange(topology.dlx.name, aio_pika.ExchangeType.TOPIC, durable=True)
-            return False
-        except aio_pika.exceptions.ChannelPreconditionFailed:
-            channel = await connection.channel()
-            await channel.exchange_delete(topology.dlx.name)
-            await channel.declare_exchange(topology.dlx.name, aio_pika.ExchangeType.TOPIC, durable=True)
-            print(f"{settings.namespace}: replaced the direct {topology.dlx.name} by a topic exchange")
-            return True
 
 
 async def delete_all(settings: Settings) -> None:

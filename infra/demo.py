@@ -59,11 +59,13 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import Right
 from shared.messaging.topology import Topology
+from shared.staff import load_registers
 from shared.storage.embedded import embedded_mongodb
 
 console = Console()
 VAR = ROOT / "var" / "demo"
 PRIVACY_DESK = "privacy.desk"  # the staff id the demo's privacy desk works under (art 8)
+PRIVACY_OFFICER = "privacy.werksaam"  # who records the desk's confidentiality statement (infra/staff.py)
 SUBJECT_REQUEST_WAIT = 60.0  # seconds for every service to answer a data-subject request
 
 
@@ -98,7 +100,7 @@ async def main(args: argparse.Namespace) -> int:
                 await p.wait_healthy()
             console.print("services up: " + ", ".join(f"{p.name} (pid {p.proc.pid}, :{p.http_port}/health)"
                                                       for p in processes))
-            async with CommandClient(settings) as client:
+            async with CommandClient(settings, actors=load_registers(settings)) as client:
                 rng = random.Random(args.seed)
                 cases = with_trajectories(synthetic_cases(rng, args.referrals), rng)
                 with Progress(console=console, transient=True) as progress:
@@ -333,7 +335,7 @@ async def exercise_subject_rights(settings: Settings, topology: Topology, client
     await park_a_dead_letter_about(settings, topology, erase.command)
     # The answers hold personal data: the desk reads them under a confidentiality statement (art 8).
     signed = await client.send("subject_rights", RecordConfidentialityStatement(
-        staff=PRIVACY_DESK, signed_on=datetime.now(UTC).date(), actor=PRIVACY_DESK))
+        staff=PRIVACY_DESK, signed_on=datetime.now(UTC).date(), actor=PRIVACY_OFFICER))  # never for oneself
     if not signed.ok:
         console.print(f"[red]confidentiality statement refused: {', '.join(str(r) for r in signed.reasons)}[/]")
     identity = IdentityCheck(method="id_document_at_desk", verified_by=PRIVACY_DESK, verified_at=datetime.now(UTC))

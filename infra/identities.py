@@ -5,9 +5,13 @@
 - one user per party (`werksaam`, `heliomare`, and each partner), global to the broker like any RabbitMQ
   user, with permissions only on the vhost; `werkbrug-admin` (tags administrator, impersonator) for
   infra and operators;
-- vhost permissions: a founding party configures, writes and reads only the exchanges and the queues of
-  its own services (`<ns>.<service>.…`); a partner only its own queues (`<ns>.partner.<name>.…`) and may
+- vhost permissions: a founding party configures only the queues of its own services, writes and reads
+  those and the exchanges (`<ns>.<service>.…`); a partner only its own queues (`<ns>.partner.<name>.…`) and may
   read (bind to) the events exchange; nobody but the admin may touch another party's queues;
+- the exchanges are the admin's (declared with the vhost): parties publish to and bind to them, but may not
+  configure (delete, redeclare) them;
+- topic permissions on `<ns>.commands`: a party may publish and bind only its own services' command keys
+  (`<party>.<service>`), a partner none;
 - topic permissions on `<ns>.events`: a party may publish only the routing keys its services send (its
   events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
   partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
@@ -47,7 +51,7 @@ from infra.services import DEFINITIONS
 from shared.config import ADMIN_USER, Settings, dev_password, get_settings
 from shared.contracts.events import PartyJoined, PartyLeft
 from shared.contracts.parties import Party
-from shared.messaging.topology import Topology, service_bindings, service_publications
+from shared.messaging.topology import Topology, command_key, service_bindings, service_publications
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
@@ -73,6 +77,9 @@ class Grant:
     topic_write: str | None = None  # None: no topic permission entry (unrestricted; the admin only)
     topic_read: str | None = None
     dlx_read: str = NEVER  # the parking keys (service names) it may bind on the dlx; it never writes there
+    # Topic permission on the commands exchange (publish and bind alike): the command keys of the party's
+    # own services, `<party>.<service>`; a partner none.
+    commands: str | None = None
 
 
 def _escaped(name: str) -> str:
@@ -93,17 +100,22 @@ def founding_grant(namespace: str, party: Party) -> Grant:
     definitions = [make(None) for make in DEFINITIONS.values()]
     mine = [d for d in definitions if d.party == party]
     ns, services = _escaped(namespace), "|".join(_escaped(d.name) for d in mine)
-    own = rf"{ns}\.(events|commands|dlx|({services})\..+)"
+    queues = rf"{ns}\.({services})\..+"
+    # The exchanges are the operator's: a party may publish to them (write; the DLX because RabbitMQ wants
+    # write on the dead-letter exchange from whoever declares a queue that dead-letters to it) and bind its
+    # queues to them (read), but not configure them: it can neither delete nor redeclare them.
+    exchanges = rf"{ns}\.(events|commands|dlx)"
     return Grant(
         user=party.value,
-        configure=f"^{own}$",
+        configure=f"^{queues}$",
         # amq.default: answers to commands go over direct reply-to (the default exchange).
-        write=rf"^({own}|amq\.default)$",
-        read=f"^{own}$",
+        write=rf"^({exchanges}|{queues}|amq\.default)$",
+        read=rf"^({exchanges}|{queues})$",
         topic_write=exactly([*(key for d in mine for key in service_publications(d)),
                              *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
         topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
         dlx_read=exactly(d.name for d in mine),
+        commands=exactly(command_key(party.value, d.name) for d in mine),
     )
 
 
@@ -116,6 +128,7 @@ def partner_grant(namespace: str, partner: str, topics: Iterable[str]) -> Grant:
         read=rf"^({ns}\.events|{prefix}.+)$",
         topic_write=NOTHING,
         topic_read=exactly(topics),
+        commands=NOTHING,
     )
 
 
@@ -130,8 +143,10 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def definitions(namespace: str, passwords: dict[str, str], partner_grants: Iterable[Grant] = (),
-                exchanges: bool = False) -> dict[str, Any]:
-    """RabbitMQ definitions: the vhost, every user with its password, permissions and topic permissions."""
+                exchanges: bool = True) -> dict[str, Any]:
+    """RabbitMQ definitions: the vhost, every user with its password, permissions and topic permissions, and
+    the namespace's exchanges (declared by the admin; an import never changes an existing exchange's type:
+    `infra.declare` replaces one of the wrong type)."""
     grants = [admin_grant(), *(founding_grant(namespace, p) for p in Party), *partner_grants]
     users = [{"name": g.user, "password_hash": password_hash(passwords[g.user]),
               "hashing_algorithm": "rabbit_password_hashing_sha256",
@@ -148,13 +163,16 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
                "write": g.topic_write, "read": g.topic_read} for g in grants if g.topic_write is not None),
             # Dead letters come only from the broker: no party writes to the dlx.
             *({"user": g.user, "vhost": namespace, "exchange": topology.dlx.name, "write": NEVER,
-               "read": g.dlx_read} for g in grants if g.topic_write is not None)],
+               "read": g.dlx_read} for g in grants if g.topic_write is not None),
+            *({"user": g.user, "vhost": namespace, "exchange": topology.commands.name,
+               "write": g.commands, "read": g.commands} for g in grants if g.commands is not None),
+        ],
     }
     if exchanges:
         out["exchanges"] = [
             {"name": e.name, "vhost": namespace, "type": e.type.value, "durable": True, "auto_delete": False,
              "internal": False, "arguments": {}}
-            for e in (topology.events, topology.commands, topology.dlx)
+            for e in topology.exchanges()
         ]
     return out
 
@@ -215,9 +233,10 @@ def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: d
     ctl = ctl or _rabbitmqctl
     grants = list(grants)
     known = _passwords(settings, [ADMIN_USER, *(p.value for p in Party)]) | (passwords or {})
-    document = definitions(settings.amqp_vhost, known, grants)
+    document = definitions(settings.namespace, known, grants)
     if settings.amqp_vhost != settings.namespace:
-        for entry in (*document["vhosts"], *document["permissions"], *document["topic_permissions"]):
+        for entry in (*document["vhosts"], *document["permissions"], *document["topic_permissions"],
+                      *document["exchanges"]):
             entry["vhost"] = settings.amqp_vhost
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(document, fh)

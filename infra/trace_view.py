@@ -75,20 +75,21 @@ class Flow:
 
 
 async def load_flow(settings: Settings, key: str, client: CommandClient | None = None,
-                    include_reads: bool = False) -> Flow:
+                    include_reads: bool = False, actor: str | None = None) -> Flow:
     """`key` is a trace id (32 hex) or a referral id (UUID). Reads (queries) are processing too and are in
-    the log, but they change nothing; the flow leaves them out unless `include_reads`."""
+    the log, but they change nothing; the flow leaves them out unless `include_reads`. `actor`: who reads the
+    processing logs (else the client's registers choose one)."""
     if TRACE_ID.match(key):
-        query = ReadProcessingLog(trace_id=key)
+        query = ReadProcessingLog(trace_id=key, actor=actor)
     else:
-        query = ReadProcessingLog(correlation_id=uuid.UUID(key))
+        query = ReadProcessingLog(correlation_id=uuid.UUID(key), actor=actor)
     own_client = client is None
     client = client or CommandClient(settings)
     if own_client:
         await client.__aenter__()
     try:
         records = []
-        for service in DEFINITIONS:
+        for service in client.reachable(DEFINITIONS):  # a party's own tooling: its own services
             reply = await client.send(service, query.model_copy(update={"command_id": uuid.uuid4()}))
             if not reply.ok:
                 raise FlowRefused(f"{service}: {', '.join(str(r) for r in reply.reasons)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -20,6 +21,7 @@ _DEV_PSEUDONYM_KEY = "7765726b627275672d6465762d70736575646f6e796d2d6b65792d2d2d
 _DEV_FIELD_KEY = "7765726b627275672d6465762d6669656c642d6b65792d2d2d2d2d2d2d2d2d21"
 # The broker user of infra and operators (`make broker` provisions it locally, definitions.json in compose).
 ADMIN_USER = "werkbrug-admin"
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def dev_password(user: str) -> str:
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
     )
     db_timeout_ms: int = Field(10_000, ge=100, validation_alias="WERKBRUG_DB_TIMEOUT_MS",
                                description="How long the driver looks for a reachable database server.")
+
+    staff_dir: str = Field(
+        str(_ROOT / "var" / "staff"), validation_alias="WERKBRUG_STAFF_DIR",
+        description="Directory of the staff registers, `<party>.json` each, kept by the party's identity "
+                    "administration (`werkbrug staff`); a service reads its own party's and re-reads it on change.")
 
     pseudonym_key: SecretStr = Field(SecretStr(_DEV_PSEUDONYM_KEY), validation_alias="WERKBRUG_PSEUDONYM_KEY")
     field_key: SecretStr = Field(SecretStr(_DEV_FIELD_KEY), validation_alias="WERKBRUG_FIELD_KEY")

@@ -41,10 +41,11 @@ from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers, own_id
 from shared.messaging.pipeline import DeadLetterSink, Job, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import Topology, service_bindings
+from shared.messaging.topology import ExchangesMissing, Topology, service_bindings
 from shared.privacy.crypto import FieldCipher
 from shared.privacy.pseudonym import Pseudonymiser, mentions
 from shared.privacy.retention import RetentionJob
+from shared.staff import StaffFile, register_path
 from shared.storage.mongo import MongoStorage, connect, is_outage
 from shared.telemetry import TRACER_NAME, make_tracer_provider
 
@@ -174,8 +175,9 @@ class ServiceRuntime:
         self.cipher = FieldCipher(s.field_key.get_secret_value())
         self.storage = MongoStorage(self.client, s.database_name(d.name), d.party, d.repositories, self.cipher)
         dead_letters = _ParkingQueue(self.topology, d.name, d.party, s)
+        self.staff = StaffFile(register_path(s, d.party), d.party)  # the party's own staff register
         self.pipeline = Pipeline(d, self.storage.unit_of_work, dead_letters, self.tracer, s.max_message_bytes,
-                                 s.delivery_limit)
+                                 s.delivery_limit, staff=self.staff)
         self.relay = OutboxRelay(self.storage, self.publish_envelope, s.relay_interval, d.name)
         self.retention = RetentionJob(d.name, d.party, d.repositories, self.storage.unit_of_work)
         self.jobs: list[tuple[str, float, Callable[[], Awaitable[Any]]]] = [
@@ -214,7 +216,8 @@ class ServiceRuntime:
                 decoder=_the_message, title=f"{d.name}:{key}", description=description,
             )(_documented(self._event_consumer(), envelope_model(_model_bound_by(key))))
         self.broker.subscriber(
-            t.command_queue(d.name), exchange=t.commands, decoder=_the_message, ack_policy=AckPolicy.NACK_ON_ERROR,
+            t.command_queue(d.name, d.party.value), exchange=t.commands, decoder=_the_message,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{d.name}:commands", description=f"commands for {d.name} (request/reply)",
         )(_documented(self._command_consumer(), d.command_union))
 
@@ -273,7 +276,9 @@ class ServiceRuntime:
     def _command_consumer(self):
         async def command(msg: RabbitMessage) -> RabbitResponse:
             try:
-                reply = await self.pipeline.handle_command(msg.body)
+                # The broker-validated sender: the service executes a command only from its own party.
+                reply = await self.pipeline.handle_command(msg.body, user_id=msg.raw_message.user_id,
+                                                           message_id=msg.raw_message.message_id)
             except Exception as exc:
                 # An outage or a bug: nothing was committed. Answer at once (the person is waiting) with a
                 # code, never the exception's text (it may quote data); the log says where, not what.
@@ -336,7 +341,11 @@ class ServiceRuntime:
 
     async def declare(self) -> None:
         """Declare the exchanges and this service's queues (before any consumer starts)."""
-        await self.topology.declare(self.broker, self.definition.name, [key for key, _ in self.bindings()])
+        d = self.definition
+        try:
+            await self.topology.declare(self.broker, d.name, d.party.value, [key for key, _ in self.bindings()])
+        except ExchangesMissing as exc:
+            raise SystemExit(f"werkbrug-{d.name}: {exc}") from None
 
     async def _after_broker(self) -> None:
         if self.owns_process:
@@ -365,7 +374,8 @@ class ServiceRuntime:
                                 type(exc).__name__, interval)
 
     async def _run_job_command(self, job: Job) -> None:
-        reply = await self.pipeline.handle_command(job.command().model_dump_json().encode())
+        # In the process, not over the broker: no message can claim to be a job.
+        reply = await self.pipeline.run_job(job.command())
         if not reply["ok"]:
             log.warning("%s: job %s refused: %s", self.definition.name, job.name,
                         ", ".join(r["code"] for r in reply["reasons"]))

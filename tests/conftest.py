@@ -15,6 +15,27 @@ from shared.config import Settings
 from shared.storage.embedded import embedded_mongodb
 
 
+def _staff_registers_for_the_tests() -> str:
+    """Every party's staff register for this run, in a directory of its own, named by WERKBRUG_STAFF_DIR for
+    everything the tests start (services in this process, the CLI and services as processes)."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from shared.staff import write_register
+    from tests.staff import TEST_STAFF
+
+    directory = tempfile.mkdtemp(prefix="werkbrug-staff-")
+    atexit.register(shutil.rmtree, directory, True)
+    for party, register in TEST_STAFF.items():
+        write_register(Path(directory) / f"{party.value}.json", register)
+    return directory
+
+
+os.environ["WERKBRUG_STAFF_DIR"] = _staff_registers_for_the_tests()
+
+
 @pytest.fixture(scope="session")
 def mongodb_urls() -> dict[str, str]:
     """One database server per service: MONGODB_URL for all of them, or an embedded server each.
@@ -90,6 +111,8 @@ async def services(settings, mongodb_urls, amqp, span_exporter):
 @pytest.fixture
 async def client(settings):
     from shared.client import CommandClient
+    from tests.staff import TEST_STAFF
 
-    async with CommandClient(settings) as c:
+    # Commands the tests send without an actor are given by a member of the party's staff whose role may.
+    async with CommandClient(settings, actors=TEST_STAFF) as c:
         yield c

@@ -43,15 +43,20 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
+from shared.contracts.staff import ANYONE, Role, StaffId
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
-StaffId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,40}$")]
+CW, AM, COACH, FIN, PO, OPS = (Role.CASEWORKER, Role.ACCOUNT_MANAGER, Role.JOB_COACH, Role.FINANCE,
+                               Role.PRIVACY_OFFICER, Role.OPERATOR)
 
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     concerns_subject_rights: ClassVar[bool] = False  # carried out even while a subject's processing is restricted
+    # Who may give it: the actor must hold one of these roles in the sending party's staff register. None by
+    # default: a command that names no roles is given by nobody (tests/unit check every command names some).
+    roles: ClassVar[frozenset[Role]] = frozenset()
 
     command_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="Idempotency key.")
     actor: StaffId | None = Field(None, description="The staff member who gives the command (art 8); named in the "
@@ -73,6 +78,8 @@ class Query(Command):
 class SubmitReferral(Command):
     """A caseworker refers a person (aanmelding). Checked against the target group of art 4."""
 
+    roles = frozenset({CW})
+
     command: Literal["submit_referral"] = "submit_referral"
     bsn: str = Field(max_length=20, description="Checked by the 11-test in the domain, refused if wrong.")
     given_name: Name
@@ -91,6 +98,8 @@ class SubmitReferral(Command):
 class DecideQuote(Command):
     """The commissioner approves or rejects a quote (goedkeuring opdrachtgever, Bijlage 2 step 3)."""
 
+    roles = frozenset({CW})
+
     command: Literal["decide_quote"] = "decide_quote"
     referral_id: uuid.UUID
     quote_id: uuid.UUID
@@ -99,6 +108,8 @@ class DecideQuote(Command):
 
 
 class GetReferral(Query):
+
+    roles = ANYONE
     command: Literal["get_referral"] = "get_referral"
     referral_id: uuid.UUID
     with_person: bool = Field(False, description="Also the person's data (intake, offer): needs a confidentiality "
@@ -109,6 +120,8 @@ class GetReferral(Query):
 
 
 class ListReferrals(Query):
+
+    roles = ANYONE
     command: Literal["list_referrals"] = "list_referrals"
     status: str | None = Field(None, max_length=40)
     limit: int = Field(100, ge=1, le=1000)
@@ -117,6 +130,8 @@ class ListReferrals(Query):
 class ReadProcessingLog(Query):
     """Read a service's processing log (Logboek Dataverwerkingen): by subject, trace, lifecycle or activity,
     within an optional time range. An unfiltered read is refused; by activity alone it needs a range."""
+
+    roles = frozenset({PO, OPS})
 
     command: Literal["read_processing_log"] = "read_processing_log"
     subject: str | None = Field(None, pattern=PSEUDONYM_PATTERN)
@@ -145,6 +160,8 @@ class RecordConfidentialityStatement(Command):
     or that it ended. Every service answers it; `werkbrug confidentiality sign` sends it to each service of
     the party."""
 
+    roles = frozenset({PO})
+
     command: Literal["record_confidentiality_statement"] = "record_confidentiality_statement"
     staff: StaffId
     signed_on: date
@@ -152,6 +169,8 @@ class RecordConfidentialityStatement(Command):
 
 
 class ListConfidentialityStatements(Query):
+
+    roles = ANYONE
     command: Literal["list_confidentiality_statements"] = "list_confidentiality_statements"
 
 
@@ -160,6 +179,7 @@ class ListDeadLetters(Query):
     queue: per message, named by its digest (`dead_letter_key`: message id and body), the reason codes, the
     schema paths, the routing key it arrived on and when. Nothing copied from the message itself."""
 
+    roles = frozenset({OPS, PO})
     command: Literal["list_dead_letters"] = "list_dead_letters"
     keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(max_length=10_000)
 
@@ -171,6 +191,8 @@ CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfiden
 class GetReport(Query):
     """The yearly report on executed trajectories (art 6.2) with its quarterly figures and trend (art 6.1,
     3.5): computed by Heliomare's trajectory service, or as WerkSaam received it (intake)."""
+
+    roles = ANYONE
 
     command: Literal["get_report"] = "get_report"
     year: int = Field(ge=2000, le=2100)
@@ -188,6 +210,8 @@ class ReportBreach(Command):
     """A party's privacy officer reports a (suspected) breach; the other parties are informed at once.
     The affected subjects are the distinct subjects in the processing log of the affected services within
     the window (`werkbrug breach report` gathers them with ReadProcessingLog(distinct_subjects=True))."""
+
+    roles = frozenset({PO})
 
     concerns_subject_rights = True  # a legal duty (GDPR art 33, 34), whatever the subjects' restriction
 
@@ -218,6 +242,8 @@ class RecordAuthorityNotification(Command):
     """The party notified the Autoriteit Persoonsgegevens (GDPR art 33), or decided it need not (unlikely to
     result in a risk, art 33(1))."""
 
+    roles = frozenset({PO})
+
     command: Literal["record_authority_notification"] = "record_authority_notification"
     breach_id: uuid.UUID
     at: AwareDatetime
@@ -229,6 +255,8 @@ class RecordAuthorityNotification(Command):
 class DecideSubjectNotification(Command):
     """Whether the data subjects are informed (GDPR art 34), with the reason as a code."""
 
+    roles = frozenset({PO})
+
     command: Literal["decide_subject_notification"] = "decide_subject_notification"
     breach_id: uuid.UUID
     inform: bool
@@ -238,6 +266,8 @@ class DecideSubjectNotification(Command):
 
 class ListBreaches(Query):
     """The breaches this party knows (its own and those reported to it) with their clocks."""
+
+    roles = frozenset({PO, OPS})
 
     command: Literal["list_breaches"] = "list_breaches"
     overdue: bool = Field(False, description="Only breaches with a clock past its deadline.")
@@ -254,6 +284,8 @@ BreachCommand = ReportBreach | RecordAuthorityNotification | DecideSubjectNotifi
 class DecideReferral(Command):
     """Heliomare accepts or declines a registered referral."""
 
+    roles = frozenset({AM})
+
     command: Literal["decide_referral"] = "decide_referral"
     referral_id: uuid.UUID
     accept: bool
@@ -262,6 +294,8 @@ class DecideReferral(Command):
 
 class SendQuote(Command):
     """Heliomare sends a custom quote or reintegration plan (art 7.1)."""
+
+    roles = frozenset({AM})
 
     command: Literal["send_quote"] = "send_quote"
     referral_id: uuid.UUID
@@ -283,6 +317,8 @@ OfferCommand = Annotated[
 class StartTrajectory(Command):
     """Heliomare registers the start of the trajectory of an approved quote (Bijlage 2 step 4)."""
 
+    roles = frozenset({COACH, AM})
+
     command: Literal["start_trajectory"] = "start_trajectory"
     referral_id: uuid.UUID
     start_date: date
@@ -290,6 +326,8 @@ class StartTrajectory(Command):
 
 class ReportProgress(Command):
     """A progress report (step 6): a date, a phase and a status code. No free text (art 5.5)."""
+
+    roles = frozenset({COACH, AM})
 
     command: Literal["report_progress"] = "report_progress"
     referral_id: uuid.UUID
@@ -301,6 +339,8 @@ class ReportProgress(Command):
 class EndTrajectory(Command):
     """The end of the trajectory (step 7) with its outcome: paid work (contract type and hours band),
     education, another provision, or stopped early (with a reason code)."""
+
+    roles = frozenset({COACH, AM})
 
     command: Literal["end_trajectory"] = "end_trajectory"
     referral_id: uuid.UUID
@@ -314,6 +354,8 @@ class EndTrajectory(Command):
 class PublishReport(Command):
     """Send the yearly report for a closed year to WerkSaam (art 6.2): once; after that only as a correction,
     which repeats every figure whose underlying count moved by less than 5 (art 6.3)."""
+
+    roles = frozenset({AM})
 
     command: Literal["publish_report"] = "publish_report"
     year: int = Field(ge=2000, le=2100)
@@ -330,6 +372,8 @@ TrajectoryCommand = Annotated[
 
 
 class ListInvoices(Query):
+
+    roles = frozenset({FIN, AM})
     command: Literal["list_invoices"] = "list_invoices"
     year: int | None = Field(None, ge=2000, le=2100)
     limit: int = Field(1000, ge=1, le=10_000)
@@ -376,6 +420,8 @@ class SubmitSubjectRequest(Command):
     The BSN is turned into the pseudonym at the door and not kept."""
 
     concerns_subject_rights = True  # the desk handles the requests of restricted persons too
+    roles = frozenset({PO})
+
     command: Literal["submit_subject_request"] = "submit_subject_request"
     bsn: BSN
     right: Right
@@ -393,6 +439,8 @@ class ExtendSubjectRequest(Command):
     """Extend the deadline by two months (art 12(3)); the person must be told why within the first month."""
 
     concerns_subject_rights = True  # the desk handles the requests of restricted persons too
+    roles = frozenset({PO})
+
     command: Literal["extend_subject_request"] = "extend_subject_request"
     request_id: uuid.UUID
     reason: Literal["complex_request", "number_of_requests"]
@@ -403,12 +451,15 @@ class ChaseSubjectRequests(Command):
     """Ask silent services again and escalate requests at risk (run on a timer, or by hand)."""
 
     concerns_subject_rights = True  # the desk handles the requests of restricted persons too
+    roles = frozenset({PO, OPS})
+
     command: Literal["chase_subject_requests"] = "chase_subject_requests"
     now: AwareDatetime | None = Field(None, description="For tests and replays; default: now.")
 
 
 class GetSubjectRequest(Query):
     concerns_subject_rights = True  # the desk handles the requests of restricted persons too
+    roles = frozenset({PO})
     command: Literal["get_subject_request"] = "get_subject_request"
     request_id: uuid.UUID
 
@@ -418,6 +469,7 @@ class GetSubjectRequest(Query):
 
 class ListSubjectRequests(Query):
     concerns_subject_rights = True  # the desk handles the requests of restricted persons too
+    roles = frozenset({PO, OPS})
     command: Literal["list_subject_requests"] = "list_subject_requests"
     status: Literal["open", "completed", "refused"] | None = None
     at_risk: bool = Field(False, description="Only open requests that are escalated, near or past their deadline.")

@@ -12,6 +12,17 @@ class Party(StrEnum):
     HELIOMARE = "heliomare"  # Stichting Heliomare, reintegration provider
 
 
+# The party that owns each service: only it may give the service commands (its key on the commands exchange
+# is `<party>.<service>`). The same as each ServiceDefinition's party (tests/unit/test_wiring.py checks).
+SERVICE_PARTY: dict[str, Party] = {
+    "intake": Party.WERKSAAM,
+    "subject_rights": Party.WERKSAAM,
+    "offer": Party.HELIOMARE,
+    "trajectory": Party.HELIOMARE,
+    "billing": Party.HELIOMARE,
+}
+
+
 class LegalBasis(StrEnum):
     """GDPR art 6(1) grounds that the agreement (art 9) assigns to each party."""
 

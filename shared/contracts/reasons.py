@@ -86,6 +86,10 @@ class ReasonCode(StrEnum):
     RETOUR_NOT_FROM_RECIPIENT = "retour_not_from_recipient"  # the answering party was not sent the event
     RETOUR_ABOUT_UNSENT_EVENT = "retour_about_unsent_event"  # we never sent that event (or not of that type)
     RETOUR_CONTRADICTS_ANSWER = "retour_contradicts_answer"  # the event was answered already, otherwise
+    # staff are a party's own (h1: the staff register per party, issue 14 item 6)
+    UNKNOWN_ACTOR = "unknown_actor"  # the actor is not in force in the sending party's staff register
+    ROLE_NOT_PERMITTED = "role_not_permitted"  # the actor holds no role that may give this command
+    NOT_FOR_ONESELF = "not_for_oneself"  # nobody records their own confidentiality statement
 
 
 class Reason(BaseModel):

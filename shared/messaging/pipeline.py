@@ -15,7 +15,10 @@ For an event message it applies, in order and in one place:
    headers and the original properties, the broker-validated `user_id` among them. No service publishes a
    dead letter; no party may publish to the dead-letter exchange (its topic permission writes nothing).
 
-Commands (request/reply from people's tools) go through the same unit of work, inbox and tracing.
+Commands (request/reply from people's tools) go through the same unit of work, inbox and tracing, after two
+checks in one place: the broker-validated sender (AMQP user_id) is this service's party, and the actor is in
+force in that party's staff register with a role the command allows (`Command.roles`). A service's timer jobs
+call `run_job` in the process: no broker message can claim to be one.
 Handlers stay plain functions: `async def handler(message, uow) -> ...`.
 """
 
@@ -53,6 +56,7 @@ from shared.contracts.envelope import Envelope, EventData, envelope_model, known
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
+from shared.contracts.staff import StaffRegister
 from shared.domain import NotYet, Outgoing
 from shared.privacy.processing_log import Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
@@ -80,6 +84,12 @@ class Incoming(Generic[T]):
 
     envelope: Envelope
     data: T
+
+
+class StaffSource(typing.Protocol):
+    """Where the pipeline reads the party's staff register (a StaffRegister, or shared.staff.StaffFile)."""
+
+    def current(self) -> StaffRegister: ...
 
 
 EventHandler = Callable[[Incoming[Any], UnitOfWork], Awaitable[None]]
@@ -223,9 +233,15 @@ class Pipeline:
         tracer: trace.Tracer,
         max_message_bytes: int,
         delivery_limit: int = 5,
+        staff: StaffSource | None = None,
     ) -> None:
         self.d = definition
         self.delivery_limit = delivery_limit  # the queues' x-delivery-limit: NotYet waits for fewer deliveries
+        # The party's staff register (deny by default: without one, no person may give a command).
+        self.staff: StaffSource = staff if staff is not None else StaffRegister(party=definition.party)
+        self.core_handlers: dict[type[Command], CommandHandler] = {
+            **CORE_HANDLERS,
+            RecordConfidentialityStatement: functools.partial(record_confidentiality_statement, staff=self.staff)}
         self.uow_factory = uow_factory
         self.dead_letters = dead_letters
         self.tracer = tracer
@@ -507,8 +523,22 @@ class Pipeline:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    async def handle_command(self, body: bytes) -> dict[str, Any]:
+    async def handle_command(self, body: bytes, *, user_id: str | None, message_id: str | None = None
+                             ) -> dict[str, Any]:
+        """A command from the broker. Run only when its broker-validated sender (AMQP `user_id`, which RabbitMQ
+        checks against the publishing connection's user) is this service's own party: the broker's topic
+        permissions already keep other parties off this service's command key; this is the second check
+        (an operator's connection may set any user_id, or none)."""
         span = trace.get_current_span()
+        if user_id != self.d.party.value:
+            # ids and codes only: neither the claimed user nor anything of the body is repeated
+            log.warning("%s refused command message=%s: sender_not_authenticated", self.d.name,
+                        _as_uuid(message_id) or "-")
+            span.set_attributes({"werkbrug.outcome": "rejected",
+                                 "werkbrug.reasons": [ReasonCode.SENDER_NOT_AUTHENTICATED.value]})
+            return _result(False, None, [Reason(
+                code=ReasonCode.SENDER_NOT_AUTHENTICATED,
+                detail=f"{self.d.name} runs commands from its own party only (AMQP user_id)")])
         if len(body) > self.max_message_bytes:
             return _result(False, None, [Reason(code=ReasonCode.OVERSIZED)])
         try:
@@ -519,10 +549,43 @@ class Pipeline:
                 reasons = [Reason(code=ReasonCode.UNKNOWN_COMMAND, detail="unknown or missing command")]
             span.set_attribute("werkbrug.outcome", "rejected")
             return _result(False, None, reasons)
+        return await self._execute(command, internal=False)
+
+    async def run_job(self, command: Command) -> dict[str, Any]:
+        """A command the service gives itself on a timer (a Job): called in the process, never reachable from
+        the broker, so it needs no sender and no actor."""
+        return await self._execute(command, internal=True)
+
+    def _authorise(self, command: Command) -> None:
+        """The actor must be in force in this party's staff register with a role that may give the command.
+        Raises Refusal; the reasons never repeat the actor."""
+        if command.actor is None:
+            raise Refusal(Reason(code=ReasonCode.ACTOR_MISSING, field="actor",
+                                 detail="every command names the member of staff who gives it"))
+        member = self.staff.current().member(command.actor, _today())
+        if member is None:
+            raise Refusal(Reason(code=ReasonCode.UNKNOWN_ACTOR, field="actor",
+                                 detail=f"not a member in force of {self.d.party.value}'s staff register"))
+        if not member.roles & type(command).roles:
+            allowed = ", ".join(sorted(type(command).roles)) or "nobody"
+            raise Refusal(Reason(code=ReasonCode.ROLE_NOT_PERMITTED, field="actor",
+                                 detail=f"{command.command} is given by: {allowed}"))
+
+    async def _execute(self, command: Command, *, internal: bool) -> dict[str, Any]:
+        span = trace.get_current_span()
         name = command.command
+        if not internal:
+            try:
+                self._authorise(command)
+            except Refusal as refusal:
+                codes = [r.code.value for r in refusal.reasons]
+                log.warning("%s refused %s %s: %s", self.d.name, name, command.command_id, ", ".join(codes))
+                span.set_attributes({"werkbrug.command": name, "werkbrug.outcome": "rejected",
+                                     "werkbrug.reasons": codes})
+                return _result(False, command.command_id, list(refusal.reasons))
         if isinstance(command, ReadProcessingLog) and (why := command.refusal()):
             return _result(False, command.command_id, [Reason(code=ReasonCode.UNFILTERED_READ, detail=why)])
-        handler = self.d.command_handlers.get(type(command)) or CORE_HANDLERS[type(command)]
+        handler = self.d.command_handlers.get(type(command)) or self.core_handlers[type(command)]
         span.set_attributes({"werkbrug.command": name, "werkbrug.service": self.d.name})
 
         lifecycle_id = _lifecycle_of(command)
@@ -631,16 +694,30 @@ async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list
     return [r.model_dump(mode="json") for r in records]
 
 
-async def record_confidentiality_statement(cmd: RecordConfidentialityStatement, uow: UnitOfWork) -> dict[str, Any]:
+async def record_confidentiality_statement(cmd: RecordConfidentialityStatement, uow: UnitOfWork,
+                                           staff: StaffSource | None = None) -> dict[str, Any]:
     """Every service keeps its party's register of confidentiality statements (agreement art 8), fed by this
-    command; the one who records it is named."""
+    command: given by a privacy officer (Command.roles), for a member of the party's own staff, never for
+    themselves; the one who records it is named in the processing log."""
     if cmd.actor is None:
         raise Refusal(Reason(code=ReasonCode.ACTOR_MISSING, field="actor"))
+    if cmd.staff == cmd.actor:
+        raise Refusal(Reason(code=ReasonCode.NOT_FOR_ONESELF, field="staff",
+                             detail="a confidentiality statement is recorded by someone else"))
+    register = staff.current() if staff is not None else None
+    known = register is not None and (
+        register.member(cmd.staff, _today()) is not None  # in force today, or: ending the statement of one who left
+        or (cmd.ended_on is not None and any(m.staff_id == cmd.staff for m in register.staff)))
+    if not known:
+        raise Refusal(Reason(code=ReasonCode.UNKNOWN_ACTOR, field="staff",
+                             detail="not a member of this party's staff register"))
     if cmd.ended_on is not None and cmd.ended_on < cmd.signed_on:
         raise Refusal(Reason(code=ReasonCode.INVALID_VALUE, field="ended_on", detail="before signed_on"))
     statement = ConfidentialityStatement(staff=cmd.staff, signed_on=cmd.signed_on, recorded_by=cmd.actor,
                                          recorded_at=datetime.now(UTC), ended_on=cmd.ended_on)
     await uow.save_confidentiality_statement(statement)
+    # The register keeps who recorded it and when; the service log says that it happened (ids only).
+    log.info("confidentiality statement %s by command %s", "ended" if cmd.ended_on else "recorded", cmd.command_id)
     return _statement_view(statement)
 
 

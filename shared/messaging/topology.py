@@ -1,10 +1,13 @@
 """Names and shapes of every exchange and queue, derived from the namespace.
 
 - `<ns>.events`   durable topic exchange for all events (routing key party.subject.event.vN)
-- `<ns>.commands` durable direct exchange, one binding per service (routing key = service name)
+- `<ns>.commands` durable topic exchange, one binding per service (routing key `<party>.<service>`, e.g.
+  `werksaam.intake`): topic permissions let a party publish and bind only its own services' keys
 - `<ns>.dlx`      durable topic exchange for dead letters (routing key = service name). Only the broker
   writes to it (dead-lettering what a consumer queue rejects or gives up on); every party's topic
   permission on it writes nothing and reads only its own services' names (to bind their parking queues)
+- exchanges are the operator's: `infra.declare` / `infra.identities` (werkbrug-admin) declare them; a service
+  only checks they exist (a passive declare) and declares its own queues
 - `<ns>.<service>.<binding>` one durable quorum queue per consumer, dead-lettering to the DLX after
   `delivery_limit` deliveries
 - `<ns>.<service>.parking`   one quorum queue per service holding its dead letters
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import aiormq
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from shared.contracts.envelope import lookup
@@ -54,22 +58,38 @@ def service_publications(definition: ServiceDefinition) -> list[str]:
     return keys + [Retour.routing_key_from(party, m) for m in definition.event_handlers]
 
 
+def command_key(party: str, service: str) -> str:
+    """The routing key of a service's commands on the commands exchange: `<party>.<service>`."""
+    return f"{party}.{service}"
+
+
+class ExchangesMissing(RuntimeError):
+    """The namespace's exchanges are not on the broker: the operator has not declared them."""
+
+
 @dataclass(frozen=True)
 class Topology:
     namespace: str
     delivery_limit: int = 5
 
+    # The exchanges as services see them: declare=False is a passive declare (does it exist?), which needs no
+    # configure permission; the parties have none on the exchanges, so none can delete or redeclare them.
+
     @property
     def events(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True)
+        return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True, declare=False)
 
     @property
     def commands(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.namespace}.commands", type=ExchangeType.DIRECT, durable=True)
+        return RabbitExchange(f"{self.namespace}.commands", type=ExchangeType.TOPIC, durable=True, declare=False)
 
     @property
     def dlx(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.TOPIC, durable=True)
+        return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.TOPIC, durable=True, declare=False)
+
+    def exchanges(self) -> tuple[RabbitExchange, ...]:
+        """The namespace's exchanges, as the operator declares them."""
+        return self.events, self.commands, self.dlx
 
     def _dead_lettering(self, service: str) -> dict:
         return {
@@ -83,9 +103,9 @@ class Topology:
         return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True,
                            arguments=self._dead_lettering(service), routing_key=binding_key)
 
-    def command_queue(self, service: str) -> RabbitQueue:
+    def command_queue(self, service: str, party: str) -> RabbitQueue:
         return RabbitQueue(f"{self.namespace}.{service}.commands", queue_type=QueueType.QUORUM, durable=True,
-                           arguments=self._dead_lettering(service), routing_key=service)
+                           arguments=self._dead_lettering(service), routing_key=command_key(party, service))
 
     def parking_queue(self, service: str) -> RabbitQueue:
         return RabbitQueue(f"{self.namespace}.{service}.parking", queue_type=QueueType.QUORUM, durable=True,
@@ -93,16 +113,22 @@ class Topology:
 
     def queue_names(self, service: str, binding_keys: list[str]) -> list[str]:
         return [self.consumer_queue(service, key).name for key in binding_keys] + [
-            self.command_queue(service).name, self.parking_queue(service).name]
+            f"{self.namespace}.{service}.commands", self.parking_queue(service).name]
 
-    async def declare(self, broker: RabbitBroker, service: str, binding_keys: list[str]) -> None:
-        """Declare exchanges and every queue of one service with its bindings. Idempotent."""
-        for exchange in (self.events, self.commands, self.dlx):
-            await broker.declare_exchange(exchange)
+    async def declare(self, broker: RabbitBroker, service: str, party: str, binding_keys: list[str]) -> None:
+        """Check the exchanges exist (ExchangesMissing if not) and declare every queue of one service with
+        its bindings. Idempotent."""
+        for exchange in self.exchanges():
+            try:
+                await broker.declare_exchange(exchange)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                raise ExchangesMissing(
+                    f"exchange {exchange.name} does not exist on the broker: the operator declares the exchanges "
+                    "of a namespace; run `make broker` (or `python -m infra.declare`) first") from None
         for key in binding_keys:
             queue = await broker.declare_queue(self.consumer_queue(service, key))
             await queue.bind(exchange=self.events.name, routing_key=key)
-        commands = await broker.declare_queue(self.command_queue(service))
-        await commands.bind(exchange=self.commands.name, routing_key=service)
+        commands = await broker.declare_queue(self.command_queue(service, party))
+        await commands.bind(exchange=self.commands.name, routing_key=command_key(party, service))
         parking = await broker.declare_queue(self.parking_queue(service))
         await parking.bind(exchange=self.dlx.name, routing_key=service)

@@ -21,6 +21,7 @@ from shared.messaging.topology import Topology
 from shared.storage.embedded import embedded_mongodb
 from tests.harness import queue_depth, wait_for
 from tests.integration.test_flow import a_referral
+from tests.staff import TEST_STAFF
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def _shared_db() -> bool:
 async def test_killed_services_lose_nothing_and_do_nothing_twice(cluster):
     settings, procs, topology = cluster
     rng = random.Random(99)
-    async with CommandClient(settings, timeout=60) as client:
+    async with CommandClient(settings, timeout=60, actors=TEST_STAFF) as client:
         # Heliomare's service dies while the referrals are on their way to it...
         procs["offer"].kill()
         submitted = []
@@ -107,7 +108,7 @@ async def test_sigterm_stops_a_service_gracefully_and_it_resumes_where_it_stoppe
     settings, procs, _ = cluster
     rng = random.Random(77)
     offer = procs["offer"]
-    async with CommandClient(settings, timeout=60) as client:
+    async with CommandClient(settings, timeout=60, actors=TEST_STAFF) as client:
         submitted = []
         for i in range(12):
             result = await client.send("intake", a_referral(rng))

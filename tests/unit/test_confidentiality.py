@@ -56,7 +56,7 @@ async def test_personal_data_is_refused_to_staff_without_a_statement_in_force(of
     referral_id = await registered_case(offer, accept=False)
     if statement:
         assert (await sign(offer, "am.pietersen", *statement))["ok"]
-    reply = await offer.command(GetReferral(referral_id=referral_id, with_person=True, actor=actor))
+    reply = await offer.as_given(GetReferral(referral_id=referral_id, with_person=True, actor=actor))
     assert not reply["ok"] and codes(reply) == [code]
     assert not [r for r in offer.store.processing_log if r.message_type == "query:get_referral"]
 
@@ -70,7 +70,7 @@ async def test_a_view_without_personal_data_needs_no_statement_but_still_names_t
 
 
 async def test_a_statement_is_recorded_only_by_a_named_actor_and_is_listed(offer):
-    refused = await offer.command(RecordConfidentialityStatement(staff="am.jansen", signed_on=TODAY))
+    refused = await offer.as_given(RecordConfidentialityStatement(staff="am.jansen", signed_on=TODAY))
     assert codes(refused) == ["actor_missing"]
     await sign(offer, "am.jansen", TODAY - timedelta(days=3))
     [listed] = (await offer.command(ListConfidentialityStatements(actor="privacy.officer")))["result"]

@@ -25,6 +25,7 @@ from shared.logs import own_id
 from shared.messaging.pipeline import Pipeline, RawMessage
 from shared.messaging.topology import Topology
 from shared.runtime import _AttributesWithoutEcho, _log_repeat, _ParkingQueue
+from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import (
     PSEUDONYM_KEY,
     VALID_BSN,
@@ -57,7 +58,9 @@ class Offer:
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.tracer = provider.get_tracer("t")
-        self.pipeline = Pipeline(self.definition, self.store.unit_of_work, self.dead_letters, self.tracer, MAX_BYTES)
+        self.staff = TEST_STAFF[Party.HELIOMARE]
+        self.pipeline = Pipeline(self.definition, self.store.unit_of_work, self.dead_letters, self.tracer, MAX_BYTES,
+                                 staff=self.staff)
 
     async def event(self, raw: RawMessage):
         with self.tracer.start_as_current_span("consume"):  # as FastStream's consumer span would be
@@ -65,7 +68,7 @@ class Offer:
 
     async def command(self, body: bytes) -> dict[str, Any]:
         with self.tracer.start_as_current_span("command"):
-            return await self.pipeline.handle_command(body)
+            return await self.pipeline.handle_command(body, user_id="heliomare")
 
     def everything_written(self) -> str:
         """Every word werkbrug wrote: retours, outbox, the records of why a message was dead-lettered, spans.
@@ -196,6 +199,8 @@ COMMANDS = [
                   "planned_start": "2027-01-04", "duration_weeks": 4,
                   "invoicing": [{"moment": "afterwards", "amount": "100.00", NAME: NAME}]},
                  ReasonCode.UNKNOWN_FIELD, id="unknown-key-nested-in-a-list"),
+    pytest.param({"command": "decide_referral", "referral_id": str(uuid.uuid4()), "accept": True, "actor": NAME},
+                 ReasonCode.UNKNOWN_ACTOR, id="name-as-actor"),
 ]
 
 
@@ -213,9 +218,10 @@ async def test_a_refused_command_is_answered_without_its_own_words(offer, caplog
 async def test_a_retours_reasons_are_kept_as_codes_and_contract_paths_only(offer):
     referral = a_referral_registered()
     assert (await offer.event(raw_of(an_envelope(referral, Party.WERKSAAM, subject=SUBJECT)))).status == "accepted"
-    assert (await offer.command(DecideReferral(referral_id=referral.referral_id, accept=True)
-                                .model_dump_json().encode()))["ok"]
-    assert (await offer.command(a_send_quote(referral.referral_id).model_dump_json().encode()))["ok"]
+    decide = given_by_staff(offer.staff, DecideReferral(referral_id=referral.referral_id, accept=True))
+    assert (await offer.command(decide.model_dump_json().encode()))["ok"]
+    quote = given_by_staff(offer.staff, a_send_quote(referral.referral_id))
+    assert (await offer.command(quote.model_dump_json().encode()))["ok"]
     [quote_sent] = [e for e in offer.store.outbox if e.type == "quote.sent"]
     retour = Retour(about_event_id=quote_sent.id, about_type="quote.sent", about_version=1, status="rejected",
                     reasons=[Reason(code=ReasonCode.INVALID_VALUE, field=f"{NAME}.amount", detail=NAME)])

@@ -35,6 +35,7 @@ from shared.contracts.events import Outcome as TrajectoryOutcome
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage, dead_letter_key
+from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import (
     PSEUDONYM_KEY,
     VALID_BSN,
@@ -49,6 +50,7 @@ from tests.unit.builders import (
 from tests.unit.fakes import FakeStore, RecordingDeadLetters
 
 SUBJECT = pseudonymise(VALID_BSN)
+
 MAX_BYTES = 16 * 1024
 TRACER = TracerProvider().get_tracer("t")
 
@@ -60,10 +62,19 @@ class Service:
         self.definition = definition
         self.store = FakeStore(definition.party, definition.repositories)
         self.dead_letters = RecordingDeadLetters(self.store)
-        self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES)
+        self.staff = TEST_STAFF[definition.party]
+        self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES,
+                                 staff=self.staff)
 
     async def command(self, command) -> dict[str, Any]:
-        return await self.pipeline.handle_command(command.model_dump_json().encode())
+        """As the party's own tools send it: from its broker user, given by a member whose role may (unless the
+        command names its actor)."""
+        return await self.as_given(given_by_staff(self.staff, command))
+
+    async def as_given(self, command) -> dict[str, Any]:
+        """From the party's broker user, with the actor the command names (or none)."""
+        return await self.pipeline.handle_command(command.model_dump_json().encode(),
+                                                  user_id=self.definition.party.value)
 
     def retours(self) -> list[Retour]:
         return [Retour.model_validate(e.data) for e in self.store.retours_sent]
@@ -548,13 +559,14 @@ async def test_a_refused_retour_logs_codes_and_ids_only(offer, caplog):
 
 
 async def test_an_unknown_command_is_refused_as_unknown_command(offer):
-    reply = await offer.pipeline.handle_command(json.dumps({"command": "launch_rocket"}).encode())
+    reply = await offer.pipeline.handle_command(json.dumps({"command": "launch_rocket"}).encode(), user_id="heliomare")
     assert reply["ok"] is False
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
 
 
 async def test_a_command_without_a_name_is_refused_as_unknown_command(offer):
-    reply = await offer.pipeline.handle_command(json.dumps({"referral_id": str(uuid.uuid4())}).encode())
+    body = json.dumps({"referral_id": str(uuid.uuid4())}).encode()
+    reply = await offer.pipeline.handle_command(body, user_id="heliomare")
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_COMMAND]
 
 
@@ -565,14 +577,14 @@ async def test_another_services_command_is_refused_as_unknown_command(offer):
 
 
 async def test_an_oversized_command_is_refused(offer):
-    reply = await offer.pipeline.handle_command(b" " * (MAX_BYTES + 1))
+    reply = await offer.pipeline.handle_command(b" " * (MAX_BYTES + 1), user_id="heliomare")
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.OVERSIZED]
 
 
 async def test_an_invalid_command_is_refused_with_reasons_but_without_its_values(offer):
     body = json.dumps({"command": "decide_referral", "referral_id": VALID_BSN, "accept": True,
                        "note": VALID_BSN}).encode()
-    reply = await offer.pipeline.handle_command(body)
+    reply = await offer.pipeline.handle_command(body, user_id="heliomare")
     assert reply["ok"] is False
     assert sorted(r["code"] for r in reply["reasons"]) == [ReasonCode.INVALID_VALUE, ReasonCode.UNKNOWN_FIELD]
     assert sorted(str(r["field"]) for r in reply["reasons"]) == ["None", "referral_id"], "fields named without the tag"

@@ -20,6 +20,7 @@ from shared.contracts.events import QuoteSent, ReferralRegistered
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import Pipeline
 from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
+from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import PSEUDONYM_KEY, VALID_BSN, a_referral_registered, an_envelope, pseudonymise, raw_of
 from tests.unit.fakes import FakeStore, RecordingDeadLetters
 
@@ -30,9 +31,15 @@ REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
 _ = PSEUDONYM_KEY
 
 
+async def command(pipeline: Pipeline, query) -> dict:
+    query = given_by_staff(TEST_STAFF[pipeline.d.party], query)
+    return await pipeline.handle_command(query.model_dump_json().encode(), user_id=pipeline.d.party.value)
+
+
 def pipeline_for(definition) -> tuple[Pipeline, FakeStore]:
     store = FakeStore(definition.party, definition.repositories)
-    return Pipeline(definition, store.unit_of_work, RecordingDeadLetters(), TRACER, 64 * 1024), store
+    return Pipeline(definition, store.unit_of_work, RecordingDeadLetters(), TRACER, 64 * 1024,
+                    staff=TEST_STAFF[definition.party]), store
 
 
 def registration():
@@ -199,9 +206,9 @@ async def test_a_message_refused_before_it_is_read_is_not_a_processing():
 
 async def test_reading_the_log_needs_a_filter_and_activity_alone_needs_a_range():
     pipeline, _ = pipeline_for(offer_definition())
-    unfiltered = await pipeline.handle_command(ReadProcessingLog().model_dump_json().encode())
+    unfiltered = await command(pipeline, ReadProcessingLog())
     assert unfiltered["ok"] is False and unfiltered["reasons"][0]["code"] == "unfiltered_read"
-    open_ended = await pipeline.handle_command(ReadProcessingLog(activity_id=REGISTRATION).model_dump_json().encode())
+    open_ended = await command(pipeline, ReadProcessingLog(activity_id=REGISTRATION))
     assert open_ended["reasons"][0]["code"] == "unfiltered_read"
 
 
@@ -213,7 +220,7 @@ async def test_the_log_is_read_by_subject_by_trace_and_by_activity_in_a_time_ran
     now = datetime.now(UTC)
 
     async def read(**filters):
-        reply = await pipeline.handle_command(ReadProcessingLog(**filters).model_dump_json().encode())
+        reply = await command(pipeline, ReadProcessingLog(**filters))
         assert reply["ok"], reply["reasons"]
         return reply["result"]
 

@@ -72,12 +72,31 @@ async def test_a_published_referral_reaches_offer_and_is_registered():
 
 async def test_a_command_is_answered_over_request_reply():
     runtime, _ = runtime_on_fakes(offer_definition)
-    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
-                                     routing_key="offer")
+                                     routing_key="heliomare.offer", user_id="heliomare")
     answer = json.loads(reply.body)
     assert answer["ok"] is False and answer["reasons"][0]["code"] == "unknown_referral"
+
+
+async def test_a_command_from_another_user_or_none_is_refused_by_the_service_and_changes_nothing():
+    runtime, store = runtime_on_fakes(offer_definition)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
+    async with TestRabbitBroker(runtime.broker) as broker:
+        for user_id in ("werksaam", None, "werkbrug-admin"):
+            reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
+                                         routing_key="heliomare.offer", user_id=user_id)
+            answer = json.loads(reply.body)
+            assert answer["ok"] is False and [r["code"] for r in answer["reasons"]] == ["sender_not_authenticated"]
+    assert store.inbox == {} and store.aggregates("cases") == []
+
+
+def test_every_service_is_owned_by_the_party_its_definition_names():
+    from infra.services import DEFINITIONS
+    from shared.contracts.parties import SERVICE_PARTY
+
+    assert SERVICE_PARTY == {name: make(SETTINGS).party for name, make in DEFINITIONS.items()}
 
 
 async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lettered():
@@ -110,10 +129,10 @@ async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(c
         raise ValueError(f"input_value={secret!r} would leak here")
 
     runtime.pipeline.uow_factory = broken_unit_of_work
-    command = DecideReferral(referral_id=uuid.uuid4(), accept=True)
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
-                                     routing_key="offer")
+                                     routing_key="heliomare.offer", user_id="heliomare")
     answer = json.loads(reply.body)
     assert answer["ok"] is False and [r["code"] for r in answer["reasons"]] == ["service_unavailable"]
     assert secret not in reply.body.decode()
