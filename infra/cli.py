@@ -904,26 +904,30 @@ def breaches(
     if not reply.result:
         err.print("no breaches" + (" overdue" if overdue else ""))
         raise typer.Exit(1)
-    table = Table(title=f"breaches at {party} · {len(reply.result)}")
-    # what the register needs (agreement art 12.1): presumed cause, categories of personal data, categories
-    # and number of data subjects; and the clocks
-    for column in ("breach", "by", "detected", "presumed cause", "personal data", "data subjects",
-                   "inform parties (24 h)", "notify AP (72 h)", "subjects informed"):
-        table.add_column(column, overflow="fold")
     colours = {"met": "green", "late": "yellow", "running": "cyan", "overdue": "bold red"}
 
     def shown(c: dict) -> str:
         return f"[{colours[c['state']]}]{c['state']}[/] {_local(c['done_at'] or c['due'])}"
 
+    # One block per breach, not a wide table: what the register needs (agreement art 12.1: presumed cause,
+    # categories of personal data, categories and number of data subjects) and the clocks, each on its own
+    # line, and the id whole (it is what the next command takes).
+    console.print(f"[bold]breaches at {party}[/] · {len(reply.result)}")
     for b in reply.result:
         decision = b["subjects_decision"]
         decided = "pending" if decision is None else f"{'yes' if decision['inform'] else 'no'} ({decision['reason']})"
-        table.add_row(b["breach_id"], b["reported_by"], _local(b["detected_at"]), b["presumed_cause"],
-                      ", ".join(b["data_categories"]),
-                      f"{b['subject_count']} ({', '.join(b['subject_categories'])})",
-                      shown(b["clocks"]["inform_parties"]),
-                      shown(b["clocks"]["notify_authority"]), decided)
-    console.print(table)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in (
+                ("reported by", b["reported_by"]), ("detected", _local(b["detected_at"])),
+                ("presumed cause", b["presumed_cause"]), ("personal data", ", ".join(b["data_categories"])),
+                ("data subjects", f"{b['subject_count']} ({', '.join(b['subject_categories'])})"),
+                ("inform parties (24 h)", shown(b["clocks"]["inform_parties"])),
+                ("notify AP (72 h)", shown(b["clocks"]["notify_authority"])), ("subjects informed", decided)):
+            grid.add_row(label, value)
+        console.print(f"\n[bold]{b['breach_id']}[/]")
+        console.print(grid)
 
 
 @breach.command("notify-ap")
