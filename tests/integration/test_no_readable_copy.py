@@ -125,7 +125,7 @@ def person_fields(readable: Readable) -> list[dict]:
 
 async def test_after_a_rectification_no_service_holds_a_readable_copy_of_the_old_values(
         services, client, settings, mongodb_urls):
-    case = await a_person_through_the_whole_process(client, seed=61)
+    case = await a_person_through_the_whole_process(client, seed=71)
     person = case.command
     subject = subject_of(settings, person.bsn)
     # An access request first: every service's answer and the contact point's package copy the data as it was.
@@ -153,7 +153,7 @@ async def test_after_a_rectification_no_service_holds_a_readable_copy_of_the_old
 
 async def test_a_withheld_referral_keeps_only_the_fields_its_archive_ground_requires(
         services, client, settings, mongodb_urls):
-    case = await a_person_through_the_whole_process(client, seed=62)
+    case = await a_person_through_the_whole_process(client, seed=72)
     person = case.command
     subject = subject_of(settings, person.bsn)
     done = await request_until_done(client, person.bsn, Right.ERASURE)
@@ -177,7 +177,7 @@ async def test_a_withheld_referral_keeps_only_the_fields_its_archive_ground_requ
 
 async def test_a_later_access_request_by_an_erased_person_makes_nothing_of_her_readable_again(
         services, client, settings, mongodb_urls):
-    case = await a_person_through_the_whole_process(client, seed=63)
+    case = await a_person_through_the_whole_process(client, seed=73)
     person = case.command
     subject = subject_of(settings, person.bsn)
     await request_until_done(client, person.bsn, Right.ERASURE)
@@ -200,7 +200,7 @@ async def test_a_later_access_request_by_an_erased_person_makes_nothing_of_her_r
 
 async def test_a_new_referral_after_an_erasure_gets_a_new_key_that_opens_only_its_own_data(
         services, client, settings, mongodb_urls):
-    [first] = await play_all(client, cases_for([("approve", "both", "paid_work")], seed=64), seed=64)
+    [first] = await play_all(client, cases_for([("approve", "both", "paid_work")], seed=74), seed=74)
     person = first.command
     subject = subject_of(settings, person.bsn)
     await request_until_done(client, person.bsn, Right.ERASURE)
