@@ -815,7 +815,7 @@ def breaches(
     # and number of data subjects; and the clocks
     for column in ("breach", "by", "detected", "presumed cause", "personal data", "data subjects",
                    "inform parties (24 h)", "notify AP (72 h)", "subjects informed"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in {"breach", "detected"})
     colours = {"met": "green", "late": "yellow", "running": "cyan", "overdue": "bold red"}
 
     def shown(c: dict) -> str:
