@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from infra.scenario import play_all, until_status
-from shared.contracts.commands import GetSubjectRequest, ListReferrals, RecordConfidentialityStatement
+from shared.contracts.commands import (
+    GetSubjectRequest,
+    IdentityCheck,
+    ListReferrals,
+    RecordConfidentialityStatement,
+    SubmitSubjectRequest,
+)
+from shared.contracts.events import Right
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
 from tests.integration.test_flow import a_referral
@@ -315,3 +322,10 @@ async def test_a_restricted_person_is_left_out_of_lists_refused_in_views_and_rea
     assert reply.ok, reply.reasons
     code, out, err = await werkbrug(settings, "--as", "desk.enkhuizen", "subject-request", "show", request_id)
     assert code == 2 and "subject_restricted" in err, out
+
+    # Lifted again (after telling the person), so the other tests of the run see every invoice number.
+    lift = await client.send("subject_rights", SubmitSubjectRequest(
+        bsn=restricted.command.bsn, right=Right.LIFT_RESTRICTION, person_told_at=datetime.now(UTC), actor=OPERATOR,
+        identity=IdentityCheck(method="id_document_at_desk", verified_by="desk.hoorn", verified_at=datetime.now(UTC))))
+    assert lift.ok, lift.reasons
+    await _completed(client, lift.result["request_id"])

@@ -300,7 +300,7 @@ def contents(model: type[EventData], about: type[EventData] | None) -> st.Search
         InvoiceIssued: invoice(),
         SubjectRequestIssued: st.fixed_dictionaries({
             "right": st.sampled_from([Right.ACCESS, Right.PORTABILITY, Right.RESTRICTION]), "due": DATES,
-            "attempt": st.integers(1, 5)}),
+            "parties": st.just(["werksaam", "heliomare"]), "attempt": st.integers(1, 5)}),
         SubjectRequestAnswered: st.fixed_dictionaries({
             "right": st.sampled_from(Right), "service": st.sampled_from(["intake", "offer", "trajectory", "billing"]),
             "outcome": st.sampled_from(["done", "nothing_held"])}),
