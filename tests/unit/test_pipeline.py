@@ -819,3 +819,12 @@ async def test_a_forged_delivery_count_header_only_makes_the_senders_own_message
                                                         headers={"x-delivery-count": 99}))
     assert outcome.status == "rejected"
     assert intake.store.aggregates("referrals")[0].trajectory is None
+
+
+async def test_our_own_partys_retour_to_an_answer_another_service_of_each_party_sends_is_no_concern_of_ours(offer):
+    """Retours to subject-request.answered reach every service that sends one, whoever answered whom."""
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="subject-request.answered", about_version=1,
+                    status="accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(an_envelope(retour, Party.HELIOMARE)))
+    assert outcome.status == "accepted"
+    assert offer.dead_letters.letters == [] and offer.store.retours == {}
