@@ -414,13 +414,16 @@ class Pipeline:
         event this service sent, of the type and version the retour names, and (c) once: the same answer
         again is a duplicate ("duplicate": no effect); another answer is refused (RetourRefused)."""
         source = envelope.source
-        if source == self.d.party:
-            raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
-                                             detail="a party does not answer its own events"))
         sent = await uow.sent_record(retour.about_event_id) if retour.about_event_id else None
+        if sent is None and _sent_by_each_service(retour.about_type, retour.about_version):
+            # Retours to a type several services of each party send reach all of them, whoever answered
+            # whom (our own party's answers to the other party's events too): not ours, no effect.
+            return "foreign"
+        if source == self.d.party:
+            raise RetourRefused(sent["subject"] if sent else None, Reason(
+                code=ReasonCode.RETOUR_NOT_FROM_RECIPIENT, field="source",
+                detail="a party does not answer its own events"))
         if sent is None:
-            if _sent_by_each_service(retour.about_type, retour.about_version):
-                return "foreign"  # another service of our party sent it; its retour reaches us all: no effect
             raise RetourRefused(None, Reason(code=ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, field="data.about_event_id",
                                              detail=f"{self.d.name} sent no such event"))
         subject = sent["subject"]

@@ -517,9 +517,11 @@ def expectation(sent: Sent, service: str, party: Party) -> Expected:
         return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
     model = sent.consumer.model
     crossed = sent.source != party and model is not Retour
+    if model is Retour and sent.consumer.about.from_each_service:  # never sent by this service: not its own
+        return Expected("accepted", None, False)
     if model is Retour and sent.source == party:  # a party does not answer its own events
         return Expected("dead_lettered", ReasonCode.RETOUR_NOT_FROM_RECIPIENT, False)
-    if model is Retour and not sent.consumer.about.from_each_service:
+    if model is Retour:
         # about an event this service never sent (a fresh id, or none): refused and parked, never answered
         return Expected("dead_lettered", ReasonCode.RETOUR_ABOUT_UNSENT_EVENT, False)
     if (service, model) in WAITS_FOR:

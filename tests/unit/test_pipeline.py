@@ -858,3 +858,12 @@ async def test_a_dead_letter_key_names_message_id_and_body_together():
     assert dead_letter_key("a", b"body") != dead_letter_key("a", b"body!")
     assert dead_letter_key("a", b"body") != dead_letter_key("b", b"body")
     assert dead_letter_key(None, b"x") == dead_letter_key("", b"x")
+
+
+async def test_our_own_partys_retour_to_an_answer_another_service_of_each_party_sends_is_no_concern_of_ours(offer):
+    """Retours to subject-request.answered reach every service that sends one, whoever answered whom."""
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="subject-request.answered", about_version=1,
+                    status="accepted")
+    outcome = await offer.pipeline.handle_event(raw_of(an_envelope(retour, Party.HELIOMARE)))
+    assert outcome.status == "accepted"
+    assert offer.store.dead_letters == {} and offer.store.retours == {}
