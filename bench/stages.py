@@ -30,6 +30,7 @@ from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from bench.harness import Context, Worker, closed_loop
 from bench.stats import latency_summary, rate
 from bench.worker import SET_UP, command_key
+from infra.scenario import REPORT_YEAR
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralRegistered, Retour, SupportNeed
 from shared.contracts.parties import Municipality, Party
@@ -54,7 +55,7 @@ def referral_messages(ctx: Context, count: int, seed: int) -> list[tuple[str, st
             referral_id=referral_id, bsn=bsn, given_name="Fenna", family_name="de Boer",
             date_of_birth=date(1980, 1, 1) + timedelta(days=rng.randrange(0, 9000)),
             municipality=rng.choice(list(Municipality)), postal_code=f"16{rng.randrange(10, 99)}AB",
-            phone="+31 6 12345678", support_need=rng.choice(list(SupportNeed)), requested_start=date(2027, 1, 4))
+            phone="+31 6 12345678", support_need=rng.choice(list(SupportNeed)), requested_start=date(REPORT_YEAR, 1, 4))
         envelope = Envelope.wrap(data, source=Party.WERKSAAM, subject=pseudonymise(bsn), correlation_id=referral_id)
         out.append((str(envelope.id), envelope.routing_key, envelope.model_dump_json().encode()))
     return out
@@ -341,7 +342,7 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
     for n, case in enumerate(cases):
         case.plan = "approve"
         case.trajectory = TrajectoryPlan(schedule="both", ending="paid_work",
-                                         start=date(2027, 1, 11) + timedelta(weeks=n % 20), weeks_run=13)
+                                         start=date(REPORT_YEAR, 1, 11) + timedelta(weeks=n % 20), weeks_run=13)
     with contextlib.redirect_stdout(io.StringIO()):
         await declare_all(settings)
     try:

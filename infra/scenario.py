@@ -55,7 +55,9 @@ POSTAL_PREFIX = {  # a real postal-code area in each municipality
 FLAWS = ("bsn", "outside_region", "no_disability", "no_entitlement")
 SCHEDULES = ("both", "advance_only", "afterwards_only")  # the invoicing branches of Bijlage 2 steps 5 and 8
 ENDINGS = ("paid_work", "paid_work", "education", "stopped_early", "paid_work", "other_provision", "running")
-REPORT_YEAR = 2027
+# The year the synthetic trajectories run in: the next calendar year, so that every quote and start follows
+# its referral (made today), as intake and offer require (date_before_referral), whatever the date of the run.
+REPORT_YEAR = date.today().year + 1
 
 
 @dataclass
@@ -101,7 +103,7 @@ def synthetic_cases(rng: random.Random, count: int) -> list[Case]:
             labour_disability=flaw != "no_disability",
             participatiewet_entitlement=flaw != "no_entitlement",
             support_need=rng.choice(list(SupportNeed)),
-            requested_start=date(2027, 1, 4) + timedelta(weeks=rng.randrange(0, 12)),
+            requested_start=date(REPORT_YEAR, 1, 4) + timedelta(weeks=rng.randrange(0, 12)),
         )
         plan = "decline" if i % 10 == 5 else ("reject_then_approve" if i % 3 == 1 else "approve")
         cases.append(Case(command, flaw, plan))

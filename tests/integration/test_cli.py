@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.scenario import play_all, until_status
+from infra.scenario import REPORT_YEAR, play_all, until_status
 from shared.contracts.commands import (
     GetSubjectRequest,
     IdentityCheck,
@@ -60,7 +60,7 @@ async def test_a_referral_from_file_to_approved_quote_through_the_command_line(s
     rid = json.loads(out)["result"]["referral_id"]
     await until_status(client, "offer", rid, {"registered"})
     assert (await werkbrug(settings, "accept", rid))[0] == 0
-    code, out, err = await werkbrug(settings, "quote", rid, "--amount", "4800.00", "--start", "2027-01-04",
+    code, out, err = await werkbrug(settings, "quote", rid, "--amount", "4800.00", "--start", f"{REPORT_YEAR}-01-04",
                                     "--weeks", "26", "--advance", "1920.00", "--json")
     assert code == 0, err
     quote_id = json.loads(out)["result"]["quotes"][-1]["quote_id"]
@@ -104,7 +104,7 @@ async def test_the_command_line_refuses_clearly_with_exit_codes(services, settin
 
 async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_line(services, client, settings,
                                                                                    tmp_path):
-    from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
+    from infra.scenario import play_all, synthetic_cases, with_trajectories
 
     rng = random.Random("cli-money")
     cases = with_trajectories(synthetic_cases(rng, 3), rng)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from infra.scenario import REPORT_YEAR
 from shared.contracts.commands import (
     DecideQuote,
     DecideReferral,
@@ -35,7 +36,7 @@ def a_referral(rng: random.Random, **overrides) -> SubmitReferral:
 def a_quote(referral_id, amount="4800.00") -> SendQuote:
     half = (Decimal(amount) / 2).quantize(Decimal("0.01"))
     return SendQuote(
-        referral_id=referral_id, amount=Decimal(amount), planned_start=date(2027, 1, 4), duration_weeks=26,
+        referral_id=referral_id, amount=Decimal(amount), planned_start=date(REPORT_YEAR, 1, 4), duration_weeks=26,
         invoicing=[InvoiceTranche(moment=InvoiceMoment.ADVANCE, amount=half),
                    InvoiceTranche(moment=InvoiceMoment.AFTERWARDS, amount=Decimal(amount) - half)],
     )

@@ -14,7 +14,16 @@ from decimal import Decimal
 
 import pytest
 
-from infra.scenario import Case, TrajectoryPlan, expected_invoices, play, play_all, synthetic_cases, until_status
+from infra.scenario import (
+    REPORT_YEAR,
+    Case,
+    TrajectoryPlan,
+    expected_invoices,
+    play,
+    play_all,
+    synthetic_cases,
+    until_status,
+)
 from services.billing.domain import early_stop_settlement
 from shared.contracts.commands import (
     EndTrajectory,
@@ -47,7 +56,7 @@ from tests.integration.test_bad_input import Spy, publish, recorded_reasons, spy
 
 pytestmark = pytest.mark.integration
 
-YEAR = 2027
+YEAR = REPORT_YEAR  # next year: every start follows its referral, made today
 START = date(YEAR, 3, 1)
 BRANCHES = [  # (quote plan, schedule, ending): every branch of Bijlage 2
     ("approve", "advance_only", "paid_work"),
