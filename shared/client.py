@@ -63,10 +63,18 @@ class _Line:
                         future.set_exception(CommandRefused("the broker closed the channel"))
                 self.pending = {}
                 self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
+                self.channel.close_callbacks.add(self._closed)
                 replies = aio_pika.Queue(self.channel, REPLY_TO, durable=False, exclusive=False, auto_delete=False,
                                          arguments=None)
                 await replies.consume(self._answered, no_ack=True)
             return self.channel
+
+    def _closed(self, _channel: object, _reason: object = None) -> None:
+        """The channel went (a refused publish, the broker away): nobody answers on it any more, so every
+        request still waiting on it ends now instead of at its time-out."""
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(CommandRefused(f"the broker closed {self.party}'s command channel"))
 
     async def _answered(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         future = self.pending.pop(message.correlation_id or "", None)
@@ -94,6 +102,8 @@ class _Line:
             raise CommandRefused(f"no service {service} of {self.party} takes commands (unroutable)") from None
         finally:
             self.pending.pop(correlation, None)
+            if answered.done() and not answered.cancelled():
+                answered.exception()  # retrieved: a refusal raised above may have closed the channel too
 
     async def close(self) -> None:
         if self.connection is not None and not self.connection.is_closed:
