@@ -176,14 +176,20 @@ async def test_the_yearly_report_reaches_werksaam_without_personal_data(services
 # -- bad input ----------------------------------------------------------------------------------------------------
 
 
-async def approved_referral(client, seed: int, schedule: str = "both") -> tuple[str, str]:
-    """A referral taken to an approved quote (and its commission at trajectory); its id and subject."""
+async def approved_case(client, seed: int) -> Case:
+    """A synthetic referral taken to an approved quote (and its commission at trajectory)."""
     [case] = synthetic_cases(random.Random(seed), 1)
     case.trajectory = None
     case.command = case.command.model_copy(update={"requested_start": START})
     await play(client, case, random.Random(seed))
     assert case.outcome == "quote_approved"
     await until_status(client, "trajectory", case.referral_id, {"commissioned"})
+    return case
+
+
+async def approved_referral(client, seed: int, schedule: str = "both") -> tuple[str, str]:
+    """A referral taken to an approved quote (and its commission at trajectory); its id and subject."""
+    case = await approved_case(client, seed)
     return case.referral_id, (await view(client, "intake", case.referral_id))["subject"]
 
 

@@ -6,13 +6,11 @@ across the editions WerkSaam received."""
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from datetime import UTC, date, datetime
 
 import pytest
 
-from infra.scenario import play, synthetic_cases, until_status
 from shared.contracts.commands import (
     EndTrajectory,
     GetReport,
@@ -22,23 +20,13 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import Outcome, ReportPublished, Right
 from tests.harness import wait_for
-from tests.integration.test_full_process import START
+from tests.integration.test_full_process import approved_case
 from tests.integration.test_subject_rights import DESK, request_until_done
 from tests.unit.test_report import differences, published
 
 pytestmark = pytest.mark.integration
 
 YEAR = 2029  # no other test has trajectories in it; the session's clock (conftest) sees it closed
-
-
-async def approved(client, seed: int):
-    [case] = synthetic_cases(random.Random(seed), 1)
-    case.trajectory = None
-    case.command = case.command.model_copy(update={"requested_start": START})
-    await play(client, case, random.Random(seed))
-    assert case.outcome == "quote_approved"
-    await until_status(client, "trajectory", case.referral_id, {"commissioned"})
-    return case
 
 
 async def run(client, case, start: date, end: date | None) -> None:
@@ -58,7 +46,7 @@ async def received(client, report_id: str) -> ReportPublished:
 
 
 async def test_restricted_and_objecting_persons_are_left_out_and_later_editions_disclose_no_one(services, client):
-    cases = await asyncio.gather(*(approved(client, seed) for seed in range(2900, 2910)))
+    cases = await asyncio.gather(*(approved_case(client, seed) for seed in range(2900, 2910)))
     counted, restricted, objecting, late = cases[:7], cases[7], cases[8], cases[9]
     for case in [*counted, restricted]:
         await run(client, case, date(YEAR, 1, 15), date(YEAR, 6, 1))
