@@ -241,7 +241,7 @@ async def storage_floor(ctx: Context, run: int) -> dict[str, Any]:
     query for pending records, its read of their data keys and its update marking them sent. Same
     indexes (`ensure_schema`), same concurrency (`prefetch` at a time; on the embedded server one at a
     time, as werkbrug's write lock does there)."""
-    from services.offer.adapters import CASES
+    from services.offer.bootstrap import CASES
     from shared.privacy.crypto import FieldCipher
     from shared.storage.mongo import MongoStorage
 

@@ -169,7 +169,7 @@ class _MemoryRelay:
 async def hop(args: argparse.Namespace) -> None:
     from pymongo import monitoring
 
-    from services.offer.adapters import definition
+    from services.offer.bootstrap import definition
     from shared.config import Settings
     from shared.logs import configure_logging
     from shared.runtime import ServiceRuntime, tune_garbage_collector

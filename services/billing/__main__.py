@@ -1,4 +1,4 @@
-from services.billing.adapters import definition
+from services.billing.bootstrap import definition
 from shared.runtime import run_service
 
 run_service(definition())

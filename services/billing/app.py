@@ -3,7 +3,7 @@
     faststream docs gen --factory services.billing.app:create
 """
 
-from services.billing.adapters import definition
+from services.billing.bootstrap import definition
 from shared.runtime import app_factory
 
 create = app_factory(definition)

@@ -1,4 +1,4 @@
-from services.intake.adapters import definition
+from services.intake.bootstrap import definition
 from shared.runtime import run_service
 
 run_service(definition())

@@ -3,7 +3,7 @@
     faststream docs gen --factory services.intake.app:create
 """
 
-from services.intake.adapters import definition
+from services.intake.bootstrap import definition
 from shared.runtime import app_factory
 
 create = app_factory(definition)

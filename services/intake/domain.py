@@ -423,3 +423,10 @@ def target_group_reasons(cmd: SubmitReferral) -> list[Reason]:
     if not cmd.participatiewet_entitlement:
         reasons.append(Reason(code=ReasonCode.NO_PARTICIPATIEWET_ENTITLEMENT, field="participatiewet_entitlement"))
     return reasons
+
+class ReceivedReport(Aggregate):
+    """A yearly report as Heliomare sent it (aggregates only, no subject)."""
+
+    year: int
+    received_at: datetime
+    report: dict

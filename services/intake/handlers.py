@@ -6,9 +6,8 @@ The messaging core around them does validation, deduplication, retours, tracing 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
-from services.intake.domain import OPEN, Referral, ReferralStatus
+from services.intake.domain import OPEN, ReceivedReport, Referral, ReferralStatus
 from shared.contracts.commands import DecideQuote, GetReferral, GetReport, ListReferrals, SubmitReferral
 from shared.contracts.envelope import now_utc
 from shared.contracts.events import (
@@ -22,7 +21,6 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
 from shared.messaging.pipeline import Answer, Incoming
 from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.register import performs
@@ -37,12 +35,6 @@ INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v1"
 TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v2"
 
 
-class ReceivedReport(Aggregate):
-    """A yearly report as Heliomare sent it (aggregates only, no subject)."""
-
-    year: int
-    received_at: datetime
-    report: dict
 
 # -- commands (caseworkers) -------------------------------------------------------------------------
 

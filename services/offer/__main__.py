@@ -1,4 +1,4 @@
-from services.offer.adapters import definition
+from services.offer.bootstrap import definition
 from shared.runtime import run_service
 
 run_service(definition())

@@ -3,7 +3,7 @@
     faststream docs gen --factory services.offer.app:create
 """
 
-from services.offer.adapters import definition
+from services.offer.bootstrap import definition
 from shared.runtime import app_factory
 
 create = app_factory(definition)

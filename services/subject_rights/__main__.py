@@ -1,4 +1,4 @@
-from services.subject_rights.adapters import definition
+from services.subject_rights.bootstrap import definition
 from shared.runtime import run_service
 
 run_service(definition())

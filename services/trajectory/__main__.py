@@ -1,4 +1,4 @@
-from services.trajectory.adapters import definition
+from services.trajectory.bootstrap import definition
 from shared.runtime import run_service
 
 run_service(definition())

@@ -3,7 +3,7 @@
     faststream docs gen --factory services.trajectory.app:create
 """
 
-from services.trajectory.adapters import definition
+from services.trajectory.bootstrap import definition
 from shared.runtime import app_factory
 
 create = app_factory(definition)

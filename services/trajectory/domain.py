@@ -16,6 +16,7 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -195,3 +196,14 @@ class Trajectory(Aggregate):
             "outcome": self.outcome.value if self.outcome else None,
             "invoiced": str(sum((i.amount for i in self.invoices), Decimal(0))),
         }
+
+class PublishedReport(Aggregate):
+    """An edition of a year's report sent to WerkSaam, kept as sent (aggregates only, no subject), with
+    what a correction needs: the published figures and the exact counts they rest on (never sent)."""
+
+    year: int
+    published_on: date
+    report: dict
+    edition: int = 1
+    figures: dict[str, Any] = Field(default_factory=dict)
+    anchors: dict[str, int] = Field(default_factory=dict)

@@ -8,11 +8,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date
-from typing import Any
 
-from pydantic import Field
-
-from services.trajectory.domain import Trajectory
+from services.trajectory.domain import PublishedReport, Trajectory
 from services.trajectory.report import Fact, build_report, closes_on
 from shared.contracts.commands import (
     EndTrajectory,
@@ -26,7 +23,6 @@ from shared.contracts.commands import (
 from shared.contracts.envelope import now_utc
 from shared.contracts.events import InvoiceIssued, TrajectoryCommissioned
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.domain import Aggregate
 from shared.messaging.pipeline import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
@@ -38,17 +34,6 @@ REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v2"
 MAX_TRAJECTORIES = 100_000
 REPORT_IDS = uuid.UUID("5a1c0e2d-8f3b-4c7a-9e61-7265706f7274")
 
-
-class PublishedReport(Aggregate):
-    """An edition of a year's report sent to WerkSaam, kept as sent (aggregates only, no subject), with
-    what a correction needs: the published figures and the exact counts they rest on (never sent)."""
-
-    year: int
-    published_on: date
-    report: dict
-    edition: int = 1
-    figures: dict[str, Any] = Field(default_factory=dict)
-    anchors: dict[str, int] = Field(default_factory=dict)
 
 
 # -- Heliomare's own events ---------------------------------------------------------------------------

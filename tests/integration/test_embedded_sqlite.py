@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.intake.adapters import definition as intake
+from services.intake.bootstrap import definition as intake
 from shared.config import Settings
 from shared.contracts.parties import Party
 from shared.messaging.relay import OutboxRelay

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.intake.adapters import definition as intake
+from services.intake.bootstrap import definition as intake
 from services.intake.domain import Referral
 from shared.config import Settings
 from shared.domain import Outgoing

@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
-from services.billing.adapters import definition as billing_definition
+from services.billing.bootstrap import definition as billing_definition
 from services.billing.domain import Account, InvoiceCounter, early_stop_settlement
 from services.trajectory.domain import trajectory_id_for
 from shared.config import Settings

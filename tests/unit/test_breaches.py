@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.offer.adapters import definition as offer_definition
-from services.subject_rights.adapters import definition as subject_rights_definition
+from services.offer.bootstrap import definition as offer_definition
+from services.subject_rights.bootstrap import definition as subject_rights_definition
 from shared.config import Settings
 from shared.contracts.commands import (
     DecideSubjectNotification,

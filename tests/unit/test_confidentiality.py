@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.offer.adapters import definition as offer_definition
+from services.offer.bootstrap import definition as offer_definition
 from shared.contracts.commands import (
     GetReferral,
     GetSubjectRequest,

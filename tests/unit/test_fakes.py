@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake.adapters import REFERRALS
+from services.intake.bootstrap import REFERRALS
 from services.intake.domain import Referral, ReferralStatus
-from services.offer.adapters import CASES
+from services.offer.bootstrap import CASES
 from services.offer.domain import Case, CaseStatus
 from shared.contracts.parties import Party
 from shared.unit_of_work import ConcurrencyError, DuplicateMessage, InboxEntry

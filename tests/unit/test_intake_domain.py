@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from services.intake import handlers
-from services.intake.adapters import REFERRALS
+from services.intake.bootstrap import REFERRALS
 from services.intake.domain import (
     Referral,
     ReferralStatus,

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.offer.adapters import definition as offer_definition
+from services.offer.bootstrap import definition as offer_definition
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral
 from shared.contracts.events import Retour

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.intake.adapters import definition as intake_definition
-from services.offer.adapters import definition as offer_definition
+from services.intake.bootstrap import definition as intake_definition
+from services.offer.bootstrap import definition as offer_definition
 from services.offer.domain import CaseStatus
 from shared.config import Settings
 from shared.contracts.commands import DecideQuote, DecideReferral, GetReferral, ListDeadLetters, ListReferrals

@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
-from services.offer.adapters import definition as offer_definition
+from services.offer.bootstrap import definition as offer_definition
 from shared.contracts.commands import ReadProcessingLog
 from shared.contracts.envelope import EventData, event
 from shared.contracts.events import QuoteSent, ReferralRegistered

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.trajectory.adapters import definition as trajectory_definition
+from services.trajectory.bootstrap import definition as trajectory_definition
 from services.trajectory.domain import InvoicedAmount, Trajectory, TrajectoryStatus
 from services.trajectory.report import (
     MIN_GROUP_DURATIONS,
@@ -336,7 +336,7 @@ async def test_a_year_is_published_once_after_it_closed_and_then_only_corrected(
 
 
 async def test_a_publication_without_what_a_correction_needs_is_not_corrected_unprotected(trajectory):
-    from services.trajectory.handlers import PublishedReport
+    from services.trajectory.domain import PublishedReport
 
     old = PublishedReport(id=uuid.uuid4(), year=YEAR, published_on=TODAY, report={})  # as report.published v1 kept it
     old.version = 1

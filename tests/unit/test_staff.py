@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from infra.services import DEFINITIONS
-from services.intake.adapters import definition as intake_definition
-from services.offer.adapters import definition as offer_definition
+from services.intake.bootstrap import definition as intake_definition
+from services.offer.bootstrap import definition as offer_definition
 from shared.config import Settings
 from shared.contracts.commands import (
     DecideReferral,

@@ -31,14 +31,14 @@ TODAY = datetime.now(UTC).date()
 
 @pytest.fixture
 def offer() -> Service:
-    from services.offer.adapters import definition
+    from services.offer.bootstrap import definition
 
     return Service(definition())
 
 
 @pytest.fixture
 def intake() -> Service:
-    from services.intake.adapters import definition
+    from services.intake.bootstrap import definition
     from shared.config import Settings
     from tests.unit.builders import PSEUDONYM_KEY
 

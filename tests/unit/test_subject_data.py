@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from services.intake.adapters import definition as intake_definition
+from services.intake.bootstrap import definition as intake_definition
 from services.intake.domain import Referral, ReferralStatus
-from services.offer.adapters import definition as offer_definition
+from services.offer.bootstrap import definition as offer_definition
 from services.offer.domain import CaseStatus
 from shared.access_document import render_access_document
 from shared.config import Settings

@@ -10,10 +10,10 @@ import uuid
 import pytest
 from faststream.rabbit import TestRabbitBroker
 
-from services.billing.adapters import definition as billing_definition
-from services.intake.adapters import definition as intake_definition
-from services.offer.adapters import definition as offer_definition
-from services.trajectory.adapters import definition as trajectory_definition
+from services.billing.bootstrap import definition as billing_definition
+from services.intake.bootstrap import definition as intake_definition
+from services.offer.bootstrap import definition as offer_definition
+from services.trajectory.bootstrap import definition as trajectory_definition
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral
 from shared.contracts.parties import Party

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from services.intake import handlers
-from services.intake.domain import Referral
+from services.intake.domain import ReceivedReport, Referral
 from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     DecideQuote,
@@ -40,7 +40,7 @@ from shared.unit_of_work import RepositorySpec
 REFERRALS = RepositorySpec(
     "referrals", Referral, encrypted=("person",), indexes=(("subject",), ("status",)), retention="referral-intake",
 )
-REPORTS = RepositorySpec("reports", handlers.ReceivedReport, indexes=(("year",),))
+REPORTS = RepositorySpec("reports", ReceivedReport, indexes=(("year",),))
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:

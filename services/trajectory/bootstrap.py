@@ -6,7 +6,7 @@ import functools
 from datetime import date
 
 from services.trajectory import handlers
-from services.trajectory.domain import Trajectory
+from services.trajectory.domain import PublishedReport, Trajectory
 from shared.config import Settings
 from shared.contracts.commands import (
     EndTrajectory,
@@ -32,7 +32,7 @@ from shared.messaging.pipeline import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
 TRAJECTORIES = RepositorySpec("trajectories", Trajectory, indexes=(("subject",), ("status",)), retention="trajectory")
-REPORTS = RepositorySpec("reports", handlers.PublishedReport, indexes=(("year",),))
+REPORTS = RepositorySpec("reports", PublishedReport, indexes=(("year",),))
 
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:
