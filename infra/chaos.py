@@ -695,7 +695,7 @@ async def run(referrals: int = 1000, seed: int = 7, concurrency: int = 24, base:
         await driver.close()
         await quiet(cluster)
         figures.seconds = time.monotonic() - started
-        parked = await ParkingQueues(cluster.settings).list()
+        parked = await ParkingQueues(cluster.settings, actors=load_registers(cluster.settings)).list()
         count_repeats(cluster, figures)
         verify(cluster, cases, figures, parked, malformed)
         return figures

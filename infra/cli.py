@@ -75,7 +75,7 @@ from infra.subject_request_console import deadline_markup, print_subject_request
 from infra.trace_view import FlowRefused, as_json, as_svg, as_tree, load_flow
 from shared import report_view
 from shared.access_document import render_access_document
-from shared.client import CommandClient
+from shared.client import CommandClient, CommandRefused
 from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     ChaseSubjectRequests,
@@ -1296,7 +1296,7 @@ def explain(exc: BaseException) -> tuple[int, list[str]]:
             return REFUSED, [f"bad setting: {_setting_named(e['loc'])} ({e['type']})" for e in exc.errors()]
         case ValidationError():
             return REFUSED, [f"refused: {reason}" for reason in reasons_from_validation_error(exc)]
-        case FlowRefused():
+        case FlowRefused() | CommandRefused():  # our own words: which party, which service, the broker's code
             return REFUSED, [f"refused: {exc}"]
         case OSError():
             name = Path(str(exc.filename)).name if getattr(exc, "filename", None) else "a file"

@@ -28,6 +28,7 @@ replayed twice, has no second effect.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from shared.config import Settings
 from shared.contracts.commands import ListDeadLetters
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
+from shared.contracts.staff import StaffRegister
 from shared.messaging.pipeline import dead_letter_key
 from shared.messaging.topology import Topology
 
@@ -106,10 +108,13 @@ def _describe(service: str, message: aio_pika.abc.AbstractIncomingMessage,
 class ParkingQueues:
     """Looks at and replays dead letters. Messages it does not take stay parked, in their order."""
 
-    def __init__(self, settings: Settings, actor: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, settings: Settings, actor: str | None = None, timeout: float = 10.0,
+                 actors: Mapping[Party, StaffRegister] | None = None) -> None:
+        """`actor`: who asks the services for their records (the command line's --as); `actors`: the staff
+        registers to choose a member from when none is named (the demo, the tests, tools of the operator)."""
         self.settings = settings
         self.topology = Topology(settings.namespace, settings.delivery_limit)
-        self.actor, self.timeout = actor, timeout
+        self.actor, self.timeout, self.actors = actor, timeout, actors
 
     async def list(self, service: str | None = None) -> list[DeadLetter]:
         return await self._scan(service, take=None)
@@ -127,7 +132,7 @@ class ParkingQueues:
         if not keys:
             return {}
         try:
-            async with CommandClient(self.settings, timeout=self.timeout) as client:
+            async with CommandClient(self.settings, timeout=self.timeout, actors=self.actors) as client:
                 reply = await client.send(service, ListDeadLetters(keys=keys, actor=self.actor))
         except TimeoutError:
             return {}

@@ -217,7 +217,7 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
 
 async def read_parking(settings: Settings, topology: Topology) -> list[dict]:
     """What the broker parked, with the reasons each service recorded; then the demo empties the queues."""
-    parked = [letter.summary() for letter in await ParkingQueues(settings).list()]
+    parked = [letter.summary() for letter in await ParkingQueues(settings, actors=load_registers(settings)).list()]
     connection = await aio_pika.connect_robust(settings.broker_url())
     async with connection:
         channel = await connection.channel()

@@ -98,7 +98,7 @@ async def load_flow(settings: Settings, key: str, client: CommandClient | None =
         if own_client:
             await client.__aexit__(None, None, None)
     steps = fold(records, include_reads)
-    dead = await dead_letters(settings, key)
+    dead = await dead_letters(settings, key, actor, client.actors)
     return Flow(key, link(steps), steps, dead)
 
 
@@ -142,10 +142,10 @@ def link(steps: list[Step]) -> list[Step]:
     return roots
 
 
-async def dead_letters(settings: Settings, key: str) -> list[dict]:
+async def dead_letters(settings: Settings, key: str, actor: str | None = None, actors=None) -> list[dict]:
     """Parked messages of this referral (correlation id) or trace (W3C traceparent); looked at, not taken."""
     try:
-        parked = await ParkingQueues(settings).list()
+        parked = await ParkingQueues(settings, actor=actor, actors=actors).list()
     except Exception:  # the view is still useful without the broker's parking queues
         return []
 

@@ -31,6 +31,8 @@ TEST_STAFF: dict[Party, StaffRegister] = {
     Party.WERKSAAM: _with(
         _first(DEVELOPMENT_STAFF[Party.WERKSAAM], TEST_CLIENT),
         ("desk.hoorn", frozenset({Role.PRIVACY_OFFICER})),  # the privacy desk of the subject-rights tests
+        ("desk.enkhuizen", frozenset({Role.PRIVACY_OFFICER})),  # another desk: the officer handling a restriction
+        ("privacy.officer", frozenset({Role.PRIVACY_OFFICER})),  # records the statements the CLI tests need
         # Staff ids are per party: each party employs an operator the command-line tests know as test.operator.
         ("test.operator", EVERY_ROLE),
     ),

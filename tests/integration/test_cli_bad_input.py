@@ -132,7 +132,7 @@ async def test_an_unreachable_broker_is_said_in_one_line():
 
 
 async def test_a_wrong_password_is_said_in_one_line():
-    wrong = f"amqp://{ADMIN_USER}:not-the-password@127.0.0.1:5672/"
+    wrong = "amqp://werksaam:not-the-password@127.0.0.1:5672/"  # a party's own command line, its password wrong
     line = one_clear_line(*await werkbrug("referrals", amqp_url=wrong), NOT_ADMITTED, "refused the login")
     assert "not-the-password" not in line
 

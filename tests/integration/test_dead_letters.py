@@ -17,6 +17,7 @@ from shared.contracts.events import ReferralRegistered
 from tests.harness import wait_for
 from tests.integration.test_bad_input import publish, registered_envelope
 from tests.integration.test_cli import werkbrug
+from tests.staff import TEST_STAFF
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
     # A header claiming another sender is ignored: the replay goes out as the user_id the broker validated.
     await publish(amqp, settings, body, env.routing_key, str(env.id), str(env.correlation_id),
                   headers={"x-werkbrug-original-user-id": "heliomare"})
-    parking = ParkingQueues(settings)
+    parking = ParkingQueues(settings, actors=TEST_STAFF)
 
     async def parked():
         return [d for d in await parking.list("offer") if d.message_id == str(env.id)]

@@ -103,7 +103,7 @@ from shared.messaging.pipeline import dead_letter_key
 from shared.messaging.topology import service_bindings
 from shared.privacy.bsn import synthetic_bsn
 from tests.harness import wait_for
-from tests.integration.test_bad_input import Spy
+from tests.integration.test_bad_input import Spy, recorded_reasons
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
@@ -916,9 +916,12 @@ async def test_random_retours_about_answered_events_are_duplicates_or_refused_an
         parked: set[str] = set()
 
         async def all_parked():
-            for spy in parking.values():
-                parked.update(m.message_id for m in await spy.messages()
-                              if m.headers.get("x-werkbrug-reason") == ReasonCode.RETOUR_CONTRADICTS_ANSWER.value)
+            for name, spy in parking.items():  # why each was parked: the service's own record, not a header
+                for m in await spy.messages():
+                    if m.message_id in contradicting and m.message_id not in parked and \
+                            ReasonCode.RETOUR_CONTRADICTS_ANSWER.value in {
+                                r["code"] for r in await recorded_reasons(client, name, m)}:
+                        parked.add(m.message_id)
             return contradicting <= parked
 
         await wait_for(all_parked, what="every contradicting retour parked")
