@@ -731,7 +731,7 @@ async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list
         return [{"subject": s} for s in subjects]
     records = await uow.read_processing_log(query)
     if uow.processing is not None:
-        uow.processing.subjects |= {r.subject for r in records}
+        uow.processing.subjects |= {r.subject for r in records if r.subject}  # (a refused attempt may have none)
     return [r.model_dump(mode="json") for r in records]
 
 
