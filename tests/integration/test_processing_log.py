@@ -105,15 +105,27 @@ async def test_the_log_command_lists_a_refused_and_a_successful_personal_data_re
     code, out, err = await werkbrug(settings, "--as", "am.jansen", "person", rid, "--service", "offer")
     assert code == 0 and referral.family_name in out, err
 
-    code, out, err = await werkbrug(settings, "log", "--referral", rid, "--json")
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "trace", rid)
     assert code == 0, err
-    persons = [(r["actor"], r["kind"], r["status"], r["reasons"]) for r in json.loads(out)
+
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid, "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    # The trace read the logs naming its actor, and those reads are reads of personal data (about the subject).
+    code, by_subject, err = await werkbrug(settings, "--as", "test.operator", "log", "--subject",
+                                           records[0]["subject"], "--json")
+    assert code == 0, err
+    log_reads = {(r["service"], r["actor"], r["kind"]) for r in json.loads(by_subject)
+                 if r["message_type"] == "query:read_processing_log"}
+    assert {("offer", "test.operator", "personal_data_read"), ("intake", "test.operator", "personal_data_read")
+            } <= log_reads, log_reads
+    persons = [(r["actor"], r["kind"], r["status"], r["reasons"]) for r in records
                if r["message_type"] == "query:get_referral" and r["kind"] == "personal_data_read"]
     assert persons == [("(unknown)", "personal_data_read", "refused", ["unknown_actor"]),
                        ("am.jansen", "personal_data_read", "ok", [])]
     assert claimed not in out, "the claimed actor is never written"
 
-    code, out, err = await werkbrug(settings, "log", "--referral", rid)
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid)
     assert code == 0, err
     rows = [line for line in out.splitlines() if "get_referral" in line]
     assert any("am.jansen" in row and "PERSONAL DATA READ" in row and "ok" in row for row in rows), out
