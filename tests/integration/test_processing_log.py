@@ -111,9 +111,9 @@ async def test_the_log_command_lists_a_refused_and_a_successful_personal_data_re
     code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid, "--json")
     assert code == 0, err
     records = json.loads(out)
+    subject = next(r["subject"] for r in records if r["message_type"] == "command:submit_referral")
     # The trace read the logs naming its actor, and those reads are reads of personal data (about the subject).
-    code, by_subject, err = await werkbrug(settings, "--as", "test.operator", "log", "--subject",
-                                           records[0]["subject"], "--json")
+    code, by_subject, err = await werkbrug(settings, "--as", "test.operator", "log", "--subject", subject, "--json")
     assert code == 0, err
     log_reads = {(r["service"], r["actor"], r["kind"]) for r in json.loads(by_subject)
                  if r["message_type"] == "query:read_processing_log"}
@@ -124,6 +124,8 @@ async def test_the_log_command_lists_a_refused_and_a_successful_personal_data_re
     assert persons == [("(unknown)", "personal_data_read", "refused", ["unknown_actor"]),
                        ("am.jansen", "personal_data_read", "ok", [])]
     assert claimed not in out, "the claimed actor is never written"
+    assert {r["subject"] for r in records if r["kind"] == "personal_data_read"} == {subject}, \
+        "the refused attempt is about the referral's subject"
 
     code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid)
     assert code == 0, err
