@@ -579,10 +579,10 @@ def verify(cluster: Cluster, cases: list[Case], figures: Figures, parked: list, 
         for name in DEFINITIONS:
             handled[name] = collections.Counter()
             log_records = _read(lambda n=name: list(db[n].processing_log.find(
-                {}, {"message_id": 1, "message_type": 1, "trace_id": 1, "correlation_id": 1})))
+                {}, {"message_id": 1, "message_type": 1, "trace_id": 1, "correlation_id": 1, "reasons": 1})))
             for record in log_records:
                 mtype = record.get("message_type") or ""
-                if mtype.startswith("query:"):
+                if mtype.startswith("query:") or record.get("reasons"):  # reads; refused attempts: no part of a flow
                     continue
                 handled[name][record.get("message_id")] += 1  # events and retours are about one subject
                 if record.get("correlation_id"):

@@ -185,7 +185,9 @@ def log(
     until: Annotated[datetime | None, typer.Option(help="Until (ISO 8601; no offset: Dutch time).")] = None,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Read the processing log of every service: who processed whose data, when, why and on which basis."""
+    """Read the processing log of every service: who processed whose data, when, why and on which basis; the
+    actor who gave each command or query, each read of personal data marked, and refused attempts with their
+    reason codes (the actor is '(unknown)' when the staff register does not know who claimed to give it)."""
     try:
         query = ReadProcessingLog(subject=subject, trace_id=trace_id, activity_id=activity,
                                   correlation_id=uuid.UUID(referral) if referral else None,
@@ -204,12 +206,29 @@ def log(
         err.print("no records")
         raise typer.Exit(1)
     table = Table(title=f"processing log · {len(records)} records")
-    for column in ("time", "party", "service", "operation", "activity", "basis", "subject", "status", "trace"):
-        table.add_column(column)
+    for column in ("time", "party", "service", "operation", "activity", "basis", "subject", "actor", "kind",
+                   "status", "trace"):
+        table.add_column(column, no_wrap=column in {"actor", "kind", "status"})  # (the markers stay whole)
     for r in records:
         table.add_row(r["time"][:23], r["party"], r["service"], r["operation"].split(".", 1)[-1],
-                      r["activity_id"].split(":")[-2], r["legal_basis"], r["subject"], r["status"], r["trace_id"][:12])
+                      r["activity_id"].split(":")[-2], r["legal_basis"], r["subject"] or "-", r.get("actor") or "-",
+                      _kind_label(r), _status_label(r), r["trace_id"][:12])
     console.print(table)
+
+
+def _kind_label(record: dict) -> str:
+    """What a processing-log record was: a change, a read, or (marked) a read of personal data; a refused read
+    was only attempted."""
+    kind = record.get("kind") or "change"
+    label = {"personal_data_read": "PERSONAL DATA READ", "read": "read"}.get(kind, kind)
+    return f"attempted {label}" if record.get("status") == "refused" and kind != "change" else label
+
+
+def _status_label(record: dict) -> str:
+    if record.get("status") != "refused":
+        return str(record.get("status"))
+    codes = [c for c in record.get("reasons") or [] if re.fullmatch(r"[a-z_]{1,60}", str(c))]
+    return f"REFUSED ({', '.join(codes)})" if codes else "REFUSED"
 
 
 # -- caseworkers and account managers --------------------------------------------------------------------

@@ -123,7 +123,8 @@ def fold(records: list[dict], include_reads: bool = False) -> list[Step]:
                 emitted=[str(e) for e in r.get("emitted", [])],
                 foreign_party=(r.get("foreign") or {}).get("party"),
             )
-        steps[k].subjects.add(r["subject"])
+        if r.get("subject"):  # a refused attempt about no subject the service knows has none
+            steps[k].subjects.add(r["subject"])
     return sorted(steps.values(), key=lambda s: s.started_at)
 
 

@@ -317,6 +317,11 @@ class UnitOfWork(abc.ABC):
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         """The distinct subjects of the processing-log records in [since, until), sorted."""
 
+    @abc.abstractmethod
+    async def lifecycle_subjects(self, correlation_id: uuid.UUID) -> list[str]:
+        """The subjects this service processed in a lifecycle (a referral, a request), from its processing log:
+        whom a refused attempt naming that lifecycle concerns. Empty for a lifecycle the service does not know."""
+
     # -- dead letters ------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -71,6 +71,11 @@ class Query(Command):
         confidentiality statement (agreement art 8) gets it."""
         return False
 
+    def reads_personal_data(self) -> bool:
+        """Whether the processing log marks this read as a read of personal data (`kind` personal_data_read):
+        every query that reveals it, and reads of a history of persons by their pseudonyms."""
+        return self.reveals_personal_data()
+
 
 # --- intake (WerkSaam) -----------------------------------------------------------------------
 
@@ -143,6 +148,9 @@ class ReadProcessingLog(Query):
     limit: int = Field(1000, ge=1, le=10_000)
     distinct_subjects: bool = Field(False, description="Only the distinct subjects processed in the time range "
                                                        "(no records): who a breach may concern (art 12).")
+
+    def reads_personal_data(self) -> bool:
+        return True  # what was done with whose data, by pseudonym: personal data, read by `log` and `trace`
 
     def refusal(self) -> str | None:
         if self.distinct_subjects:

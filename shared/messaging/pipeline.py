@@ -58,7 +58,7 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
 from shared.contracts.staff import StaffRegister
 from shared.domain import NotYet, Outgoing
-from shared.privacy.processing_log import Processing, parent_span_of
+from shared.privacy.processing_log import UNKNOWN_ACTOR, Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
 from shared.storage.mongo import is_transient
@@ -539,9 +539,13 @@ class Pipeline:
                         _as_uuid(message_id) or "-")
             span.set_attributes({"werkbrug.outcome": "rejected",
                                  "werkbrug.reasons": [ReasonCode.SENDER_NOT_AUTHENTICATED.value]})
-            return _result(False, None, [Reason(
-                code=ReasonCode.SENDER_NOT_AUTHENTICATED,
-                detail=f"{self.d.name} runs commands from its own party only (AMQP user_id)")])
+            reasons = [Reason(code=ReasonCode.SENDER_NOT_AUTHENTICATED,
+                              detail=f"{self.d.name} runs commands from its own party only (AMQP user_id)")]
+            if len(body) <= self.max_message_bytes:
+                with contextlib.suppress(ValidationError):  # an attempt at a command we answer is logged
+                    await self._record_refused(self.d.command_adapter.validate_json(body), reasons,
+                                               from_party=False)
+            return _result(False, None, reasons)
         if len(body) > self.max_message_bytes:
             return _result(False, None, [Reason(code=ReasonCode.OVERSIZED)])
         try:
@@ -585,6 +589,7 @@ class Pipeline:
                 log.warning("%s refused %s %s: %s", self.d.name, name, command.command_id, ", ".join(codes))
                 span.set_attributes({"werkbrug.command": name, "werkbrug.outcome": "rejected",
                                      "werkbrug.reasons": codes})
+                await self._record_refused(command, list(refusal.reasons))
                 return _result(False, command.command_id, list(refusal.reasons))
         if isinstance(command, ReadProcessingLog) and (why := command.refusal()):
             return _result(False, command.command_id, [Reason(code=ReasonCode.UNFILTERED_READ, detail=why)])
@@ -621,6 +626,8 @@ class Pipeline:
             except Refusal as refusal:
                 work.set_attributes({"werkbrug.outcome": "rejected",
                                      "werkbrug.reasons": [r.code.value for r in refusal.reasons]})
+                if not internal:
+                    await self._record_refused(command, list(refusal.reasons))
                 return _result(False, command.command_id, list(refusal.reasons))
 
     async def _run_command(self, command: Command, handler: CommandHandler, span: trace.Span) -> dict[str, Any]:
@@ -641,6 +648,8 @@ class Pipeline:
             if not isinstance(answer, Answer):
                 answer = Answer(answer)
             reply = _result(answer.ok, command.command_id, list(answer.reasons), answer.result)
+            if not answer.ok:  # refused, though what it did is recorded: so says its processing-log record
+                uow.processing.status, uow.processing.reasons = "refused", [r.code.value for r in answer.reasons]
             lifecycle = _lifecycle_of(command) or answer.lifecycle_id
             uow.lifecycle_id = lifecycle
             uow.processing.correlation_id = lifecycle  # a command that starts a lifecycle learns its id here
@@ -656,12 +665,41 @@ class Pipeline:
         return reply
 
     def _command_processing(self, command: Command, handler: CommandHandler) -> Processing:
+        """The processing of a command or query: a change, a read, or a read of personal data (one place)."""
+        kind = ("change" if not isinstance(command, Query)
+                else "personal_data_read" if command.reads_personal_data() else "read")
         return Processing(
             activity=self._activities[type(command)], operation=f"{self.d.name}.{_name_of(handler, 'command')}",
             service=self.d.name, started_at=datetime.now(UTC), message_id=f"command:{command.command_id}",
             message_type=f"{'query' if isinstance(command, Query) else 'command'}:{command.command}",
-            correlation_id=_lifecycle_of(command), actor=command.actor,
+            correlation_id=_lifecycle_of(command), actor=command.actor, kind=kind,
         )
+
+    async def _record_refused(self, command: Command, reasons: list[Reason], *, from_party: bool = True) -> None:
+        """A command or query refused for who gave it, or by its handler, leaves one processing-log record per
+        subject it concerns (status refused, its reason codes, marked as a personal-data read when it asked
+        for one): the actor only when a member in force of the party's staff register gave it through the
+        party's own connection, else UNKNOWN_ACTOR (the claimed string is never written); its subject(s) when
+        this service knows the referral or request it names, else a record without a subject."""
+        handler = self.d.command_handlers.get(type(command)) or self.core_handlers.get(type(command))
+        if handler is None or type(command) not in self._activities:
+            return
+        known = from_party and self.staff.current().member(command.actor, _today()) is not None
+        lifecycle = _lifecycle_of(command)
+
+        async def record(uow: UnitOfWork) -> Outcome | None:
+            uow.processing = processing = self._command_processing(command, handler)
+            processing.status, processing.reasons = "refused", [r.code.value for r in reasons]
+            processing.actor = command.actor if known else UNKNOWN_ACTOR
+            if lifecycle is not None:
+                processing.subjects |= set(await uow.lifecycle_subjects(lifecycle))
+            return None
+
+        try:
+            await self._in_transaction(record)
+        except Exception as exc:  # the refusal stands; that its record could not be written is logged (no data)
+            log.error("%s could not log refused %s %s: %s", self.d.name, command.command, command.command_id,
+                      type(exc).__name__)
 
     # -- shared ------------------------------------------------------------------------------------
 
@@ -693,7 +731,7 @@ async def read_processing_log(query: ReadProcessingLog, uow: UnitOfWork) -> list
         return [{"subject": s} for s in subjects]
     records = await uow.read_processing_log(query)
     if uow.processing is not None:
-        uow.processing.subjects |= {r.subject for r in records}
+        uow.processing.subjects |= {r.subject for r in records if r.subject}  # (a refused attempt may have none)
     return [r.model_dump(mode="json") for r in records]
 
 

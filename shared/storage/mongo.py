@@ -394,7 +394,13 @@ class MongoUnitOfWork(UnitOfWork):
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
         cursor = self._storage.db.processing_log.find({"time": {"$gte": since, "$lt": until}}, {"subject": 1},
                                                       session=self._session)
-        return sorted({doc["subject"] async for doc in cursor})
+        return sorted({doc["subject"] async for doc in cursor if doc.get("subject")})
+
+    async def lifecycle_subjects(self, correlation_id: uuid.UUID) -> list[str]:
+        cursor = self._storage.db.processing_log.find(
+            {"correlation_id": str(correlation_id), "subject": {"$ne": None}}, {"subject": 1},
+            session=self._session).limit(100)
+        return sorted({doc["subject"] async for doc in cursor if doc.get("subject")})
 
     async def commit(self) -> None:
         assert self._session is not None

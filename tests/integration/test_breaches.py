@@ -43,7 +43,8 @@ async def distinct_subjects_in_the_databases(mongodb_urls, settings, services, s
         client = AsyncMongoClient(mongodb_urls[service], tz_aware=True)
         try:
             db = client[settings.database_name(service)]
-            found |= {d["subject"] async for d in db.processing_log.find({"time": {"$gte": since, "$lt": until}})}
+            found |= {d["subject"] async for d in db.processing_log.find({"time": {"$gte": since, "$lt": until}})
+                      if d["subject"] is not None}  # (a refused attempt about no known referral concerns nobody)
         finally:
             await client.close()
     return found

@@ -242,7 +242,10 @@ async def test_heliomare_naming_a_werksaam_member_with_a_statement_gets_no_perso
         with pytest.raises(CommandRefused):
             await heliomare.send("intake", GetReferral(referral_id=rid, with_person=True, actor="cw.visser"))
     log = (await client.send("offer", ReadProcessingLog(correlation_id=uuid.UUID(rid)))).result
-    assert not [r for r in log if r["actor"] == "cw.visser"], "nothing was read, so nothing is logged"
+    assert not [r for r in log if r["actor"] == "cw.visser"], "nothing was read, and the claimed id is not written"
+    attempts = [(r["status"], r["actor"], r["kind"], r["reasons"]) for r in log
+                if r["message_type"] == "query:get_referral" and r["status"] == "refused"]
+    assert attempts == [("refused", "(unknown)", "personal_data_read", ["unknown_actor"])], "the attempt is logged"
 
 
 async def test_the_command_line_names_only_members_of_the_partys_register_with_a_role_that_may(

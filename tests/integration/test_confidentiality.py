@@ -36,5 +36,8 @@ async def test_only_staff_with_a_statement_see_the_person_and_their_reads_are_lo
 
     log = (await client.send("offer", ReadProcessingLog(correlation_id=uuid.UUID(rid)))).result
     reads = [r for r in log if r["message_type"] == "query:get_referral" and r["actor"] != TEST_CLIENT]  # polling
-    assert [r["actor"] for r in reads] == ["am.jansen"]  # the refused read showed nothing, so it logged nothing
+    assert [(r["actor"], r["kind"], r["status"]) for r in reads] == [
+        ("am.jansen", "personal_data_read", "ok"),
+        ("am.devries", "personal_data_read", "refused")]  # the refused read showed nothing, but is logged
     assert reads[0]["activity_id"] == "urn:werkbrug:activity:heliomare:case-overview:v1"
+    assert reads[1]["reasons"] == ["no_confidentiality_statement"]

@@ -79,3 +79,57 @@ async def test_a_referrals_records_at_both_parties_share_its_trace_and_link_to_t
 async def test_an_unfiltered_read_of_the_log_is_refused(services, client):
     reply = await client.send("intake", ReadProcessingLog())
     assert not reply.ok and reply.reasons[0].code.value == "unfiltered_read"
+
+
+async def test_the_log_command_lists_a_refused_and_a_successful_personal_data_read_with_actor_and_marker(
+        services, client, settings):
+    from datetime import UTC, datetime
+
+    from infra.scenario import until_status
+    from shared.contracts.commands import RecordConfidentialityStatement
+    from tests.integration.test_cli import werkbrug
+    from tests.integration.test_flow import a_referral
+
+    referral = a_referral(random.Random("log-actor"))
+    submitted = await client.send("intake", referral)
+    assert submitted.ok, submitted.reasons
+    rid = submitted.result["referral_id"]
+    await until_status(client, "offer", rid, {"registered"})
+    signed = await client.send("offer", RecordConfidentialityStatement(
+        staff="am.jansen", signed_on=datetime.now(UTC).date(), actor="privacy.heliomare"))
+    assert signed.ok, signed.reasons
+    claimed = "femke.vanderheijden"  # well-formed, not in Heliomare's staff register
+
+    code, out, err = await werkbrug(settings, "--as", claimed, "person", rid, "--service", "offer")
+    assert code == 2 and "unknown_actor" in err and referral.family_name not in out + err
+    code, out, err = await werkbrug(settings, "--as", "am.jansen", "person", rid, "--service", "offer")
+    assert code == 0 and referral.family_name in out, err
+
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "trace", rid)
+    assert code == 0, err
+
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid, "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    subject = next(r["subject"] for r in records if r["message_type"] == "command:submit_referral")
+    # The trace read the logs naming its actor, and those reads are reads of personal data (about the subject).
+    code, by_subject, err = await werkbrug(settings, "--as", "test.operator", "log", "--subject", subject, "--json")
+    assert code == 0, err
+    log_reads = {(r["service"], r["actor"], r["kind"]) for r in json.loads(by_subject)
+                 if r["message_type"] == "query:read_processing_log"}
+    assert {("offer", "test.operator", "personal_data_read"), ("intake", "test.operator", "personal_data_read")
+            } <= log_reads, log_reads
+    persons = [(r["actor"], r["kind"], r["status"], r["reasons"]) for r in records
+               if r["message_type"] == "query:get_referral" and r["kind"] == "personal_data_read"]
+    assert persons == [("(unknown)", "personal_data_read", "refused", ["unknown_actor"]),
+                       ("am.jansen", "personal_data_read", "ok", [])]
+    assert claimed not in out, "the claimed actor is never written"
+    assert {r["subject"] for r in records if r["kind"] == "personal_data_read"} == {subject}, \
+        "the refused attempt is about the referral's subject"
+
+    code, out, err = await werkbrug(settings, "--as", "test.operator", "log", "--referral", rid)
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if "get_referral" in line]
+    assert any("am.jansen" in row and "PERSONAL DATA READ" in row and "ok" in row for row in rows), out
+    assert any("(unknown)" in row and "attempted" in row and "REFUSED (unknown_actor)" in row for row in rows), out
+    assert "actor" in out and claimed not in out

@@ -255,7 +255,11 @@ class FakeUnitOfWork(UnitOfWork):
         self._statements[statement.staff] = statement
 
     async def processing_subjects(self, since: datetime, until: datetime) -> list[str]:
-        return sorted({r.subject for r in self.store.processing_log if since <= r.time < until})
+        return sorted({r.subject for r in self.store.processing_log if since <= r.time < until and r.subject})
+
+    async def lifecycle_subjects(self, correlation_id: uuid.UUID) -> list[str]:
+        return sorted({r.subject for r in self.store.processing_log
+                       if r.correlation_id == correlation_id and r.subject})
 
     async def record_dead_letter(self, record: DeadLetterRecord) -> None:
         self._dead_letters.setdefault(record.key, record)

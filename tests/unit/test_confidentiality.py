@@ -58,7 +58,11 @@ async def test_personal_data_is_refused_to_staff_without_a_statement_in_force(of
         assert (await sign(offer, "am.pietersen", *statement))["ok"]
     reply = await offer.as_given(GetReferral(referral_id=referral_id, with_person=True, actor=actor))
     assert not reply["ok"] and codes(reply) == [code]
-    assert not [r for r in offer.store.processing_log if r.message_type == "query:get_referral"]
+    # No read, but the attempt is logged: refused, marked as an attempted personal-data read, about the referral's
+    # subject, naming the actor when the register knows them.
+    [attempt] = [r for r in offer.store.processing_log if r.message_type == "query:get_referral"]
+    assert (attempt.status, attempt.kind, attempt.reasons) == ("refused", "personal_data_read", [code])
+    assert attempt.actor == (actor or "(unknown)") and attempt.subject and attempt.correlation_id == referral_id
 
 
 async def test_a_view_without_personal_data_needs_no_statement_but_still_names_the_actor(offer):

@@ -77,6 +77,7 @@ class Offer:
         parts = [e.model_dump_json() for e in self.store.outbox]
         parts += [repr(self.store.dead_letters)]
         parts += [repr(self.store.retours), repr(self.store.inbox)]
+        parts += [r.model_dump_json() for r in self.store.processing_log]
         for span in self.spans.get_finished_spans():
             parts += [span.name, json.dumps(dict(span.attributes or {}), default=str)]
             parts += [json.dumps(dict(e.attributes or {}), default=str) for e in span.events]
@@ -212,7 +213,10 @@ async def test_a_refused_command_is_answered_without_its_own_words(offer, caplog
     assert NAME not in json.dumps(reply)
     assert NAME not in caplog.text
     assert NAME not in offer.everything_written()
-    assert offer.store.commits == 0
+    if code == ReasonCode.UNKNOWN_ACTOR:  # a refused attempt is logged, naming a placeholder, not the claimed actor
+        [attempt] = offer.store.processing_log
+        assert (attempt.status, attempt.actor, attempt.reasons) == ("refused", "(unknown)", ["unknown_actor"])
+    assert offer.store.commits == (1 if code == ReasonCode.UNKNOWN_ACTOR else 0), "nothing else written"
 
 
 async def test_a_retours_reasons_are_kept_as_codes_and_contract_paths_only(offer):

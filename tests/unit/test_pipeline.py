@@ -598,7 +598,12 @@ async def test_deciding_an_unknown_referral_is_refused_with_unknown_referral(off
     assert reply["ok"] is False
     assert reply["command_id"] == str(cmd.command_id)
     assert [r["code"] for r in reply["reasons"]] == [ReasonCode.UNKNOWN_REFERRAL]
-    assert offer.store.outbox == [] and offer.store.commits == 0
+    assert offer.store.outbox == [] and offer.store.aggregates("cases") == []
+    # Only the refused attempt is written: its processing-log record, about no subject the service knows.
+    [attempt] = offer.store.processing_log
+    assert (attempt.status, attempt.subject, attempt.correlation_id) == ("refused", None, cmd.referral_id)
+    assert attempt.reasons == ["unknown_referral"] and attempt.actor and attempt.kind == "change"
+    assert offer.store.commits == 1
 
 
 async def test_the_same_command_twice_returns_the_same_result_and_has_one_effect(offer):

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from services.offer.bootstrap import definition as offer_definition
-from shared.contracts.commands import ReadProcessingLog
+from shared.contracts.commands import GetReferral, ReadProcessingLog
 from shared.contracts.envelope import EventData, event
 from shared.contracts.events import QuoteSent, ReferralRegistered
 from shared.contracts.parties import Party
@@ -255,3 +255,120 @@ def test_changing_an_activity_under_the_same_id_is_detected():
     quietly_widened = first.model_copy(update={"recipients": (*first.recipients, Party.WERKSAAM)})
     changed = register.model_copy(update={"activity": (quietly_widened, *register.activity[1:])})
     assert changed_without_new_version(changed, lock) == [first.id]
+
+
+# -- reads of personal data and refused attempts (issue 15, item 6) -----------------------------------------
+
+
+async def _a_case_and_a_statement(service) -> uuid.UUID:
+    from tests.unit.test_confidentiality import sign
+    from tests.unit.test_pipeline import registered_case
+    referral_id = await registered_case(service, accept=False)
+    assert (await sign(service, "am.jansen"))["ok"]
+    return referral_id
+
+
+def _records(service, message_type: str) -> list:
+    return [r for r in service.store.processing_log if r.message_type == message_type]
+
+
+async def test_a_read_of_personal_data_is_marked_apart_from_a_status_read_and_a_change():
+    from tests.unit.test_pipeline import Service
+    offer = Service(offer_definition())
+    referral_id = await _a_case_and_a_statement(offer)
+    assert (await offer.command(GetReferral(referral_id=referral_id, actor="am.pietersen")))["ok"]
+    assert (await offer.command(GetReferral(referral_id=referral_id, with_person=True, actor="am.jansen")))["ok"]
+    status_read, person_read = _records(offer, "query:get_referral")
+    assert (status_read.kind, status_read.actor, status_read.status) == ("read", "am.pietersen", "ok")
+    assert (person_read.kind, person_read.actor, person_read.status) == ("personal_data_read", "am.jansen", "ok")
+    [registered] = [r for r in offer.store.processing_log if r.operation == "offer.on_referral_registered"]
+    assert registered.kind == "change" and registered.actor is None
+    # Reading the log is a read of personal data too (whose data was processed how), and the answer has the fields.
+    read = await offer.command(ReadProcessingLog(correlation_id=referral_id, actor="privacy.officer"))
+    assert {(r["kind"], r["actor"]) for r in read["result"] if r["message_type"] == "query:get_referral"} == {
+        ("read", "am.pietersen"), ("personal_data_read", "am.jansen")}
+    [log_read] = _records(offer, "query:read_processing_log")
+    assert (log_read.kind, log_read.actor, log_read.subject) == ("personal_data_read", "privacy.officer", SUBJECT)
+
+
+CLAIMED = "femke.vanderheijden"  # well-formed, but no member of Heliomare's staff register
+
+
+@pytest.mark.parametrize(("actor", "with_person", "code", "logged_actor", "kind"), [
+    pytest.param(CLAIMED, True, "unknown_actor", "(unknown)", "personal_data_read", id="unknown-actor"),
+    pytest.param(None, True, "actor_missing", "(unknown)", "personal_data_read", id="no-actor"),
+    pytest.param("am.pietersen", True, "no_confidentiality_statement", "am.pietersen", "personal_data_read",
+                 id="no-statement"),
+    pytest.param("privacy.officer", None, "role_not_permitted", "privacy.officer", "change",
+                 id="role-not-permitted"),
+])
+async def test_a_refused_attempt_leaves_a_refused_record_naming_the_actor_or_a_placeholder(
+        actor, with_person, code, logged_actor, kind):
+    from shared.contracts.commands import DecideReferral
+    from tests.unit.test_pipeline import Service
+    offer = Service(offer_definition())
+    referral_id = await _a_case_and_a_statement(offer)
+    before = len(offer.store.processing_log)
+    attempt = (GetReferral(referral_id=referral_id, with_person=True, actor=actor) if with_person
+               else DecideReferral(referral_id=referral_id, accept=True, actor=actor))
+    reply = await offer.as_given(attempt)
+    assert not reply["ok"] and [r["code"] for r in reply["reasons"]] == [code]
+    [record] = offer.store.processing_log[before:]
+    assert (record.status, record.reasons, record.actor, record.kind) == ("refused", [code], logged_actor, kind)
+    assert record.subject == SUBJECT and record.correlation_id == referral_id, "about the referral's subject"
+    assert record.operation.startswith("offer.") and record.message_id == f"command:{attempt.command_id}"
+    assert CLAIMED not in record.model_dump_json(), "the claimed actor is never written"
+    assert [c.status for c in offer.store.aggregates("cases")] == ["registered"], "nothing else changed"
+
+
+async def test_a_command_from_another_partys_connection_is_logged_refused_without_its_claimed_actor():
+    from tests.unit.test_pipeline import Service
+    offer = Service(offer_definition())
+    referral_id = await _a_case_and_a_statement(offer)
+    attempt = GetReferral(referral_id=referral_id, with_person=True, actor="am.jansen")  # in the register, signed
+    reply = await offer.pipeline.handle_command(attempt.model_dump_json().encode(), user_id="werksaam")
+    assert [r["code"] for r in reply["reasons"]] == ["sender_not_authenticated"]
+    [record] = [r for r in _records(offer, "query:get_referral")]
+    assert (record.status, record.actor, record.kind) == ("refused", "(unknown)", "personal_data_read")
+    assert record.reasons == ["sender_not_authenticated"] and record.subject == SUBJECT
+
+
+async def test_a_refused_attempt_about_no_known_referral_has_no_subject_and_is_found_by_referral_and_trace():
+    from tests.unit.test_pipeline import Service
+    offer = Service(offer_definition())
+    unknown = uuid.uuid4()
+    with TRACER.start_as_current_span("cli"):
+        reply = await offer.as_given(GetReferral(referral_id=unknown, with_person=True, actor=CLAIMED))
+        trace_id = f"{trace.get_current_span().get_span_context().trace_id:032x}"
+    assert [r["code"] for r in reply["reasons"]] == ["unknown_actor"]
+    [record] = offer.store.processing_log
+    assert (record.subject, record.status, record.actor) == (None, "refused", "(unknown)")
+    for query in (ReadProcessingLog(correlation_id=unknown), ReadProcessingLog(trace_id=trace_id)):
+        found = await offer.command(query.model_copy(update={"actor": "privacy.officer"}))
+        assert [(r["subject"], r["status"], r["reasons"]) for r in found["result"]
+                if r["message_type"] == "query:get_referral"] == [(None, "refused", ["unknown_actor"])]
+    assert offer.store.processing_log == [record], "reading records about no subject is about no subject"
+
+
+async def test_a_read_of_records_with_and_without_a_subject_is_logged_about_the_subject_only():
+    pipeline, store = pipeline_for(offer_definition())
+    with TRACER.start_as_current_span("flow"):
+        await pipeline.handle_event(raw_of(registration()))
+        await pipeline.handle_command(GetReferral(referral_id=uuid.uuid4(), actor=CLAIMED).model_dump_json().encode(),
+                                      user_id="heliomare")
+        trace_id = f"{trace.get_current_span().get_span_context().trace_id:032x}"
+    found = await command(pipeline, ReadProcessingLog(trace_id=trace_id))
+    assert found["ok"] and sorted(str(r["subject"]) for r in found["result"]) == ["None", SUBJECT]
+    [log_read] = [r for r in store.processing_log if r.operation == "offer.read_processing_log"]
+    assert log_read.subject == SUBJECT and log_read.kind == "personal_data_read"
+
+
+def test_a_record_written_before_kinds_reads_as_a_change_or_a_read():
+    from shared.privacy.processing_log import ProcessingRecord
+    old = {"id": str(uuid.uuid4()), "subject": SUBJECT, "trace_id": "a" * 32, "span_id": "b" * 16,
+           "activity_id": REGISTRATION, "activity_version": 1, "legal_basis": "GDPR 6(1)(b)", "party": "heliomare",
+           "service": "offer", "operation": "offer.get_referral", "status": "ok",
+           "started_at": "2026-01-05T10:00:00+00:00", "time": "2026-01-05T10:00:00+00:00"}
+    assert ProcessingRecord.model_validate({**old, "message_type": "query:get_referral"}).kind == "read"
+    assert ProcessingRecord.model_validate({**old, "message_type": "referral.registered.v1"}).kind == "change"
+    assert ProcessingRecord.model_validate(old).reasons == []
