@@ -141,3 +141,29 @@ def test_the_command_line_refuses_to_run_without_knowing_who_gives_the_command(m
     result = CliRunner().invoke(app, ["referrals"])
     assert result.exit_code == 2 and "--as" in result.output
     assert CliRunner().invoke(app, ["--as", "Not Valid!", "referrals"]).exit_code == 2
+
+
+async def test_reading_a_parked_body_is_refused_without_a_statement_and_logged_with_one(offer):
+    import json
+    import uuid
+
+    from shared.contracts.commands import RecordDeadLetterRead
+    from shared.messaging.pipeline import dead_letter_key
+    from tests.unit.test_pipeline import _unknown_field_in_data
+
+    raw = _unknown_field_in_data()
+    await offer.pipeline.handle_event(raw)
+    envelope = json.loads(raw.body)
+    read = RecordDeadLetterRead(key=dead_letter_key(raw.message_id, raw.body), subject=envelope["subject"],
+                                correlation_id=uuid.UUID(envelope["correlation_id"]), actor="ops.signed")
+    refused = await offer.as_given(read)
+    assert codes(refused) == ["no_confidentiality_statement"]
+    assert not [r for r in offer.store.processing_log if r.message_type == "query:record_dead_letter_read"]
+    assert codes(await offer.as_given(read.model_copy(update={"actor": "am.jansen"}))) == ["role_not_permitted"]
+
+    assert (await sign(offer, "ops.signed"))["ok"]
+    reply = await offer.as_given(read)
+    assert reply["ok"] and reply["result"]["recorded"] is True, reply
+    [record] = [r for r in offer.store.processing_log if r.message_type == "query:record_dead_letter_read"]
+    assert (record.actor, record.subject, record.message_id, str(record.correlation_id)) == (
+        "ops.signed", envelope["subject"], f"dead-letter:{read.key}", envelope["correlation_id"])
