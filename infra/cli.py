@@ -4,6 +4,8 @@ Caseworker (WerkSaam):
     werkbrug refer PERSON.json                        submit a referral (personal data from a file, not the shell)
     werkbrug referrals [--status S]                   list referrals
     werkbrug status REFERRAL                          one referral at both parties, with every retour
+      (municipality, support need, outcome, amounts and dates only to staff with a confidentiality statement at
+      the party; others get states, ids and retours with a one-line note; `invoices` alike; `reconcile` needs one)
     werkbrug reconcile [REFERRAL]                     where the parties' records disagree (exit 2 if any)
     werkbrug approve REFERRAL QUOTE | reject REFERRAL QUOTE --reason CODE
 Account manager (Heliomare):
@@ -96,6 +98,7 @@ from shared.contracts.commands import (
     ReadProcessingLog,
     RecordAuthorityNotification,
     RecordConfidentialityStatement,
+    RecordDeadLetterRead,
     ReportBreach,
     SendQuote,
     SubjectNotificationReason,
@@ -117,7 +120,9 @@ from shared.contracts.events import (
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, reasons_from_validation_error
 from shared.contracts.staff import Role
+from shared.messaging.pipeline import dead_letter_key
 from shared.privacy.bsn import is_valid_bsn
+from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
                   no_args_is_help=True, add_completion=False)
@@ -257,20 +262,26 @@ def referrals(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List referrals, newest first (pseudonyms and states, no personal data)."""
+    """List referrals, newest first: pseudonyms and states; municipality, support need and quote amounts only
+    under a confidentiality statement (art 8)."""
     _service(service, answering=ListReferrals)
-    reply = _run(_send(service, ListReferrals(status=status, limit=limit)))
+    replies, brief = _run(_send_detailed([service], ListReferrals(status=status, limit=limit)))
+    reply = replies[service]
+    _status_only_note(brief)
     if as_json_ or not reply.ok:
         _answer(reply, as_json_, str)
         return
     table = Table(title=f"referrals at {service} · {len(reply.result)}")
-    for column in ("referral", "subject", "status", "municipality", "support need", "quotes"):
+    columns = ("referral", "subject", "status", "quotes") if brief else (
+        "referral", "subject", "status", "municipality", "support need", "quotes")
+    for column in columns:
         table.add_column(column)
     for r in reply.result:
-        quotes = ", ".join(f"#{q['sequence']} €{q['amount']} {q.get('decision') or q.get('status') or ''}".strip()
-                           for q in r["quotes"])
-        table.add_row(r["referral_id"], r["subject"] or "-", r["status"], r["municipality"] or "-",
-                      r["support_need"] or "-", quotes or "-")
+        quotes = ", ".join(" ".join(x for x in (f"#{q.get('sequence')}", f"€{q['amount']}" if "amount" in q else "",
+                                                q.get("decision") or q.get("status") or "") if x)
+                           for q in r.get("quotes", []))
+        detail = () if brief else (r.get("municipality") or "-", r.get("support_need") or "-")
+        table.add_row(r["referral_id"], r.get("subject") or "-", r["status"], *detail, quotes or "-")
     console.print(table)
 
 
@@ -281,7 +292,8 @@ def status(
 ) -> None:
     """One referral as each party sees it, with every message sent and how it was answered."""
     rid = _uuid(referral)
-    views = _run(_send_all(GetReferral(referral_id=rid)))
+    views, brief = _run(_send_detailed(None, GetReferral(referral_id=rid)))
+    _status_only_note(brief)
     if as_json_:
         print(json.dumps({s: r.model_dump(mode="json") for s, r in views.items()}, indent=2))
         return
@@ -300,6 +312,8 @@ def status(
             outcome = retour.get("status", waiting)
             reasons = ", ".join(r["code"] for r in retour.get("reasons", []))
             console.print(f"  sent {d['type']} ({d['status']}) → {outcome} {reasons}".rstrip())
+    if brief:  # the facts compared are referral-level data: not compared on a status view
+        return
     disagreements = reconcile_one(referral, {s: r.result if r.ok else None for s, r in views.items()})
     for d in disagreements:
         console.print(f"[red]parties disagree[/] on {d.fact}: WerkSaam {d.werksaam} ≠ Heliomare {d.heliomare}")
@@ -315,14 +329,16 @@ def reconcile(
     approved. Exit 2 when they disagree (a message still on its way shows too: run it again)."""
     if referral is not None:
         rid = _uuid(referral)
-        views = _run(_send_all(GetReferral(referral_id=rid)))
+        views = _run(_send_all(GetReferral(referral_id=rid, detail=True)))
+        _refuse_unsigned(views)
         if not any(r.ok for r in views.values()):
             err.print(f"unknown referral {referral}")
             raise typer.Exit(1)
         found = reconcile_one(str(rid), {s: r.result if r.ok else None for s, r in views.items()})
         compared = 1
     else:
-        lists = _run(_send_all(ListReferrals(limit=1000)))
+        lists = _run(_send_all(ListReferrals(limit=1000, detail=True)))
+        _refuse_unsigned(lists)
         refused = [s for s, r in lists.items() if not r.ok]
         if refused:
             err.print(f"refused by {', '.join(refused)}")
@@ -454,7 +470,9 @@ def invoices(
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Heliomare's invoices to WerkSaam (art 7): number, date, moment, amounts, and the totals."""
-    reply = _run(_send("billing", ListInvoices(year=year)))
+    replies, brief = _run(_send_detailed(["billing"], ListInvoices(year=year)))
+    reply = replies["billing"]
+    _status_only_note(brief)
     if as_json_ or not reply.ok:
         _answer(reply, as_json_, str)
         return
@@ -462,6 +480,14 @@ def invoices(
     if not rows:
         err.print("no invoices")
         raise typer.Exit(1)
+    if brief:
+        table = Table(title=f"invoices · {len(rows)} · numbers only")
+        for column in ("number", "moment", "referral"):
+            table.add_column(column)
+        for i in rows:
+            table.add_row(i["number"], i["moment"], i["referral_id"])
+        console.print(table)
+        return
     table = Table(title=f"invoices · {len(rows)}")
     for column in ("number", "date", "moment", "basis", "excl. VAT", "VAT", "total", "referral"):
         table.add_column(column, justify="right" if column in ("excl. VAT", "VAT", "total") else "left")
@@ -532,22 +558,45 @@ def dlq_show(
         raise typer.Exit(1)
     print(json.dumps({**letter.summary(), "broker": letter.broker_headers()}, indent=2, default=str))
     if body:
-        _require_statement_at(letter.service)
+        _record_read(letter)
         print(letter.body.decode(errors="replace"))
 
 
-def _require_statement_at(service: str) -> None:
-    """A parked body may hold personal data: shown only to staff with a confidentiality statement in force
-    in the register of the party whose service parked it (agreement art 8), as the services' own queries
-    require. Asking for the register is itself a query the service logs with the actor."""
-    reply = _run(_send(service, ListConfidentialityStatements()))
+def _record_read(letter) -> None:
+    """A parked body may hold personal data: shown only to staff with a confidentiality statement in force at
+    the party whose service parked it (agreement art 8), and the read is in that service's processing log,
+    naming the actor, the message (its dead-letter key) and the subject and referral its envelope names. One
+    query to the service does both (RecordDeadLetterRead); only when it answers ok is the body shown."""
+    subject, correlation_id = _named_in(letter.body)
+    query = RecordDeadLetterRead(key=dead_letter_key(letter.message_id, letter.body), subject=subject,
+                                 correlation_id=correlation_id or _as_uuid_or_none(letter.correlation_id))
+    reply = _run(_send(letter.service, query))
     if not reply.ok:
-        err.print(f"{service} refused: {', '.join(str(r) for r in reply.reasons)}")
+        for reason in reply.reasons:
+            err.print(f"refused: {reason}")
+        err.print(f"the body is not shown ({letter.service} did not record the read)")
         raise typer.Exit(2)
-    if not any(s["staff"] == _actor and s["applies"] for s in reply.result or []):
-        err.print(f"refused: no_confidentiality_statement: {_actor} has no confidentiality statement in force "
-                  f"at {service}'s party; the body is not shown")
-        raise typer.Exit(2)
+
+
+def _named_in(body: bytes) -> tuple[str | None, uuid.UUID | None]:
+    """The subject's pseudonym and the referral a parked message's envelope names, if it names them well-formed
+    (a refused message may be anything: what does not fit is left out, never echoed)."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(envelope, dict):
+        return None, None
+    subject = envelope.get("subject")
+    subject = subject if isinstance(subject, str) and re.fullmatch(PSEUDONYM_PATTERN, subject) else None
+    return subject, _as_uuid_or_none(envelope.get("correlation_id"))
+
+
+def _as_uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dlq.command("replay")
@@ -1181,6 +1230,39 @@ async def _send(service: str, command) -> CommandResult:
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
         return {s: await client.send(s, _as_actor(query)) for s in client.reachable(DEFINITIONS)}
+
+
+def _unsigned(reply: CommandResult) -> bool:
+    return not reply.ok and any(r.code == ReasonCode.NO_CONFIDENTIALITY_STATEMENT for r in reply.reasons)
+
+
+async def _send_detailed(services: list[str] | None, query) -> tuple[dict[str, CommandResult], list[str]]:
+    """A referral-level view (ReferralView) from each service (default: every one reachable): with its detail
+    where the actor has a confidentiality statement in force (art 8), else the status view the service gives
+    without one. Returns the answers and the services that gave the status view only."""
+    replies: dict[str, CommandResult] = {}
+    brief: list[str] = []
+    async with CommandClient(get_settings(), timeout=15) as client:
+        for s in services if services is not None else client.reachable(DEFINITIONS):
+            reply = await client.send(s, _as_actor(query.model_copy(update={"detail": True})))
+            if _unsigned(reply):
+                reply = await client.send(s, _as_actor(query.model_copy(update={"detail": False})))
+                brief.append(s)
+            replies[s] = reply
+    return replies, brief
+
+
+def _status_only_note(brief: list[str]) -> None:
+    if brief:
+        err.print(f"status view only at {', '.join(brief)}: {_actor} has no confidentiality statement in force "
+                  "there (art 8); municipality, support need, outcome, amounts and dates are left out")
+
+
+def _refuse_unsigned(replies: dict[str, CommandResult]) -> None:
+    if unsigned := [s for s, r in replies.items() if _unsigned(r)]:
+        err.print(f"refused: no_confidentiality_statement at {', '.join(unsigned)}: comparing the parties' records "
+                  f"reads referral-level data (art 8)")
+        raise typer.Exit(2)
 
 
 async def _ping_all() -> dict[str, dict]:

@@ -170,13 +170,22 @@ async def publish_report(client: CommandClient, year: int) -> dict | None:
 async def collect_money(client: CommandClient, cases) -> list[dict]:
     """Per referral with a trajectory: the branch, approved (WerkSaam), invoiced (Heliomare billing) and
     invoiced as WerkSaam received and checked it."""
+    # Amounts per referral are personal data: finance reads them under a confidentiality statement (art 8).
+    for service, finance, officer in (("intake", "fin.werksaam", PRIVACY_OFFICER),
+                                      ("billing", "fin.heliomare", "privacy.heliomare")):
+        signed = await client.send(service, RecordConfidentialityStatement(
+            staff=finance, signed_on=datetime.now(UTC).date(), actor=officer))
+        if not signed.ok:
+            console.print(f"[red]confidentiality statement refused: {', '.join(str(r) for r in signed.reasons)}[/]")
     rows = []
     for case in cases:
         if case.trajectory is None or case.outcome in (None, "refused", "declined"):
             continue
         rid = uuid.UUID(case.referral_id)
-        intake = (await client.send("intake", GetReferral(referral_id=rid))).result or {}
-        billing = (await client.send("billing", GetReferral(referral_id=rid))).result or {}
+        intake = (await client.send("intake", GetReferral(referral_id=rid, detail=True,
+                                                          actor="fin.werksaam"))).result or {}
+        billing = (await client.send("billing", GetReferral(referral_id=rid, detail=True,
+                                                            actor="fin.heliomare"))).result or {}
         rows.append({
             "schedule": case.trajectory.schedule.replace("_only", ""), "ending": case.trajectory.ending,
             "requoted": case.plan == "reject_then_approve",

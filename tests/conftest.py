@@ -104,8 +104,27 @@ async def services(settings, mongodb_urls, amqp, span_exporter):
     from tests.harness import start_in_process
 
     running = await start_in_process(settings, mongodb_urls, span_exporters=[span_exporter])
+    await _test_client_signed(settings)
     yield running
     await running.stop()
+
+
+async def _test_client_signed(settings) -> None:
+    """The tests' own client reads referral-level detail (ReferralView.detail) under a confidentiality statement
+    at every service (art 8), recorded by another member of the party, as the party's privacy officer would.
+    The staff the tests name have none unless a test records one."""
+    from datetime import UTC, datetime
+
+    from shared.client import CommandClient
+    from shared.contracts.commands import RecordConfidentialityStatement
+    from tests.staff import TEST_CLIENT, TEST_STAFF
+
+    async with CommandClient(settings, actors=TEST_STAFF) as c:
+        for name, make in DEFINITIONS.items():
+            officer = {"werksaam": "privacy.werksaam", "heliomare": "privacy.heliomare"}[make().party.value]
+            signed = await c.send(name, RecordConfidentialityStatement(
+                staff=TEST_CLIENT, signed_on=datetime.now(UTC).date(), actor=officer))
+            assert signed.ok, (name, signed.reasons)
 
 
 @pytest.fixture

@@ -76,6 +76,45 @@ class Query(Command):
         every query that reveals it, and reads of a history of persons by their pseudonyms."""
         return self.reveals_personal_data()
 
+    def shown(self, result: Any) -> Any:
+        """What of the handler's answer the actor gets (the pipeline applies it to every query's answer)."""
+        return result
+
+
+# What a referral-level view keeps when the actor asks no detail (`ReferralView.detail` false): ids, states,
+# the pseudonym and how messages were answered. Deny by default: every other key is left out, at any depth,
+# so a municipality, support need, outcome, amount, date or progress report never reaches it.
+STATUS_VIEW_KEYS = frozenset({
+    "referral_id", "subject", "status", "trajectory_id", "quote_id", "quotes", "sequence", "decision",
+    "invoices", "number", "moment", "deliveries", "event_id", "type", "routing_key", "retour", "expects_retour",
+    "from", "retour_id", "reasons", "refusal_reasons", "code", "field", "at",
+})
+
+
+def status_view(value: Any) -> Any:
+    """`value` with only the keys of STATUS_VIEW_KEYS, at every depth."""
+    if isinstance(value, dict):
+        return {k: status_view(v) for k, v in value.items() if k in STATUS_VIEW_KEYS}
+    if isinstance(value, list):
+        return [status_view(v) for v in value]
+    return value
+
+
+class ReferralView(Query):
+    """A query whose answer is about single referrals. Referral-level data (municipality, support need,
+    outcome, amounts, dates) is personal data (agreement art 8): asked with `detail`, the view needs a
+    confidentiality statement like any personal data; without it the actor gets the status view only
+    (`STATUS_VIEW_KEYS`), which is what a role that follows messages and states needs (an operator)."""
+
+    detail: bool = Field(False, description="The referral-level fields too (municipality, support need, outcome, "
+                                            "amounts, dates): needs a confidentiality statement (art 8).")
+
+    def reveals_personal_data(self) -> bool:
+        return self.detail
+
+    def shown(self, result: Any) -> Any:
+        return result if self.reveals_personal_data() else status_view(result)
+
 
 # --- intake (WerkSaam) -----------------------------------------------------------------------
 
@@ -112,19 +151,19 @@ class DecideQuote(Command):
     reject_reason: QuoteRejectReason | None = None
 
 
-class GetReferral(Query):
+class GetReferral(ReferralView):
 
     roles = ANYONE
     command: Literal["get_referral"] = "get_referral"
     referral_id: uuid.UUID
-    with_person: bool = Field(False, description="Also the person's data (intake, offer): needs a confidentiality "
-                                                 "statement (art 8).")
+    with_person: bool = Field(False, description="Also the person's data (intake, offer), with every detail: needs "
+                                                 "a confidentiality statement (art 8).")
 
     def reveals_personal_data(self) -> bool:
-        return self.with_person
+        return self.detail or self.with_person
 
 
-class ListReferrals(Query):
+class ListReferrals(ReferralView):
 
     roles = ANYONE
     command: Literal["list_referrals"] = "list_referrals"
@@ -192,8 +231,25 @@ class ListDeadLetters(Query):
     keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(max_length=10_000)
 
 
+class RecordDeadLetterRead(Query):
+    """Someone is about to read the body of a message parked at this service (`werkbrug dlq show --body`). The
+    body may hold personal data: the read needs a confidentiality statement in force at this party (art 8),
+    checked like every query that reveals personal data, and it leaves a processing-log record naming the
+    actor, the message (its `dead_letter_key`) and the subject and referral its envelope names, if any. The
+    body itself never reaches the service: the reader's tool asks first and shows the body only when answered ok."""
+
+    roles = frozenset({OPS, PO})
+    command: Literal["record_dead_letter_read"] = "record_dead_letter_read"
+    key: str = Field(pattern=r"^[0-9a-f]{64}$", description="The parked message's dead_letter_key.")
+    subject: Pseudonym | None = Field(None, description="The subject the parked message's envelope names.")
+    correlation_id: uuid.UUID | None = Field(None, description="The referral (lifecycle) the message names.")
+
+    def reveals_personal_data(self) -> bool:
+        return True
+
+
 CORE_COMMANDS = (ReadProcessingLog, RecordConfidentialityStatement, ListConfidentialityStatements,
-                 ListDeadLetters)  # every service
+                 ListDeadLetters, RecordDeadLetterRead)  # every service
 
 
 class GetReport(Query):
@@ -379,7 +435,8 @@ TrajectoryCommand = Annotated[
 # --- billing (Heliomare) -----------------------------------------------------------------------
 
 
-class ListInvoices(Query):
+class ListInvoices(ReferralView):
+    """Billing's invoices, each naming its referral: with `detail`, their dates and amounts."""
 
     roles = frozenset({FIN, AM})
     command: Literal["list_invoices"] = "list_invoices"

@@ -51,6 +51,7 @@ from shared.contracts.commands import (
     Query,
     ReadProcessingLog,
     RecordConfidentialityStatement,
+    RecordDeadLetterRead,
 )
 from shared.contracts.envelope import Envelope, EventData, envelope_model, known_versions, lookup
 from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
@@ -186,6 +187,7 @@ class ServiceDefinition:
         found[RecordConfidentialityStatement] = found[ListConfidentialityStatements] = register.by_name(
             party, "confidentiality")
         found[ListDeadLetters] = found[Retour]  # why a message was refused: part of answering what was sent
+        found[RecordDeadLetterRead] = found[Retour]  # reading a refused message to set it right, likewise
         return found
 
 
@@ -619,7 +621,7 @@ class Pipeline:
                         if not type(command).concerns_subject_rights:
                             await uow.exclude_restricted()  # art 18, 21: left out, not blocking the rest
                         uow.processing = self._command_processing(command, handler)
-                        result = await handler(command, uow)
+                        result = command.shown(await handler(command, uow))
                         await uow.commit()  # the reads' processing-log records
                         return _result(True, command.command_id, [], result)
                 return await self._run_command(command, handler, work)
@@ -772,11 +774,25 @@ async def list_dead_letters(query: ListDeadLetters, uow: UnitOfWork) -> list[dic
              "at": r.at.isoformat()} for r in await uow.dead_letter_records(query.keys)]
 
 
+async def record_dead_letter_read(query: RecordDeadLetterRead, uow: UnitOfWork) -> dict[str, Any]:
+    """The read of a parked message's body, in the processing log: the messaging core checked the reader's
+    confidentiality statement (the query reveals personal data) and names the actor; this names the message
+    by its dead-letter key, with the subject and referral its envelope names. Whether this service recorded
+    refusing it is part of the answer (a message can be parked without a record: see `record_failure`)."""
+    if uow.processing is not None:
+        uow.processing.message_id = f"dead-letter:{query.key}"
+        uow.processing.correlation_id = query.correlation_id
+        uow.processing.subjects |= {query.subject} if query.subject else set()
+    recorded = await uow.dead_letter_records([query.key])
+    return {"key": query.key, "recorded": bool(recorded), "subject": query.subject}
+
+
 CORE_HANDLERS: dict[type[Command], CommandHandler] = {
     ReadProcessingLog: read_processing_log,
     RecordConfidentialityStatement: record_confidentiality_statement,
     ListConfidentialityStatements: list_confidentiality_statements,
     ListDeadLetters: list_dead_letters,
+    RecordDeadLetterRead: record_dead_letter_read,
 }
 
 

@@ -3,6 +3,7 @@ a recorded confidentiality statement, and each such read is in the processing lo
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.scenario import until_status
-from shared.contracts.commands import ReadProcessingLog, RecordConfidentialityStatement
+from shared.contracts.commands import GetReferral, ReadProcessingLog, RecordConfidentialityStatement
 from tests.integration.test_cli import werkbrug
 from tests.integration.test_flow import a_referral
 from tests.staff import TEST_CLIENT
@@ -41,3 +42,58 @@ async def test_only_staff_with_a_statement_see_the_person_and_their_reads_are_lo
         ("am.devries", "personal_data_read", "refused")]  # the refused read showed nothing, but is logged
     assert reads[0]["activity_id"] == "urn:werkbrug:activity:heliomare:case-overview:v1"
     assert reads[1]["reasons"] == ["no_confidentiality_statement"]
+
+
+async def test_referral_level_views_show_municipality_need_outcome_and_amounts_only_under_a_statement(
+        services, client, settings):
+    """Referral-level data is personal data (art 8): `status`, `referrals` and `invoices` by a member without a
+    statement give the status view (ids, states, retours) with a one-line note; with a statement, the detail."""
+    from shared.contracts.commands import ListInvoices, StartTrajectory
+    from tests.harness import wait_for
+    from tests.integration.test_full_process import START, approved_referral
+
+    rid, _ = await approved_referral(client, seed=815)
+    assert (await client.send("trajectory", StartTrajectory(referral_id=uuid.UUID(rid), start_date=START))).ok
+
+    async def invoiced():
+        listed = (await client.send("billing", ListInvoices(detail=True))).result
+        return [i for i in listed if i["referral_id"] == rid]
+
+    [advance] = await wait_for(invoiced, within=30, what="the advance invoice")
+    municipality = (await client.send("intake", GetReferral(referral_id=uuid.UUID(rid), detail=True))).result[
+        "municipality"]
+    assert municipality
+
+    code, out, err = await werkbrug(settings, "--as", "ops.werksaam", "status", rid, "--json")
+    assert code == 0, err
+    views = json.loads(out)
+    assert views["intake"]["result"]["status"] and "status view only" in err
+    referral_level = {"municipality", "support_need", "approved_amount", "amount", "outcome", "start_date",
+                      "trajectory", "invoiced_total"}
+    results = [reply["result"] for reply in views.values()]
+    assert not keys_in(results) & referral_level, keys_in(results) & referral_level
+    code, out, err = await werkbrug(settings, "--as", "ops.werksaam", "referrals", "--json")
+    assert code == 0 and rid in out and not keys_in(json.loads(out)) & referral_level
+    code, out, err = await werkbrug(settings, "--as", "fin.heliomare", "invoices", "--json")
+    assert code == 0 and "status view only at billing" in err, err
+    [shown_invoice] = [i for i in json.loads(out)["result"] if i["referral_id"] == rid]
+    assert shown_invoice == {"number": advance["number"], "moment": "advance", "referral_id": rid}
+    assert not keys_in(json.loads(out)) & {"amount_excl_vat", "vat_amount", "total", "invoice_date"}
+
+    signed = await client.send("intake", RecordConfidentialityStatement(
+        staff="ops.werksaam", signed_on=datetime.now(UTC).date(), actor="privacy.werksaam"))
+    assert signed.ok, signed.reasons
+    code, out, err = await werkbrug(settings, "--as", "ops.werksaam", "referrals", "--json")
+    assert code == 0 and f'"municipality": "{municipality}"' in out and "status view only" not in err
+    code, out, err = await werkbrug(settings, "--as", "ops.werksaam", "status", rid, "--json")
+    intake = json.loads(out)["intake"]["result"]
+    assert intake["municipality"] == municipality and intake["approved_amount"] and "status view only" not in err
+
+
+def keys_in(value) -> set[str]:
+    """Every key of every object in a JSON value, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_in(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_in(v)}
+    return set()

@@ -70,7 +70,8 @@ BRANCHES = [  # (quote plan, schedule, ending): every branch of Bijlage 2
 
 
 async def view(client, service: str, referral_id) -> dict:
-    return (await client.send(service, GetReferral(referral_id=uuid.UUID(str(referral_id))))).result or {}
+    return (await client.send(service, GetReferral(referral_id=uuid.UUID(str(referral_id)),
+                                                   detail=True))).result or {}
 
 
 def cases_for(branches, seed: int) -> list[Case]:

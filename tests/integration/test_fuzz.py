@@ -566,7 +566,7 @@ async def state(client) -> dict[str, Any]:
     views: dict[str, Any] = {}
     for name in DEFINITIONS:
         query, key = (ListSubjectRequests(limit=1000), "request_id") if name == "subject_rights" else (
-            ListReferrals(limit=1000), "referral_id")
+            ListReferrals(limit=1000, detail=True), "referral_id")
         reply = await client.send(name, query)
         assert reply.ok, (name, reply.reasons)
         assert len(reply.result) < 1000, "the comparison needs every referral in one page"
@@ -575,7 +575,7 @@ async def state(client) -> dict[str, Any]:
         reply = await client.send(name, ListBreaches(limit=1000, now=datetime(2040, 1, 1, tzinfo=UTC)))
         assert reply.ok, (name, reply.reasons)
         views[f"{name} breaches"] = {v["breach_id"]: v for v in reply.result}
-    invoices = await client.send("billing", ListInvoices(limit=10_000))
+    invoices = await client.send("billing", ListInvoices(limit=10_000, detail=True))
     assert invoices.ok, invoices.reasons
     views["billing invoices"] = invoices.result
     return views

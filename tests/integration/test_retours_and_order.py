@@ -24,6 +24,7 @@ from tests.integration.test_cli import werkbrug
 from tests.integration.test_flow import a_referral
 from tests.integration.test_full_process import START, approved_referral, view
 from tests.integration.test_identity import connect_as, publish
+from tests.staff import TEST_CLIENT
 
 pytestmark = pytest.mark.integration
 
@@ -208,7 +209,7 @@ async def test_a_legitimate_start_and_end_arriving_in_reverse_order_are_both_tak
     taken = await view(client, "intake", rid)
     assert taken["trajectory"]["trajectory_id"] == str(tid) and taken["trajectory"]["end_date"] is not None
     # Heliomare's messages bypassed its own trajectory service: its records now disagree with WerkSaam's.
-    code, out, err = await werkbrug(settings, "reconcile", rid)
+    code, out, err = await werkbrug(settings, "--as", TEST_CLIENT, "reconcile", rid)
     assert code == 2, (out, err)
     assert "trajectory state" in out and "Traceback" not in out + err
 
@@ -228,6 +229,6 @@ async def test_reconcile_finds_no_disagreement_on_a_clean_lifecycle(services, cl
                 and sorted(x["number"] for x in i["invoices"]) == numbers)
 
     await wait_for(settled, within=WAITED, what="the invoices at WerkSaam")
-    code, out, err = await werkbrug(settings, "reconcile", rid)
+    code, out, err = await werkbrug(settings, "--as", TEST_CLIENT, "reconcile", rid)
     assert code == 0, (out, err)
     assert "agree" in out and "Traceback" not in out + err

@@ -290,7 +290,8 @@ async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_h
         services, client, settings):
     [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=761), seed=761)
     rid = uuid.UUID(case.referral_id)
-    before = {s: (await client.send(s, GetReferral(referral_id=rid))).result for s in ("offer", "trajectory")}
+    before = {s: (await client.send(s, GetReferral(referral_id=rid, detail=True))).result
+              for s in ("offer", "trajectory")}
 
     done = await request_until_done(client, case.command.bsn, Right.ERASURE, parties=[Party.WERKSAAM])
 
@@ -302,7 +303,7 @@ async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_h
     # Heliomare's services did nothing: its case and trajectory are as they were and go on being processed.
     await _received_by_heliomare(client, done["request_id"])
     for service, view in before.items():
-        after = await client.send(service, GetReferral(referral_id=rid))
+        after = await client.send(service, GetReferral(referral_id=rid, detail=True))
         assert after.ok and after.result == view, service
     subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(case.command.bsn)
     for name in ("offer", "trajectory", "billing"):
