@@ -27,7 +27,6 @@ import contextlib
 import gc
 import json
 import signal
-import sys
 import time
 from typing import Any
 
@@ -202,10 +201,9 @@ async def hop(args: argparse.Namespace) -> None:
 
     runtime.pipeline.handle_event = counted
     if args.storage == "memory":
-        sys.path.insert(0, ".")
-        from tests.unit.fakes import FakeStore
+        from shared.storage.memory import MemoryStore
 
-        store = FakeStore(runtime.definition.party, runtime.definition.repositories)
+        store = MemoryStore(runtime.definition.party, runtime.definition.repositories)
         relay = _MemoryRelay(store, runtime.publish_envelope, settings.relay_interval)
         runtime.pipeline.uow_factory = relay.unit_of_work
         runtime.relay = relay

@@ -3,7 +3,7 @@
 A handler gets a unit of work, reads and changes aggregates through its repositories and returns.
 The messaging core commits: aggregates, the outbox records of the events they emitted, and the inbox
 record of the message that caused it all, atomically. `shared.storage.mongo` implements this on
-MongoDB; `tests/unit/fakes.py` implements it in memory for unit tests.
+MongoDB; `shared/storage/memory.py` implements it in memory (unit tests, the benchmark).
 """
 
 from __future__ import annotations

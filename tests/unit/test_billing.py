@@ -32,8 +32,9 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import ReasonCode, Refusal
 from shared.domain import NotYet
 from shared.messaging.pipeline import Pipeline
+from shared.storage.memory import MemoryStore
 from tests.unit.builders import an_envelope, raw_of
-from tests.unit.fakes import FakeStore, RecordingDeadLetters
+from tests.unit.fakes import RecordingDeadLetters
 from tests.unit.test_trajectory_domain import a_commission
 
 SUBJECT = "psn_" + "b" * 26
@@ -266,7 +267,7 @@ def test_stopped_early_the_advance_stands_and_the_afterwards_part_is_pro_rata():
 class Billing:
     def __init__(self) -> None:
         d = billing_definition(Settings())
-        self.store = FakeStore(d.party, d.repositories)
+        self.store = MemoryStore(d.party, d.repositories)
         self.pipeline = Pipeline(d, self.store.unit_of_work, RecordingDeadLetters(),
                                  TracerProvider().get_tracer("t"), 64 * 1024)
 

@@ -26,8 +26,8 @@ from shared.contracts.events import (
 )
 from shared.contracts.parties import Municipality, Party
 from shared.contracts.reasons import ReasonCode, Refusal
+from shared.storage.memory import MemoryStore
 from tests.unit.builders import OTHER_VALID_BSN, VALID_BSN, a_quote_sent, a_submit_referral, pseudonymise
-from tests.unit.fakes import FakeStore
 
 PERSONAL_VALUES = [VALID_BSN, "Fenna", "de Boer", "1991-04-12", "1621AB", "1621 AB", "12345678", "fenna@example.nl"]
 
@@ -355,11 +355,11 @@ def test_no_quote_after_approval():
 
 
 @pytest.fixture
-def store() -> FakeStore:
-    return FakeStore(Party.WERKSAAM, [REFERRALS])
+def store() -> MemoryStore:
+    return MemoryStore(Party.WERKSAAM, [REFERRALS])
 
 
-async def submit(store: FakeStore, cmd: SubmitReferral):
+async def submit(store: MemoryStore, cmd: SubmitReferral):
     async with store.unit_of_work() as uow:
         answer = await handlers.submit_referral(cmd, uow, pseudonymise=pseudonymise)
         await uow.commit()

@@ -25,6 +25,7 @@ from shared.logs import own_id
 from shared.messaging.pipeline import Pipeline, RawMessage
 from shared.messaging.topology import Topology
 from shared.runtime import _AttributesWithoutEcho, _log_repeat, _ParkingQueue
+from shared.storage.memory import MemoryStore
 from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import (
     PSEUDONYM_KEY,
@@ -35,7 +36,6 @@ from tests.unit.builders import (
     pseudonymise,
     raw_of,
 )
-from tests.unit.fakes import FakeStore
 
 # A person's name, spelled so that it passes every pattern a hostile sender could aim at (event type words,
 # service names, dict keys): lowercase letters only.
@@ -50,7 +50,7 @@ class Offer:
 
     def __init__(self) -> None:
         self.definition = offer_definition()
-        self.store = FakeStore(self.definition.party, self.definition.repositories)
+        self.store = MemoryStore(self.definition.party, self.definition.repositories)
         settings = Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY)
         self.dead_letters = _ParkingQueue(Topology(settings.namespace, settings.delivery_limit), "offer",
                                           Party.HELIOMARE, settings)

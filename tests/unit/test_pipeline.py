@@ -35,6 +35,7 @@ from shared.contracts.events import Outcome as TrajectoryOutcome
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.messaging.pipeline import Pipeline, RawMessage, dead_letter_key
+from shared.storage.memory import MemoryStore
 from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import (
     PSEUDONYM_KEY,
@@ -47,7 +48,7 @@ from tests.unit.builders import (
     pseudonymise,
     raw_of,
 )
-from tests.unit.fakes import FakeStore, RecordingDeadLetters
+from tests.unit.fakes import RecordingDeadLetters
 
 SUBJECT = pseudonymise(VALID_BSN)
 
@@ -60,7 +61,7 @@ class Service:
 
     def __init__(self, definition) -> None:
         self.definition = definition
-        self.store = FakeStore(definition.party, definition.repositories)
+        self.store = MemoryStore(definition.party, definition.repositories)
         self.dead_letters = RecordingDeadLetters(self.store)
         self.staff = TEST_STAFF[definition.party]
         self.pipeline = Pipeline(definition, self.store.unit_of_work, self.dead_letters, TRACER, MAX_BYTES,

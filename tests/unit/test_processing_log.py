@@ -20,9 +20,10 @@ from shared.contracts.events import QuoteSent, ReferralRegistered
 from shared.contracts.parties import Party
 from shared.messaging.pipeline import Pipeline
 from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
+from shared.storage.memory import MemoryStore
 from tests.staff import TEST_STAFF, given_by_staff
 from tests.unit.builders import PSEUDONYM_KEY, VALID_BSN, a_referral_registered, an_envelope, pseudonymise, raw_of
-from tests.unit.fakes import FakeStore, RecordingDeadLetters
+from tests.unit.fakes import RecordingDeadLetters
 
 SUBJECT = pseudonymise(VALID_BSN)
 PROVIDER = TracerProvider()
@@ -36,8 +37,8 @@ async def command(pipeline: Pipeline, query) -> dict:
     return await pipeline.handle_command(query.model_dump_json().encode(), user_id=pipeline.d.party.value)
 
 
-def pipeline_for(definition) -> tuple[Pipeline, FakeStore]:
-    store = FakeStore(definition.party, definition.repositories)
+def pipeline_for(definition) -> tuple[Pipeline, MemoryStore]:
+    store = MemoryStore(definition.party, definition.repositories)
     return Pipeline(definition, store.unit_of_work, RecordingDeadLetters(), TRACER, 64 * 1024,
                     staff=TEST_STAFF[definition.party]), store
 

@@ -18,16 +18,16 @@ from shared.config import Settings
 from shared.contracts.commands import DecideReferral
 from shared.contracts.parties import Party
 from shared.runtime import ServiceRuntime
+from shared.storage.memory import MemoryStore
 from tests.unit.builders import a_referral_registered, an_envelope
-from tests.unit.fakes import FakeStore
 
 SETTINGS = Settings(WERKBRUG_NAMESPACE="wbunit", MONGODB_URL=None, WERKBRUG_SPAN_FILE=None,
                     OTEL_EXPORTER_OTLP_ENDPOINT=None)
 
 
-def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, FakeStore]:
+def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, MemoryStore]:
     runtime = ServiceRuntime(make_definition(SETTINGS), SETTINGS)
-    store = FakeStore(runtime.definition.party, runtime.definition.repositories)
+    store = MemoryStore(runtime.definition.party, runtime.definition.repositories)
     runtime.pipeline.uow_factory = store.unit_of_work
     return runtime, store
 

@@ -1,4 +1,4 @@
-"""The fakes behave like the storage they stand in for: shared committed state, rollback without commit."""
+"""The in-memory store behaves like the storage it stands beside: shared committed state, rollback without commit."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from services.intake.domain import Referral, ReferralStatus
 from services.offer.bootstrap import CASES
 from services.offer.domain import Case, CaseStatus
 from shared.contracts.parties import Party
+from shared.storage.memory import MemoryStore, MemoryUnitOfWork
 from shared.unit_of_work import ConcurrencyError, DuplicateMessage, InboxEntry
 from tests.unit.builders import VALID_BSN, a_referral_registered, a_submit_referral, pseudonymise
-from tests.unit.fakes import FakeStore, FakeUnitOfWork
 
 SUBJECT = pseudonymise(VALID_BSN)
 
 
 @pytest.fixture
-def store() -> FakeStore:
-    return FakeStore(Party.HELIOMARE, [CASES])
+def store() -> MemoryStore:
+    return MemoryStore(Party.HELIOMARE, [CASES])
 
 
-async def add_case(store: FakeStore) -> Case:
+async def add_case(store: MemoryStore) -> Case:
     case = Case.register(a_referral_registered(), SUBJECT)
     async with store.unit_of_work() as uow:
         uow.cases.add(case)
@@ -60,7 +60,7 @@ async def test_a_committed_change_is_stored_as_a_copy_with_its_events_in_the_out
 
 async def test_units_of_work_on_one_store_share_its_state(store):
     await add_case(store)
-    first, second = FakeUnitOfWork(store), FakeUnitOfWork(store)
+    first, second = MemoryUnitOfWork(store), MemoryUnitOfWork(store)
     assert len(await first.cases.find()) == len(await second.cases.find()) == 1
 
 
@@ -88,7 +88,7 @@ async def test_a_concurrent_change_is_detected(store):
 
 
 async def test_find_matches_attributes_newest_first_within_the_limit():
-    store = FakeStore(Party.WERKSAAM, [REFERRALS])
+    store = MemoryStore(Party.WERKSAAM, [REFERRALS])
     referrals = [Referral.submit(a_submit_referral(labour_disability=i % 2 == 0), pseudonymise) for i in range(5)]
     async with store.unit_of_work() as uow:
         for r in referrals:
