@@ -19,8 +19,10 @@ from tests.staff import TEST_CLIENT
 pytestmark = pytest.mark.integration
 
 
-async def test_only_staff_with_a_statement_see_the_person_and_their_reads_are_logged(services, client, settings):
-    referral = a_referral(random.Random("confidentiality"))
+async def registered_at_offer_with_a_signed_account_manager(client, seed: str):
+    """A referral registered at offer, and Heliomare's account manager am.jansen under a statement there:
+    the referral (as submitted) and its id."""
+    referral = a_referral(random.Random(seed))
     submitted = await client.send("intake", referral)
     assert submitted.ok, submitted.reasons
     rid = submitted.result["referral_id"]
@@ -28,6 +30,11 @@ async def test_only_staff_with_a_statement_see_the_person_and_their_reads_are_lo
     signed = await client.send("offer", RecordConfidentialityStatement(
         staff="am.jansen", signed_on=datetime.now(UTC).date(), actor="privacy.heliomare"))
     assert signed.ok, signed.reasons
+    return referral, rid
+
+
+async def test_only_staff_with_a_statement_see_the_person_and_their_reads_are_logged(services, client, settings):
+    referral, rid = await registered_at_offer_with_a_signed_account_manager(client, "confidentiality")
 
     code, out, err = await werkbrug(settings, "--as", "am.jansen", "person", rid, "--service", "offer")
     assert code == 0, err

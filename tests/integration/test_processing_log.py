@@ -83,21 +83,11 @@ async def test_an_unfiltered_read_of_the_log_is_refused(services, client):
 
 async def test_the_log_command_lists_a_refused_and_a_successful_personal_data_read_with_actor_and_marker(
         services, client, settings):
-    from datetime import UTC, datetime
 
-    from infra.scenario import until_status
-    from shared.contracts.commands import RecordConfidentialityStatement
     from tests.integration.test_cli import werkbrug
-    from tests.integration.test_flow import a_referral
+    from tests.integration.test_confidentiality import registered_at_offer_with_a_signed_account_manager
 
-    referral = a_referral(random.Random("log-actor"))
-    submitted = await client.send("intake", referral)
-    assert submitted.ok, submitted.reasons
-    rid = submitted.result["referral_id"]
-    await until_status(client, "offer", rid, {"registered"})
-    signed = await client.send("offer", RecordConfidentialityStatement(
-        staff="am.jansen", signed_on=datetime.now(UTC).date(), actor="privacy.heliomare"))
-    assert signed.ok, signed.reasons
+    referral, rid = await registered_at_offer_with_a_signed_account_manager(client, "log-actor")
     claimed = "femke.vanderheijden"  # well-formed, not in Heliomare's staff register
 
     code, out, err = await werkbrug(settings, "--as", claimed, "person", rid, "--service", "offer")
