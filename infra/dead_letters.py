@@ -10,9 +10,9 @@ too) and the broker's own `x-death` headers (reason, queue, routing keys, time).
 - given up on after the delivery limit (a failure that is not a refusal, e.g. a bug): `x-death` reason
   `delivery_limit`; the service recorded giving up on it at the last delivery (reason `delivery_limit`).
 No header a sender could write (any `x-werkbrug-…`) is read. A parked message its service has no record of
-did not come from the service's queues: a party can still put one there through the default exchange
-(its write permission on `amq.default` is what direct reply-to needs), under its own user_id. It is listed
-as not recorded, and never replayed.
+did not come from the service's queues: no party can put one there (no party writes to the dlx or the
+default exchange), only the operator, who may write everywhere. It is listed as not recorded, and never
+replayed.
 
 Replay publishes the original body again under the `user_id` the parked message carries (validated by the
 broker when it was first published, kept by dead-lettering; the operator's user may impersonate), on the

@@ -80,6 +80,8 @@ class Grant:
     # Topic permission on the commands exchange (publish and bind alike): the command keys of the party's
     # own services, `<party>.<service>`; a partner none.
     commands: str | None = None
+    # Topic permission on the replies exchange (publish and bind alike): `<party>.<32 hex>` of its own party.
+    replies: str | None = None
 
 
 def _escaped(name: str) -> str:
@@ -104,18 +106,22 @@ def founding_grant(namespace: str, party: Party) -> Grant:
     # The exchanges are the operator's: a party may publish to them (write; the DLX because RabbitMQ wants
     # write on the dead-letter exchange from whoever declares a queue that dead-letters to it) and bind its
     # queues to them (read), but not configure them: it can neither delete nor redeclare them.
-    exchanges = rf"{ns}\.(events|commands|dlx)"
+    exchanges = rf"{ns}\.(events|commands|dlx|replies)"
+    # The command line's own answer queues (exclusive, one per connection): `<ns>.reply.<party>.<32 hex>`.
+    replies = rf"{ns}\.reply\.{_escaped(party.value)}\.[0-9a-f]{{32}}"
     return Grant(
         user=party.value,
-        configure=f"^{queues}$",
-        # amq.default: answers to commands go over direct reply-to (the default exchange).
-        write=rf"^({exchanges}|{queues}|amq\.default)$",
-        read=rf"^({exchanges}|{queues})$",
+        configure=f"^({queues}|{replies})$",
+        # No amq.default: the default exchange reaches every queue of the vhost by name. Answers to commands
+        # go over the replies exchange, to the party's own clients only.
+        write=rf"^({exchanges}|{queues}|{replies})$",
+        read=rf"^({exchanges}|{queues}|{replies})$",
         topic_write=exactly([*(key for d in mine for key in service_publications(d)),
                              *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
         topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
         dlx_read=exactly(d.name for d in mine),
         commands=exactly(command_key(party.value, d.name) for d in mine),
+        replies=rf"^{_escaped(party.value)}\.[0-9a-f]{{32}}$",
     )
 
 
@@ -166,6 +172,8 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
                "read": g.dlx_read} for g in grants if g.topic_write is not None),
             *({"user": g.user, "vhost": namespace, "exchange": topology.commands.name,
                "write": g.commands, "read": g.commands} for g in grants if g.commands is not None),
+            *({"user": g.user, "vhost": namespace, "exchange": topology.replies.name,
+               "write": g.replies or NEVER, "read": g.replies or NEVER} for g in grants if g.commands is not None),
         ],
     }
     if exchanges:

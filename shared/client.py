@@ -1,7 +1,8 @@
 """A client for the people's side: sends commands to a service and waits for its answer.
 
 Used by the `werkbrug` CLI, the demo and the tests. A command goes to the commands exchange under its
-service's key `<party>.<service>` (request/reply over RabbitMQ's direct reply-to), published as the party that
+service's key `<party>.<service>` (request/reply: the answer comes on the replies exchange under this client's
+own key `<party>.<32 hex>`, to its own exclusive queue; see topology), published as the party that
 owns the service: one connection per party it sends to, as that party's broker user, and every command
 carries that user as its AMQP `user_id` (the broker checks it against the connection; the service runs a
 command only from its own party).
@@ -33,9 +34,17 @@ from shared.config import Settings, get_settings
 from shared.contracts.commands import Command, CommandResult
 from shared.contracts.parties import SERVICE_PARTY, Party
 from shared.contracts.staff import StaffRegister
-from shared.messaging.topology import Topology, command_key
+from shared.messaging.topology import Topology, command_key, reply_key
 
-REPLY_TO = "amq.rabbitmq.reply-to"
+
+async def answers_to(channel: aio_pika.abc.AbstractChannel, topology: Topology, party: str, on_answer) -> str:
+    """Open this connection's own answer queue (exclusive: it goes with the connection), bound to the replies
+    exchange under a new key of `party`, and consume it with `on_answer`. Returns the key to give as reply_to."""
+    key = reply_key(party)
+    queue = await channel.declare_queue(topology.reply_queue(key), exclusive=True, auto_delete=True)
+    await queue.bind(topology.replies.name, routing_key=key)
+    await queue.consume(on_answer, no_ack=True)
+    return key
 
 
 class CommandRefused(RuntimeError):
@@ -43,10 +52,12 @@ class CommandRefused(RuntimeError):
 
 
 class _Line:
-    """One party's connection: publishes its commands under its user_id, takes the answers (direct reply-to)."""
+    """One party's connection: publishes its commands under its user_id, takes the answers on its own queue."""
 
-    def __init__(self, url: str, party: str, exchange: str, timeout: float) -> None:
-        self.url, self.party, self.exchange_name, self.timeout = url, party, exchange, timeout
+    def __init__(self, url: str, party: str, topology: Topology, timeout: float) -> None:
+        self.url, self.party, self.topology, self.timeout = url, party, topology, timeout
+        self.exchange_name = topology.commands.name
+        self.reply_key = ""
         self.connection: aio_pika.abc.AbstractConnection | None = None
         self.channel: aio_pika.abc.AbstractChannel | None = None
         self.pending: dict[str, asyncio.Future] = {}
@@ -64,9 +75,7 @@ class _Line:
                 self.pending = {}
                 self.channel = await self.connection.channel(publisher_confirms=True, on_return_raises=True)
                 self.channel.close_callbacks.add(self._closed)
-                replies = aio_pika.Queue(self.channel, REPLY_TO, durable=False, exclusive=False, auto_delete=False,
-                                         arguments=None)
-                await replies.consume(self._answered, no_ack=True)
+                self.reply_key = await answers_to(self.channel, self.topology, self.party, self._answered)
             return self.channel
 
     def _closed(self, _channel: object, _reason: object = None) -> None:
@@ -89,7 +98,7 @@ class _Line:
         key = command_key(self.party, service)
         message = aio_pika.Message(
             body, content_type="application/json", message_id=message_id, correlation_id=correlation,
-            reply_to=REPLY_TO, user_id=self.party, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            reply_to=self.reply_key, user_id=self.party, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         try:
             exchange = await channel.get_exchange(self.exchange_name, ensure=False)
             await exchange.publish(message, key, mandatory=True, timeout=self.timeout)
@@ -157,8 +166,7 @@ class CommandClient:
 
     def _line(self, party: str) -> _Line:
         if party not in self._lines:
-            self._lines[party] = _Line(self.settings.broker_url(party), party, self.topology.commands.name,
-                                       self.timeout)
+            self._lines[party] = _Line(self.settings.broker_url(party), party, self.topology, self.timeout)
         return self._lines[party]
 
     async def send(self, service: str, command: Command) -> CommandResult:

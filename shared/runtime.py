@@ -26,7 +26,7 @@ import aio_pika
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, make_ping_asgi
 from faststream.opentelemetry import TelemetryMiddleware
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage, RabbitResponse
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
 from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -41,7 +41,7 @@ from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers, own_id
 from shared.messaging.pipeline import DeadLetterSink, Job, Pipeline, RawMessage, ServiceDefinition
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import ExchangesMissing, Topology, service_bindings
+from shared.messaging.topology import REPLY_KEY, ExchangesMissing, Topology, service_bindings
 from shared.privacy.crypto import FieldCipher
 from shared.privacy.pseudonym import Pseudonymiser, mentions
 from shared.privacy.retention import RetentionJob
@@ -218,7 +218,10 @@ class ServiceRuntime:
         self.broker.subscriber(
             t.command_queue(d.name, d.party.value), exchange=t.commands, decoder=_the_message,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            title=f"{d.name}:commands", description=f"commands for {d.name} (request/reply)",
+            # The answer goes out on the replies exchange (_answer), never FastStream's own reply to the
+            # default exchange, on which no party may write.
+            no_reply=True,
+            title=f"{d.name}:commands", description=f"commands for {d.name} (request/reply on {t.replies.name})",
         )(_documented(self._command_consumer(), d.command_union))
 
     def _event_consumer(self):
@@ -274,7 +277,7 @@ class ServiceRuntime:
                       msg.raw_message.message_id, type(exc).__name__)
 
     def _command_consumer(self):
-        async def command(msg: RabbitMessage) -> RabbitResponse:
+        async def command(msg: RabbitMessage) -> None:
             try:
                 # The broker-validated sender: the service executes a command only from its own party.
                 reply = await self.pipeline.handle_command(msg.body, user_id=msg.raw_message.user_id,
@@ -286,13 +289,25 @@ class ServiceRuntime:
                           type(exc).__name__, exc_info=_traceback_without_values(exc))
                 reply = CommandResult(ok=False, reasons=[Reason(code=ReasonCode.SERVICE_UNAVAILABLE)]).model_dump(
                     mode="json")
-            # Not mandatory: RabbitMQ returns mandatory publishes to direct reply-to as unroutable even
-            # when it delivers them, and a requester that gave up is no reason to retry the command
-            # (a command that ran keeps its result in the inbox; asking again with the same command id
-            # returns it; a refused command changed nothing and may simply be sent again).
-            return RabbitResponse(json.dumps(reply).encode(), mandatory=False, content_type="application/json")
+            await self._answer(msg, reply)
 
         return command
+
+    async def _answer(self, msg: RabbitMessage, reply: dict) -> None:
+        """Answer on the replies exchange under the asker's key, which must be one of our own party's
+        (`<party>.<32 hex>`; the broker's topic permissions would refuse any other). Not mandatory: a requester
+        that gave up is no reason to retry the command (a command that ran keeps its result in the inbox;
+        asking again with the same command id returns it; a refused command changed nothing)."""
+        reply_to = msg.raw_message.reply_to or ""
+        found = REPLY_KEY.match(reply_to)
+        if found is None or found["party"] != self.definition.party.value:
+            log.warning("%s: command %s asked for its answer elsewhere than a %s client; not answered",
+                        self.definition.name, own_id(msg.raw_message.message_id), self.definition.party.value)
+            return
+        await self.broker.publish(
+            json.dumps(reply).encode(), exchange=self.topology.replies, routing_key=reply_to,
+            correlation_id=msg.raw_message.correlation_id, content_type="application/json",
+            user_id=self.definition.party.value, mandatory=False, persist=False)
 
     def _publishers(self) -> dict[str, object]:
         """One documented FastStream publisher per routing key this service sends on (AsyncAPI)."""

@@ -6,6 +6,9 @@
 - `<ns>.dlx`      durable topic exchange for dead letters (routing key = service name). Only the broker
   writes to it (dead-lettering what a consumer queue rejects or gives up on); every party's topic
   permission on it writes nothing and reads only its own services' names (to bind their parking queues)
+- `<ns>.replies`  durable topic exchange for the answers to commands (routing key `<party>.<32 hex>`, the
+  asking client's own exclusive queue `<ns>.reply.<party>.<32 hex>`): a party publishes and binds only keys of
+  its own party, so its services answer only its own clients; nobody needs write on the default exchange
 - exchanges are the operator's: `infra.declare` / `infra.identities` (werkbrug-admin) declare them; a service
   only checks they exist (a passive declare) and declares its own queues
 - `<ns>.<service>.<binding>` one durable quorum queue per consumer, dead-lettering to the DLX after
@@ -15,6 +18,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +63,14 @@ def service_publications(definition: ServiceDefinition) -> list[str]:
     return keys + [Retour.routing_key_from(party, m) for m in definition.event_handlers]
 
 
+REPLY_KEY = re.compile(r"^(?P<party>[a-z][a-z0-9-]*)\.[0-9a-f]{32}$")
+
+
+def reply_key(party: str) -> str:
+    """A new answer key for a client of `party`: `<party>.<32 hex>`."""
+    return f"{party}.{uuid.uuid4().hex}"
+
+
 def command_key(party: str, service: str) -> str:
     """The routing key of a service's commands on the commands exchange: `<party>.<service>`."""
     return f"{party}.{service}"
@@ -87,9 +100,19 @@ class Topology:
     def dlx(self) -> RabbitExchange:
         return RabbitExchange(f"{self.namespace}.dlx", type=ExchangeType.TOPIC, durable=True, declare=False)
 
+    @property
+    def replies(self) -> RabbitExchange:
+        """Answers to commands, under the asking client's key `<party>.<32 hex>` (reply_key). Not RabbitMQ's
+        direct reply-to: that needs write on the default exchange, which reaches every queue by name."""
+        return RabbitExchange(f"{self.namespace}.replies", type=ExchangeType.TOPIC, durable=True, declare=False)
+
+    def reply_queue(self, key: str) -> str:
+        """The asking client's own queue for its answers (exclusive: gone with its connection)."""
+        return f"{self.namespace}.reply.{key}"
+
     def exchanges(self) -> tuple[RabbitExchange, ...]:
         """The namespace's exchanges, as the operator declares them."""
-        return self.events, self.commands, self.dlx
+        return self.events, self.commands, self.dlx, self.replies
 
     def _dead_lettering(self, service: str) -> dict:
         return {

@@ -20,7 +20,7 @@ from aio_pika.exceptions import ChannelClosed
 from infra.declare import declare_exchanges
 from infra.identities import _rabbitmqctl as rabbitmqctl
 from infra.identities import deprovision, provision
-from shared.client import CommandClient, CommandRefused
+from shared.client import CommandClient, CommandRefused, answers_to
 from shared.config import Settings
 from shared.contracts.commands import (
     DecideQuote,
@@ -49,11 +49,10 @@ async def raw_request(connection, settings, routing_key: str, body: bytes, user_
             if not answered.done():
                 answered.set_result(message.body)
 
-        replies = aio_pika.Queue(channel, "amq.rabbitmq.reply-to", durable=False, exclusive=False,
-                                 auto_delete=False, arguments=None)
-        await replies.consume(on_reply, no_ack=True)
+        # Answers come on the replies exchange under a key of the service's party (the service's own rule).
+        reply_to = await answers_to(channel, Topology(settings.namespace), routing_key.split(".")[0], on_reply)
         exchange = await channel.get_exchange(f"{settings.namespace}.commands", ensure=False)
-        await exchange.publish(aio_pika.Message(body, user_id=user_id, reply_to="amq.rabbitmq.reply-to",
+        await exchange.publish(aio_pika.Message(body, user_id=user_id, reply_to=reply_to,
                                                 message_id=str(uuid.uuid4()), content_type="application/json"),
                                routing_key=routing_key, mandatory=True)
         return json.loads(await asyncio.wait_for(answered, 20))

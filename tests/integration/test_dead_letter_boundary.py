@@ -229,19 +229,46 @@ async def test_the_operators_declare_replaces_a_direct_dead_letter_exchange_and_
         await delete_all(old)
 
 
-async def test_a_message_put_in_a_parking_queue_through_the_default_exchange_is_shown_unrecorded_and_never_replayed(
+@pytest.mark.parametrize("party", ["heliomare", "werksaam"])
+async def test_no_party_may_publish_through_the_default_exchange_into_any_queue(services, settings, party):
+    """The default exchange reaches every queue of the vhost by name; no party has write on it (answers to
+    commands go over the replies exchange). Into the other party's parking, command or consumer queue, and
+    into its own: ACCESS_REFUSED, and nothing arrives."""
+    ns = settings.namespace
+    targets = [f"{ns}.intake.parking", f"{ns}.offer.parking", f"{ns}.intake.commands", f"{ns}.offer.commands",
+               f"{ns}.offer.werksaam.referral.registered.v1", f"{ns}.intake.heliomare.quote.sent.v1"]
+    admin = await aio_pika.connect(settings.broker_url())
+    async with admin:
+        before = {q: (await (await admin.channel()).declare_queue(q, passive=True)).declaration_result.message_count
+                  for q in targets}
+    connection = await connect_as(settings, party)
+    async with connection:
+        for queue in targets:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            with pytest.raises(ChannelClosed) as refused:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(b"{}", message_id=str(uuid.uuid4()), user_id=party), routing_key=queue,
+                    mandatory=True)
+            assert "ACCESS_REFUSED" in str(refused.value), (queue, refused.value)
+    admin = await aio_pika.connect(settings.broker_url())
+    async with admin:
+        after = {q: (await (await admin.channel()).declare_queue(q, passive=True)).declaration_result.message_count
+                 for q in targets}
+    assert after == before, "nothing arrived"
+
+
+async def test_a_message_the_operator_puts_in_a_parking_queue_is_shown_unrecorded_and_never_replayed(
         services, settings, client):
-    """The one way left into a parking queue: the default exchange (a party's services need to write to it
-    to answer commands over direct reply-to). Heliomare puts a message there as itself, dressed as a
-    dead letter of intake (x-death headers it wrote, an envelope of its own so that user_id and source
-    agree). The broker keeps its user_id; intake has no record of it; the listing says so and the replay
-    refuses it, so it reaches nobody."""
+    """Only the operator can still put a message straight into a parking queue (werkbrug-admin writes
+    everywhere and may set any user_id). Dressed as a dead letter of intake under Heliomare's user_id (x-death
+    headers of its own, an envelope whose source agrees): intake has no record of it, the listing says so and
+    the replay refuses it, so it reaches nobody."""
     referral_id = uuid.uuid4()
     envelope = Envelope.wrap(ReferralAccepted(referral_id=referral_id), source=Party.HELIOMARE,
                              subject="psn_" + "a" * 26, correlation_id=referral_id)
     death = [{"count": 1, "reason": "rejected", "queue": f"{settings.namespace}.intake.heliomare.referral.accepted.v1",
               "exchange": f"{settings.namespace}.events", "routing-keys": [envelope.routing_key]}]
-    connection = await connect_as(settings, "heliomare")
+    connection = await aio_pika.connect(settings.broker_url())
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.default_exchange.publish(aio_pika.Message(

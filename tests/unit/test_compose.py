@@ -459,7 +459,7 @@ def test_definitions_declare_the_topology_exchanges(definitions, namespace):
     topology = Topology(namespace)
     assert namespace in {vhost["name"] for vhost in definitions["vhosts"]}
     declared = {(e["name"], e["vhost"]): e for e in definitions["exchanges"]}
-    expected = {"events": "topic", "commands": "topic", "dlx": "topic"}
+    expected = {"events": "topic", "commands": "topic", "dlx": "topic", "replies": "topic"}
     for attribute, kind in expected.items():
         exchange = getattr(topology, attribute)
         assert exchange.name == f"{namespace}.{attribute}"
@@ -509,8 +509,14 @@ def test_each_party_has_a_user_allowed_what_its_services_do_and_nothing_of_the_o
         for exchange in (topology.events.name, topology.commands.name, topology.dlx.name):
             # The exchanges are the operator's: a party binds to them (read) but can neither delete nor redeclare.
             assert not re.search(grant["configure"], exchange) and re.search(grant["read"], exchange), (party, exchange)
-        # Answers to commands go over direct reply-to, i.e. the default exchange.
-        assert re.search(grant["write"], "amq.default"), party
+        # No party writes to the default exchange (it reaches every queue by name): answers to commands go over
+        # the replies exchange, to the party's own clients' queues only.
+        assert not re.search(grant["write"], "amq.default"), party
+        assert re.search(grant["write"], topology.replies.name), party
+        replies = topics[(party.value, namespace, topology.replies.name)]
+        assert re.search(replies["write"], f"{party.value}.{'a' * 32}"), party
+        other = next(p for p in Party if p != party)
+        assert not re.search(replies["write"], f"{other.value}.{'a' * 32}"), party
         assert not re.search(topic["read"], "#") and not re.search(topic["write"], "#"), party
         assert not re.search(grant["configure"], "elsewhere.events"), party
 

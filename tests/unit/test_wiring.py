@@ -8,7 +8,7 @@ import json
 import uuid
 
 import pytest
-from faststream.rabbit import TestRabbitBroker
+from faststream.rabbit import RabbitQueue, TestRabbitBroker
 
 from services.billing.bootstrap import definition as billing_definition
 from services.intake.bootstrap import definition as intake_definition
@@ -17,7 +17,8 @@ from services.trajectory.bootstrap import definition as trajectory_definition
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral
 from shared.contracts.parties import Party
-from shared.runtime import ServiceRuntime
+from shared.messaging.topology import reply_key
+from shared.runtime import ServiceRuntime, _the_message
 from shared.storage.memory import MemoryStore
 from tests.unit.builders import a_referral_registered, an_envelope
 
@@ -59,6 +60,27 @@ def test_each_service_subscribes_to_exactly_what_it_handles_and_the_retours_of_w
     assert all(name.startswith("wbunit.") for name in runtime.queue_names())
 
 
+
+class Asker:
+    """A client of `party` on the test broker: its own answer queue on the replies exchange (the service
+    answers there, never on the default exchange), and the answers it got."""
+
+    def __init__(self, runtime: ServiceRuntime, party: str = "heliomare") -> None:
+        self.runtime, self.key, self.answers = runtime, reply_key(party), []
+        queue = RabbitQueue(runtime.topology.reply_queue(self.key), routing_key=self.key, auto_delete=True)
+
+        async def answered(msg) -> None:
+            self.answers.append(json.loads(msg.body))
+
+        runtime.broker.subscriber(queue, exchange=runtime.topology.replies, decoder=_the_message)(answered)
+
+    async def ask(self, broker, body: bytes, user_id: str | None) -> dict:
+        before = len(self.answers)
+        await broker.publish(body, exchange=self.runtime.topology.commands, routing_key="heliomare.offer",
+                             user_id=user_id, reply_to=self.key, correlation_id=uuid.uuid4().hex)
+        assert len(self.answers) == before + 1, "answered on the replies exchange"
+        return self.answers[-1]
+
 async def test_a_published_referral_reaches_offer_and_is_registered():
     runtime, store = runtime_on_fakes(offer_definition)
     envelope = an_envelope(a_referral_registered(), Party.WERKSAAM, subject="psn_" + "b" * 26)
@@ -72,22 +94,20 @@ async def test_a_published_referral_reaches_offer_and_is_registered():
 
 async def test_a_command_is_answered_over_request_reply():
     runtime, _ = runtime_on_fakes(offer_definition)
+    asker = Asker(runtime)
     command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
-        reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
-                                     routing_key="heliomare.offer", user_id="heliomare")
-    answer = json.loads(reply.body)
+        answer = await asker.ask(broker, command.model_dump_json().encode(), "heliomare")
     assert answer["ok"] is False and answer["reasons"][0]["code"] == "unknown_referral"
 
 
 async def test_a_command_from_another_user_or_none_is_refused_by_the_service_and_changes_nothing():
     runtime, store = runtime_on_fakes(offer_definition)
+    asker = Asker(runtime)
     command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
         for user_id in ("werksaam", None, "werkbrug-admin"):
-            reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
-                                         routing_key="heliomare.offer", user_id=user_id)
-            answer = json.loads(reply.body)
+            answer = await asker.ask(broker, command.model_dump_json().encode(), user_id)
             assert answer["ok"] is False and [r["code"] for r in answer["reasons"]] == ["sender_not_authenticated"]
     assert store.inbox == {} and store.aggregates("cases") == []
 
@@ -121,6 +141,16 @@ async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lette
     assert [str(c.id) for c in store.aggregates("cases")] == [envelope.data["referral_id"]]
 
 
+async def test_an_answer_is_never_sent_to_a_reply_key_of_another_party():
+    runtime, _ = runtime_on_fakes(offer_definition)
+    theirs = Asker(runtime, party="werksaam")
+    command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
+    async with TestRabbitBroker(runtime.broker) as broker:
+        await broker.publish(command.model_dump_json().encode(), exchange=runtime.topology.commands,
+                             routing_key="heliomare.offer", user_id="heliomare", reply_to=theirs.key)
+    assert theirs.answers == []
+
+
 async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(caplog):
     runtime, _ = runtime_on_fakes(offer_definition)
     secret = "".join(["1234", "56782"])  # not written out, so the traceback's source lines cannot show it
@@ -129,13 +159,12 @@ async def test_a_command_that_fails_inside_is_answered_with_a_code_and_no_data(c
         raise ValueError(f"input_value={secret!r} would leak here")
 
     runtime.pipeline.uow_factory = broken_unit_of_work
+    asker = Asker(runtime)
     command = DecideReferral(referral_id=uuid.uuid4(), accept=True, actor="am.jansen")
     async with TestRabbitBroker(runtime.broker) as broker:
-        reply = await broker.request(command.model_dump_json().encode(), exchange=runtime.topology.commands,
-                                     routing_key="heliomare.offer", user_id="heliomare")
-    answer = json.loads(reply.body)
+        answer = await asker.ask(broker, command.model_dump_json().encode(), "heliomare")
     assert answer["ok"] is False and [r["code"] for r in answer["reasons"]] == ["service_unavailable"]
-    assert secret not in reply.body.decode()
+    assert secret not in json.dumps(answer)
     assert "ValueError" in caplog.text, "the log says what kind of failure, and where"
     assert secret not in caplog.text
 
