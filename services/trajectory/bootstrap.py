@@ -7,7 +7,7 @@ from datetime import date
 
 from services.trajectory import handlers
 from services.trajectory.domain import PublishedReport, Trajectory
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     EndTrajectory,
     GetReferral,
@@ -37,7 +37,8 @@ REPORTS = RepositorySpec("reports", PublishedReport, indexes=(("year",),))
 
 def definition(settings: Settings | None = None) -> ServiceDefinition:
     def today() -> date:  # read when asked: the demo and the tests set the day the report rules see
-        return (settings.report_today if settings and settings.report_today else None) or now_utc().date()
+        # (a service run as its own process, `python -m services.trajectory`, reads it from its environment)
+        return (settings or get_settings()).report_today or now_utc().date()
 
     return ServiceDefinition(
         name="trajectory",
