@@ -13,7 +13,7 @@ from services.billing.domain import Account, InvoiceCounter
 from shared.contracts.commands import GetReferral, ListInvoices, ListReferrals
 from shared.contracts.events import TrajectoryCommissioned, TrajectoryEnded, TrajectoryStarted
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.messaging.pipeline import Incoming
+from shared.messaging.handlers import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 

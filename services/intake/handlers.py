@@ -21,7 +21,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.messaging.pipeline import Answer, Incoming
+from shared.messaging.handlers import Answer, Incoming
 from shared.privacy.bsn import is_valid_bsn
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork

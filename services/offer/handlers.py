@@ -6,7 +6,7 @@ from services.offer.domain import Case
 from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals, SendQuote
 from shared.contracts.events import QuoteApproved, QuoteRejected, ReferralRegistered
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.messaging.pipeline import Incoming
+from shared.messaging.handlers import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 

@@ -18,7 +18,8 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import BreachReported, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
-from shared.messaging.pipeline import Job, ServiceDefinition
+from shared.messaging.handlers import Job
+from shared.messaging.pipeline import ServiceDefinition
 from shared.privacy.breaches import BREACHES, breach_desk
 from shared.privacy.pseudonym import Pseudonymiser
 from shared.unit_of_work import RepositorySpec

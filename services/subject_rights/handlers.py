@@ -26,7 +26,7 @@ from shared.contracts.commands import (
 from shared.contracts.events import Right, SubjectRequestAnswered
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.messaging.pipeline import Answer, Incoming
+from shared.messaging.handlers import Answer, Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 

@@ -23,7 +23,7 @@ from shared.contracts.commands import (
 from shared.contracts.envelope import now_utc
 from shared.contracts.events import InvoiceIssued, TrajectoryCommissioned
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
-from shared.messaging.pipeline import Incoming
+from shared.messaging.handlers import Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
@@ -59,6 +59,7 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
 from shared.contracts.staff import StaffRegister
 from shared.domain import NotYet, Outgoing
+from shared.messaging.handlers import Answer, CommandHandler, EventHandler, Incoming, Job
 from shared.privacy.processing_log import UNKNOWN_ACTOR, Processing, parent_span_of
 from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
 from shared.privacy.subject_data import SubjectRequestResponder
@@ -74,48 +75,14 @@ from shared.unit_of_work import (
 
 log = logging.getLogger("werkbrug.pipeline")
 
-T = TypeVar("T", bound=EventData)
 RETOUR_NAMESPACE = uuid.UUID("6f1c1f0e-3d4b-4e0e-9a55-7765726b6272")
 MAX_ATTEMPTS = 12
-
-
-@dataclass(frozen=True)
-class Incoming(Generic[T]):
-    """A validated event as a handler sees it."""
-
-    envelope: Envelope
-    data: T
 
 
 class StaffSource(typing.Protocol):
     """Where the pipeline reads the party's staff register (a StaffRegister, or shared.staff.StaffFile)."""
 
     def current(self) -> StaffRegister: ...
-
-
-EventHandler = Callable[[Incoming[Any], UnitOfWork], Awaitable[None]]
-CommandHandler = Callable[[Any, UnitOfWork], Awaitable["Answer | dict[str, Any] | list[dict[str, Any]] | None"]]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a command handler returns when it wants to say more than "done, here is the result":
-    a refusal that was nevertheless recorded (ok=False with reasons), or the lifecycle it started."""
-
-    result: dict[str, Any] | list[dict[str, Any]] | None = None
-    ok: bool = True
-    reasons: tuple[Reason, ...] = ()
-    lifecycle_id: uuid.UUID | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """Work a service does on a timer: every `interval` seconds it gives itself a command, which runs through
-    the pipeline like any other (transaction, processing log, tracing)."""
-
-    name: str
-    interval: float
-    command: Callable[[], Command]
 
 
 @dataclass

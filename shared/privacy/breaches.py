@@ -39,7 +39,7 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
 from shared.ids import uuid7
-from shared.messaging.pipeline import Answer
+from shared.messaging.handlers import Answer
 from shared.privacy.register import performs
 from shared.unit_of_work import RepositorySpec, UnitOfWork
 

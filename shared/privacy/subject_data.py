@@ -49,7 +49,7 @@ from shared.privacy.register import Activity, Register, load_register
 from shared.unit_of_work import RepositorySpec, UnitOfWork
 
 if TYPE_CHECKING:
-    from shared.messaging.pipeline import Incoming
+    from shared.messaging.handlers import Incoming
 
 log = logging.getLogger("werkbrug.subject_rights")
 
