@@ -991,39 +991,35 @@ def dlx_attempt() -> st.SearchStrategy:
 
 async def test_no_publish_to_the_dead_letter_exchange_by_any_party_is_accepted(services, amqp, settings):
     """The dead-letter path fuzzed: hypothesis-drawn publishes to `<ns>.dlx` as each party, with only that
-    party's own credentials. The broker refuses every one (ACCESS_REFUSED), and nothing reaches the
-    exchange: a queue of the operator bound to it with `#` stays empty, and so do the parking queues."""
+    party's own credentials. The broker refuses every one (ACCESS_REFUSED), and none of them reaches the
+    exchange: a queue of the operator bound to it with `#` (and so every parking queue, which is bound to it)
+    gets none of them. (It may get genuine dead letters of the services meanwhile, from earlier tests' work.)"""
     ns = settings.namespace
     attempts = draw(dlx_attempt(), DLX_ATTEMPTS * len(Party), SEED)
     watch = await Spy.bind(amqp, f"{ns}.dlx", "#")
-    admin = await amqp.channel()
-
-    async def depths() -> dict[str, int]:
-        return {name: (await admin.declare_queue(f"{ns}.{name}.parking", passive=True)).declaration_result.message_count
-                for name in DEFINITIONS}
-
-    before = await depths()
     refused: Counter = Counter()
+    sent: set[str] = set()
     connections = {p.value: await aio_pika.connect_robust(settings.broker_url(p.value)) for p in Party}
     try:
         for key, body, headers, party in attempts:
             channel = await connections[party].channel(publisher_confirms=True, on_return_raises=True)
             exchange = await channel.get_exchange(f"{ns}.dlx", ensure=False)
+            message_id = str(uuid.uuid4())
+            sent.add(message_id)
             try:
                 await exchange.publish(aio_pika.Message(body, headers=headers, user_id=party,
-                                                        message_id=str(uuid.uuid4())), routing_key=key)
+                                                        message_id=message_id), routing_key=key)
             except aio_pika.exceptions.ChannelClosed as exc:
                 refused[("ACCESS_REFUSED" in str(exc), party)] += 1
             else:
                 raise AssertionError(f"fuzz seed {SEED}: {party} published to the dlx on {key!r}")
         await asyncio.sleep(0.5)
-        assert await watch.messages() == [], f"fuzz seed {SEED}: something reached the dlx"
-        assert await depths() == before, f"fuzz seed {SEED}: a parking queue changed"
+        reached = [m.message_id for m in await watch.messages() if m.message_id in sent]
+        assert reached == [], f"fuzz seed {SEED}: a publish reached the dlx"
     finally:
         for connection in connections.values():
             await connection.close()
         await watch.close()
-        await admin.close()
     assert set(refused) == {(True, p.value) for p in Party}, refused
     print(f"\nfuzz seed {SEED}: {sum(refused.values())} publishes to the dlx, all refused by the broker: "
           f"{dict((p, n) for (_, p), n in refused.items())}")
