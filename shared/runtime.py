@@ -17,7 +17,6 @@ import asyncio
 import gc
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
@@ -52,7 +51,6 @@ from shared.telemetry import TRACER_NAME, make_tracer_provider
 
 log = logging.getLogger("werkbrug.runtime")
 __version__ = "0.1.0"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 OUTAGE_RETRIES = 40  # with the backoff capped at 15 s: about 9 minutes of database outage per message
 
 
