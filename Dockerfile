@@ -20,11 +20,12 @@ RUN python -c "import subprocess, sys, tomllib; \
 deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
 subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', *deps])"
 
-# Then the application itself (the packages shared*, services* and infra*), and no sources are left
+# Then the application itself (the packages shared*, services*, infra* and cli*), and no sources are left
 # behind: the services run from site-packages.
 COPY shared ./shared
 COPY services ./services
 COPY infra ./infra
+COPY cli ./cli
 RUN pip install --no-cache-dir . \
  && cd / && rm -rf /src
 

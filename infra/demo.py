@@ -35,17 +35,17 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.render import report_view
+from cli.render.access_document import render_access_document
+from cli.render.report_console import print_report
+from cli.render.subject_request_console import print_subject_request
+from cli.render.trace_view import as_svg, as_tree, load_flow
 from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
-from infra.report_console import print_report
 from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.services import DEFINITIONS
-from infra.subject_request_console import print_subject_request
-from infra.trace_view import as_svg, as_tree, load_flow
 from services.trajectory.report import closes_on
-from shared import report_view
-from shared.access_document import render_access_document
 from shared.client import CommandClient
 from shared.config import Settings
 from shared.contracts.commands import (

@@ -45,7 +45,7 @@ async def operator_signed_at_the_privacy_desk(services, client):
 async def werkbrug(settings, *args: str) -> tuple[int, str, str]:
     env = {"WERKBRUG_ACTOR": OPERATOR, **os.environ, "WERKBRUG_NAMESPACE": settings.namespace,
            "AMQP_URL": settings.amqp_url, "COLUMNS": "200"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode, out.decode(), err.decode()

@@ -1,6 +1,6 @@
 """The `werkbrug` command line never shows a traceback (issue 14 item 7): every bad input, an unknown virtual host,
 an unreachable broker and a wrong password give one clear line and the documented exit code. Run as people run
-it: `python -m infra.cli` in its own process.
+it: `python -m cli` in its own process.
 
 Input that the command line refuses itself is given with AMQP_URL pointing at a port nobody listens on: had the
 command line tried to send anything, it would have said the broker is unreachable (exit 3), not refused the input
@@ -38,7 +38,7 @@ NOWHERE = f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:{_unused_po
 async def werkbrug(*args: str, amqp_url: str = NOWHERE, namespace: str = "werkbrug") -> tuple[int, str, str]:
     env = {**os.environ, "WERKBRUG_ACTOR": "test.operator", "WERKBRUG_NAMESPACE": namespace, "AMQP_URL": amqp_url,
            "COLUMNS": "80"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")

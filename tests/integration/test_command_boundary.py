@@ -338,7 +338,7 @@ async def test_a_partys_own_command_line_reaches_its_own_services_and_is_refused
            "WERKBRUG_ACTOR": "test.operator", "COLUMNS": "200"}
 
     async def werkbrug(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "infra.cli", *args, env=env,
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, env=env,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
         return proc.returncode, out.decode(), err.decode()

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
+from cli.render.access_document import render_access_document
 from infra.scenario import play_all, until_status
-from shared.access_document import render_access_document
 from shared.contracts.commands import (
     ChaseSubjectRequests,
     Corrections,

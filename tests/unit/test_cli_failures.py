@@ -10,8 +10,9 @@ import pytest
 import typer
 from aiormq import exceptions as amqp
 
-from infra import cli
-from infra.trace_view import FlowRefused
+from cli import main as cli
+from cli.referrals import _euros
+from cli.render.trace_view import FlowRefused
 from shared.contracts.commands import DecideQuote
 
 SECRET = "fenna-de-boer-987654329"  # what an exception's text could carry
@@ -74,11 +75,11 @@ def test_main_turns_an_unexpected_error_into_one_line_and_exit_5(monkeypatch, ca
 @pytest.mark.parametrize("typed,expected", [("4800", "4800.00"), (" 4800.5 ", "4800.50"), ("0.01", "0.01"),
                                             ("4800.000", "4800.00"), ("250000", "250000.00"), ("0", "0.00")])
 def test_an_amount_is_read_as_whole_cents(typed, expected):
-    assert cli._euros(typed) == Decimal(expected)
+    assert _euros(typed) == Decimal(expected)
 
 
 @pytest.mark.parametrize("typed", ["abc", "-5", "-0.01", "NaN", "sNaN", "Infinity", "-Infinity", "1e400",
                                    "250000.01", "4800.001", "1e-7", "", "4,800.00", "0x10"])
 def test_an_amount_that_is_not_whole_cents_within_bounds_is_refused(typed):
     with pytest.raises(typer.BadParameter):
-        cli._euros(typed)
+        _euros(typed)

@@ -139,7 +139,7 @@ def test_a_statement_applies_from_its_signing_until_the_day_it_ends():
 def test_the_command_line_refuses_to_run_without_knowing_who_gives_the_command(monkeypatch):
     from typer.testing import CliRunner
 
-    from infra.cli import app
+    from cli.main import app
 
     monkeypatch.delenv("WERKBRUG_ACTOR", raising=False)
     result = CliRunner().invoke(app, ["referrals"])

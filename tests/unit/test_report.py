@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import pytest
 
+from cli.render.report_view import svg_chart, table_rows
 from services.trajectory.bootstrap import definition as trajectory_definition
 from services.trajectory.domain import InvoicedAmount, Trajectory, TrajectoryStatus
 from services.trajectory.report import (
@@ -32,7 +33,6 @@ from shared.config import Settings
 from shared.contracts.commands import GetReport, PublishReport
 from shared.contracts.events import Outcome, ReportColumn, ReportPublished, TrendPoint, TrendSignal
 from shared.contracts.parties import Municipality
-from shared.report_view import svg_chart, table_rows
 from shared.unit_of_work import SubjectState
 from tests.unit.test_pipeline import Service
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from cli.render.access_document import render_access_document
 from services.intake.bootstrap import definition as intake_definition
 from services.intake.domain import Referral, ReferralStatus
 from services.offer.bootstrap import definition as offer_definition
 from services.offer.domain import CaseStatus
-from shared.access_document import render_access_document
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals
 from shared.contracts.events import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from shared import report_view
+from cli.render import report_view
 
 
 def print_report(console: Console, data: dict) -> None:

@@ -1,0 +1,1 @@
+"""What the command line shows people: consoles (rich), documents (HTML) and diagrams (SVG)."""
