@@ -38,8 +38,9 @@ from shared.contracts.events import Retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers, own_id
+from shared.messaging.definition import ServiceDefinition
 from shared.messaging.handlers import Job
-from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage, ServiceDefinition
+from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import REPLY_KEY, ExchangesMissing, Topology, service_bindings
 from shared.privacy.crypto import FieldCipher

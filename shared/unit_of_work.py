@@ -27,7 +27,8 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class ConcurrencyError(Exception):
-    """Another transaction changed the aggregate first; the handler is retried."""
+    """Another transaction changed the aggregate first, or the store reports a transient transaction error: the
+    whole unit of work is retried."""
 
 
 class DuplicateMessage(Exception):

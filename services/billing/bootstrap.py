@@ -6,11 +6,12 @@ from functools import partial
 
 from services.billing import handlers
 from services.billing.domain import Account, InvoiceCounter
+from shared.bootstrap import service
 from shared.config import Settings, get_settings
 from shared.contracts.commands import BillingCommand, GetReferral, ListInvoices, ListReferrals
 from shared.contracts.events import InvoiceIssued, TrajectoryCommissioned, TrajectoryEnded, TrajectoryStarted
 from shared.contracts.parties import Party
-from shared.messaging.pipeline import ServiceDefinition
+from shared.messaging.definition import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
 ACCOUNTS = RepositorySpec("accounts", Account, indexes=(("subject",),), retention="billing")
@@ -20,7 +21,7 @@ COUNTERS = RepositorySpec("counters", InvoiceCounter, unique_indexes=(("year",),
 def definition(settings: Settings | None = None) -> ServiceDefinition:
     settings = settings or get_settings()
     vat = {"vat_rate": settings.vat_rate}
-    return ServiceDefinition(
+    return service(
         name="billing",
         party=Party.HELIOMARE,
         description="Heliomare billing: invoice orders and invoices to WerkSaam per the approved quote's schedule.",

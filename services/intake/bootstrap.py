@@ -10,6 +10,7 @@ from functools import partial
 
 from services.intake import handlers
 from services.intake.domain import ReceivedReport, Referral
+from shared.bootstrap import service
 from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     DecideQuote,
@@ -33,7 +34,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.parties import Party
-from shared.messaging.pipeline import ServiceDefinition
+from shared.messaging.definition import ServiceDefinition
 from shared.privacy.pseudonym import Pseudonymiser
 from shared.unit_of_work import RepositorySpec
 
@@ -46,7 +47,7 @@ REPORTS = RepositorySpec("reports", ReceivedReport, indexes=(("year",),))
 def definition(settings: Settings | None = None) -> ServiceDefinition:
     settings = settings or get_settings()
     pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
-    return ServiceDefinition(
+    return service(
         name="intake",
         party=Party.WERKSAAM,
         description="WerkSaam intake: referrals (aanmelding), the commissioner's quote decisions, the trajectory "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.offer import handlers
 from services.offer.domain import Case
+from shared.bootstrap import service
 from shared.config import Settings
 from shared.contracts.commands import DecideReferral, GetReferral, ListReferrals, OfferCommand, SendQuote
 from shared.contracts.events import (
@@ -17,7 +18,7 @@ from shared.contracts.events import (
     TrajectoryCommissioned,
 )
 from shared.contracts.parties import Party
-from shared.messaging.pipeline import ServiceDefinition
+from shared.messaging.definition import ServiceDefinition
 from shared.privacy.breaches import BREACHES, breach_desk
 from shared.unit_of_work import RepositorySpec
 
@@ -28,7 +29,7 @@ CASES = RepositorySpec("cases", Case, encrypted=("client",), indexes=(("subject"
 def definition(settings: Settings | None = None) -> ServiceDefinition:
     # Heliomare's breach desk (art 12): offer is its first point of contact with WerkSaam.
     breach_events, breach_commands = breach_desk(Party.HELIOMARE)
-    return ServiceDefinition(
+    return service(
         name="offer",
         party=Party.HELIOMARE,
         description="Heliomare offer: registered referrals, acceptance, quotes and their approval; Heliomare's "

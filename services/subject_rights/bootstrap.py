@@ -7,6 +7,7 @@ from functools import partial
 
 from services.subject_rights import handlers
 from services.subject_rights.domain import ChasePolicy, SubjectRequest
+from shared.bootstrap import service
 from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     ChaseSubjectRequests,
@@ -18,8 +19,8 @@ from shared.contracts.commands import (
 )
 from shared.contracts.events import BreachReported, SubjectRequestAnswered, SubjectRequestIssued
 from shared.contracts.parties import Party
+from shared.messaging.definition import ServiceDefinition
 from shared.messaging.handlers import Job
-from shared.messaging.pipeline import ServiceDefinition
 from shared.privacy.breaches import BREACHES, breach_desk
 from shared.privacy.pseudonym import Pseudonymiser
 from shared.unit_of_work import RepositorySpec
@@ -45,7 +46,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
                          escalate_days_before_due=settings.subject_escalate_days)
     days = {"escalate_days": settings.subject_escalate_days}
     breach_events, breach_commands = breach_desk(Party.WERKSAAM)
-    return ServiceDefinition(
+    return service(
         name="subject_rights",
         party=Party.WERKSAAM,
         description="WerkSaam's contact point for data-subject requests (GDPR art 15-21, agreement art 10): "

@@ -7,6 +7,7 @@ from datetime import date
 
 from services.trajectory import handlers
 from services.trajectory.domain import PublishedReport, Trajectory
+from shared.bootstrap import service
 from shared.config import Settings, get_settings
 from shared.contracts.commands import (
     EndTrajectory,
@@ -28,7 +29,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
 )
 from shared.contracts.parties import Party
-from shared.messaging.pipeline import ServiceDefinition
+from shared.messaging.definition import ServiceDefinition
 from shared.unit_of_work import RepositorySpec
 
 TRAJECTORIES = RepositorySpec("trajectories", Trajectory, indexes=(("subject",), ("status",)), retention="trajectory")
@@ -40,7 +41,7 @@ def definition(settings: Settings | None = None) -> ServiceDefinition:
         # (a service run as its own process, `python -m services.trajectory`, reads it from its environment)
         return (settings or get_settings()).report_today or now_utc().date()
 
-    return ServiceDefinition(
+    return service(
         name="trajectory",
         party=Party.HELIOMARE,
         description="Heliomare trajectory: start, progress and end of approved trajectories, and the yearly report.",

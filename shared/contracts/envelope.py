@@ -22,7 +22,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, 
 from shared.contracts.parties import Party
 from shared.ids import uuid7
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
-from shared.privacy.register import UnregisteredProcessing, load_register
 
 
 class EventData(BaseModel):
@@ -67,15 +66,8 @@ def event(event_type: str, version: int, *, sources: Iterable[Party]):
         key = (event_type, version)
         if key in _REGISTRY:
             raise RuntimeError(f"event type {event_type} v{version} defined twice")
-        # Art 5.5: the fields are the allow-list the register of processing activities grants the sender.
-        register_ = load_register()
-        for party in sources:
-            allowed = set(register_.allowed_fields(party, f"{event_type}.v{version}"))
-            if set(cls.model_fields) != allowed:
-                raise UnregisteredProcessing(
-                    f"{event_type} v{version} has fields {sorted(cls.model_fields)}, but the register allows "
-                    f"{party.value} to send exactly {sorted(allowed)}"
-                )
+        # Art 5.5: the fields are the allow-list the register of processing activities grants the sender. That
+        # is checked when a service starts (ServiceDefinition.activities), not here: a contract loads no files.
         cls.event_type = event_type
         cls.version = version
         cls.sources = frozenset(sources)

@@ -1,8 +1,9 @@
 """What a service's handlers see and return: the types between the pipeline and the handlers.
 
-A module with no dependency on the pipeline, so that the capabilities the pipeline composes (the subject-rights
-responder, the breach desk) and the services' handlers import these without importing the pipeline itself:
-imports point one way (contracts → domain → unit of work → handlers → capabilities → pipeline → runtime).
+A module with no dependency on the pipeline, so that the capabilities (the subject-rights responder, the breach
+desk) and the services' handlers import these without importing the pipeline itself. Imports point one way:
+contracts → domain → unit of work → messaging → capabilities → bootstrap → runtime (checked by import-linter,
+`[tool.importlinter]` in pyproject.toml).
 Handlers stay plain functions: `async def handler(message: Incoming[T], uow) -> None` for events,
 `async def handler(command, uow) -> Answer | dict | list | None` for commands.
 """
@@ -10,9 +11,9 @@ Handlers stay plain functions: `async def handler(message: Incoming[T], uow) -> 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from shared.contracts.commands import Command
 from shared.contracts.envelope import Envelope, EventData
@@ -53,3 +54,14 @@ class Job:
     name: str
     interval: float
     command: Callable[[], Command]
+
+
+@runtime_checkable
+class BoundByPipeline(Protocol):
+    """An event handler that needs what only the running pipeline knows: the service's checked processing
+    activities and a way to destroy its dead letters about a subject (the subject-rights responder). The
+    pipeline binds it once, when it is built."""
+
+    def bind(self, activities: Iterable[Any], destroy_dead_letters: Callable[[str], Awaitable[int]] | None) -> (
+            EventHandler): ...
+

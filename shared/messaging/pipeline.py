@@ -29,21 +29,19 @@ import contextlib
 import functools
 import hashlib
 import logging
-import operator
 import random
 import typing
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from shared.contracts.commands import (
-    CORE_COMMANDS,
     Command,
     CommandResult,
     ListConfidentialityStatements,
@@ -54,22 +52,21 @@ from shared.contracts.commands import (
     RecordDeadLetterRead,
 )
 from shared.contracts.envelope import Envelope, EventData, envelope_model, known_versions, lookup
-from shared.contracts.events import Retour, SubjectRequestAnswered, SubjectRequestIssued
+from shared.contracts.events import Retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
 from shared.contracts.staff import StaffRegister
 from shared.domain import NotYet, Outgoing
-from shared.messaging.handlers import Answer, CommandHandler, EventHandler, Incoming, Job
+from shared.messaging.definition import ServiceDefinition
+from shared.messaging.handlers import Answer, BoundByPipeline, CommandHandler, Incoming
 from shared.privacy.processing_log import UNKNOWN_ACTOR, Processing, parent_span_of
-from shared.privacy.register import Activity, UnregisteredProcessing, activity_of, load_register
-from shared.privacy.subject_data import SubjectRequestResponder
-from shared.storage.mongo import is_transient
+from shared.privacy.register import load_register
 from shared.unit_of_work import (
+    ConcurrencyError,
     ConfidentialityStatement,
     DeadLetterRecord,
     DuplicateMessage,
     InboxEntry,
-    RepositorySpec,
     UnitOfWork,
 )
 
@@ -83,79 +80,6 @@ class StaffSource(typing.Protocol):
     """Where the pipeline reads the party's staff register (a StaffRegister, or shared.staff.StaffFile)."""
 
     def current(self) -> StaffRegister: ...
-
-
-@dataclass
-class ServiceDefinition:
-    """Everything the runtime needs to know about a service: its party, storage and handlers."""
-
-    name: str
-    party: Party
-    repositories: list[RepositorySpec]
-    event_handlers: dict[type[EventData], EventHandler]
-    command_type: Any
-    command_handlers: dict[type[Command], CommandHandler]
-    emits: tuple[type[EventData], ...]
-    retour_handler: EventHandler | None = None
-    description: str = ""
-    answers_subject_requests: bool = True  # False only for the service that coordinates them
-    jobs: list[Job] = field(default_factory=list)
-    _command_adapter: TypeAdapter | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Every service that holds records about subjects answers data-subject requests, by one mechanism.
-        if self.answers_subject_requests and any(spec.about_subjects for spec in self.repositories):
-            self.event_handlers = {**self.event_handlers,
-                                   SubjectRequestIssued: SubjectRequestResponder(self.name, self.party,
-                                                                                 self.repositories)}
-            self.emits = (*self.emits, SubjectRequestAnswered)
-
-    @property
-    def command_adapter(self) -> TypeAdapter:
-        """The service's own commands, plus those every service answers (its processing log, the register of
-        confidentiality statements)."""
-        if self._command_adapter is None:
-            self._command_adapter = TypeAdapter(self.command_union)
-        return self._command_adapter
-
-    @property
-    def command_union(self) -> Any:
-        """Every command the service answers, as one type discriminated by `command`."""
-        own = typing.get_args(typing.get_args(self.command_type)[0]) or (typing.get_args(self.command_type)[0],)
-        return Annotated[functools.reduce(operator.or_, (*own, *CORE_COMMANDS)), Field(discriminator="command")]
-
-    def activities(self) -> dict[object, Activity]:
-        """The registered activity of every handler, checked against the register. Deny by default:
-        raises UnregisteredProcessing for any handler or message the register does not allow."""
-        register, party, found = load_register(), self.party, {}
-
-        def declared(handler, what: str) -> Activity:
-            activity_id = activity_of(handler)
-            if activity_id is None:
-                raise UnregisteredProcessing(f"{self.name}: the handler for {what} declares no processing activity")
-            activity = register.get(activity_id)
-            if activity.party != party:
-                raise UnregisteredProcessing(f"{self.name}: {activity_id} is an activity of {activity.party.value}")
-            return activity
-
-        for model, handler in self.event_handlers.items():
-            message = f"{model.event_type}.v{model.version}"
-            activity = declared(handler, message)
-            if message not in activity.receives:
-                raise UnregisteredProcessing(f"{self.name}: {activity.id} does not receive {message}")
-            found[model] = activity
-        for model, handler in self.command_handlers.items():
-            found[model] = declared(handler, model.__name__)
-        for model in self.emits:
-            register.sender_of(party, f"{model.event_type}.v{model.version}")
-        found[Retour] = register.receiver_of(party, f"{Retour.event_type}.v{Retour.version}")
-        register.sender_of(party, f"{Retour.event_type}.v{Retour.version}")
-        found[ReadProcessingLog] = register.by_name(party, "processing-log-access")
-        found[RecordConfidentialityStatement] = found[ListConfidentialityStatements] = register.by_name(
-            party, "confidentiality")
-        found[ListDeadLetters] = found[Retour]  # why a message was refused: part of answering what was sent
-        found[RecordDeadLetterRead] = found[Retour]  # reading a refused message to set it right, likewise
-        return found
 
 
 @dataclass(frozen=True)
@@ -219,7 +143,7 @@ class Pipeline:
         self._activities = definition.activities()  # refuses to build a pipeline for unregistered processing
         self.event_handlers = {
             model: handler.bind(self._activities.values(), dead_letters.destroy_about)
-            if isinstance(handler, SubjectRequestResponder) else handler
+            if isinstance(handler, BoundByPipeline) else handler
             for model, handler in definition.event_handlers.items()
         }
 
@@ -683,8 +607,8 @@ class Pipeline:
                     return outcome
             except DuplicateMessage:
                 return Outcome("duplicate")
-            except Exception as exc:
-                if not is_transient(exc) or attempt_no == MAX_ATTEMPTS:
+            except ConcurrencyError:  # a write conflict or a transient transaction error (the store says which)
+                if attempt_no == MAX_ATTEMPTS:
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * attempt_no)
         raise AssertionError("unreachable")

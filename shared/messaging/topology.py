@@ -30,7 +30,7 @@ from shared.contracts.envelope import lookup
 from shared.contracts.events import Retour
 
 if TYPE_CHECKING:
-    from shared.messaging.pipeline import ServiceDefinition
+    from shared.messaging.definition import ServiceDefinition
 
 
 def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:

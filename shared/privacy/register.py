@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,16 @@ class Register(BaseModel):
 
     def allowed_fields(self, party: Party, message: str) -> tuple[str, ...]:
         return self.sender_of(party, message).grant(message).fields  # type: ignore[union-attr]
+
+    def check_fields(self, message: str, fields: Iterable[str], senders: Iterable[Party]) -> None:
+        """Art 5.5: a message type's fields are exactly the allow-list the register grants each party that may
+        send it. Raises UnregisteredProcessing otherwise (checked when a service starts, and by the tests for
+        every event type)."""
+        for party in senders:
+            allowed = set(self.allowed_fields(party, message))
+            if set(fields) != allowed:
+                raise UnregisteredProcessing(f"{message} has fields {sorted(fields)}, but the register allows "
+                                             f"{party.value} to send exactly {sorted(allowed)}")
 
 
 @functools.cache

@@ -299,7 +299,7 @@ class MongoUnitOfWork(UnitOfWork):
         }
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         assert self._session is not None
         try:
             if self._session.in_transaction:
@@ -308,6 +308,9 @@ class MongoUnitOfWork(UnitOfWork):
             await self._session.__aexit__(None, None, None)
             if self._storage.write_lock is not None:
                 self._storage.write_lock.release()
+        if exc is not None and not isinstance(exc, ConcurrencyError) and is_transient(exc):
+            # The port's word for "retry the whole unit of work": the messaging core knows no driver errors.
+            raise ConcurrencyError("the transaction conflicted with another; it may be retried") from exc
 
     async def processed(self, message_id: str) -> InboxEntry | None:
         doc = await self._storage.db.inbox.find_one({"_id": message_id}, session=self._session)

@@ -752,6 +752,7 @@ async def test_an_event_between_services_of_one_party_is_handled_without_a_retou
     (later: Heliomare's billing consuming Heliomare's trajectory events)."""
     import dataclasses
 
+    from shared.messaging import definition as definition_module
     from shared.messaging import pipeline as pipeline_module
     from shared.privacy.register import load_register, performs
 
@@ -759,8 +760,10 @@ async def test_an_event_between_services_of_one_party_is_handled_without_a_retou
     register = load_register()
     intake_activity = register.get("urn:werkbrug:activity:werksaam:referral-intake:v1")
     widened = intake_activity.model_copy(update={"receives": (*intake_activity.receives, "referral.registered.v1")})
-    monkeypatch.setattr(pipeline_module, "load_register", lambda: register.model_copy(update={"activity": tuple(
-        widened if a.id == widened.id else a for a in register.activity)}))
+    widened_register = register.model_copy(update={"activity": tuple(
+        widened if a.id == widened.id else a for a in register.activity)})
+    for module in (definition_module, pipeline_module):
+        monkeypatch.setattr(module, "load_register", lambda: widened_register)
     seen = []
 
     @performs(widened.id)

@@ -13,11 +13,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
+from services.intake.bootstrap import definition as intake_definition
 from services.offer.bootstrap import definition as offer_definition
+from shared.config import Settings
 from shared.contracts.commands import GetReferral, ReadProcessingLog
-from shared.contracts.envelope import EventData, event
+from shared.contracts.envelope import EventData, all_event_specs, event
 from shared.contracts.events import QuoteSent, ReferralRegistered
 from shared.contracts.parties import Party
+from shared.messaging.definition import ServiceDefinition
 from shared.messaging.pipeline import Pipeline
 from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
 from shared.storage.memory import MemoryStore
@@ -63,16 +66,35 @@ def test_every_event_types_fields_are_exactly_its_allow_list_in_the_register():
     assert set(ReferralRegistered.model_fields) == set(register.allowed_fields(Party.WERKSAAM,
                                                                                "referral.registered.v1"))
     assert set(QuoteSent.model_fields) == set(register.allowed_fields(Party.HELIOMARE, "quote.sent.v1"))
+    for spec in all_event_specs():  # what a service checks at start-up, for every event type there is
+        register.check_fields(f"{spec.event_type}.v{spec.version}", spec.model.model_fields, spec.sources)
 
 
-def test_an_event_type_the_register_does_not_grant_does_not_load():
+@pytest.fixture
+def scratch_event_types(monkeypatch):
+    """Event types a test defines are forgotten after it (the registry of event types is process-wide)."""
+    import shared.contracts.envelope as envelope_module
+
+    monkeypatch.setattr(envelope_module, "_REGISTRY", dict(envelope_module._REGISTRY))
+
+
+def _sending(model) -> ServiceDefinition:
+    """Intake's definition, also sending `model`."""
+    intake = intake_definition(Settings(WERKBRUG_PSEUDONYM_KEY=PSEUDONYM_KEY))
+    return dataclasses.replace(intake, emits=(*intake.emits, model))
+
+
+def test_a_service_sending_an_event_type_the_register_does_not_grant_does_not_start(scratch_event_types):
+    @event("person.gossiped", 1, sources={Party.WERKSAAM})
+    class PersonGossiped(EventData):
+        rumour: str
+
     with pytest.raises(UnregisteredProcessing, match="no activity of werksaam may send"):
-        @event("person.gossiped", 1, sources={Party.WERKSAAM})
-        class PersonGossiped(EventData):
-            rumour: str
+        _sending(PersonGossiped).activities()
 
 
-def test_an_event_type_with_a_field_beyond_its_allow_list_does_not_load(monkeypatch):
+def test_a_service_sending_an_event_type_with_a_field_beyond_its_allow_list_does_not_start(monkeypatch,
+                                                                                           scratch_event_types):
     register = load_register()
     activity = register.sender_of(Party.WERKSAAM, "referral.registered.v1")
     grant = activity.grant("referral.registered.v1")
@@ -81,15 +103,18 @@ def test_an_event_type_with_a_field_beyond_its_allow_list_does_not_load(monkeypa
     widened = activity.model_copy(update={"sends": (*activity.sends, v2)})
     patched = register.model_copy(update={"activity": tuple(widened if a.id == activity.id else a
                                                              for a in register.activity)})
-    import shared.contracts.envelope as envelope_module
+    import shared.messaging.definition as definition_module
 
-    monkeypatch.setattr(envelope_module, "load_register", lambda: patched)
+    monkeypatch.setattr(definition_module, "load_register", lambda: patched)
+
     # ...and a model that adds a field the register does not allow.
+    @event("referral.registered", 2, sources={Party.WERKSAAM})
+    class Wider(EventData):
+        referral_id: uuid.UUID
+        religion: str
+
     with pytest.raises(UnregisteredProcessing, match="register allows"):
-        @event("referral.registered", 2, sources={Party.WERKSAAM})
-        class Wider(EventData):
-            referral_id: uuid.UUID
-            religion: str
+        _sending(Wider).activities()
 
 
 def test_a_register_entry_with_the_wrong_legal_basis_is_refused():
