@@ -344,8 +344,9 @@ class ServiceRuntime:
     async def _before_broker(self) -> None:
         if not self.mongodb_url:
             raise SystemExit(
-                f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start the services with `make demo` "
-                "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
+                f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start all services with `werkbrug "
+                "serve` or `make demo` (which start the embedded database) or point MONGODB_URL at a MongoDB "
+                "replica set."
             )
         attempts = self.settings.startup_attempts
         await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"), attempts)
@@ -477,8 +478,9 @@ async def preflight(settings: Settings, service: str) -> None:
     """Before the application starts: are the database and the broker there? Waits with backoff, and ends
     with one clear line (no stack trace) when they stay away."""
     if not settings.mongodb_url:
-        raise SystemExit(f"werkbrug-{service}: MONGODB_URL is not set. Start the services with `make demo` "
-                         "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set.")
+        raise SystemExit(f"werkbrug-{service}: MONGODB_URL is not set. Start all services with `werkbrug serve` "
+                         "or `make demo` (which start the embedded database) or point MONGODB_URL at a MongoDB "
+                         "replica set.")
     client = connect(settings.mongodb_url, settings.db_timeout_ms)
     try:
         await _with_retries(f"MongoDB for {service}", lambda: client.admin.command("ping"), settings.startup_attempts)
@@ -515,5 +517,7 @@ def run_service(definition: ServiceDefinition) -> None:
     asyncio.run(preflight(settings, definition.name))
     runtime = ServiceRuntime(definition, settings)
     runtime.owns_process = True
+    # No access log: the health route is asked every second by `werkbrug serve` (and by compose's health checks).
     asyncio.run(runtime.app.run(log_level=logging.INFO,
-                                run_extra_options={"host": settings.http_host, "port": settings.http_port}))
+                                run_extra_options={"host": settings.http_host, "port": settings.http_port,
+                                                   "access_log": "false"}))
