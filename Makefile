@@ -4,10 +4,12 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
+.PHONY: help venv broker declare demo run stop test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
+	@echo "make run    - run the five services and keep them running (data in var/data, logs in var/log); Ctrl-C stops"
+	@echo "make stop   - stop a detached run (werkbrug serve --detach)"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
 	@echo "make bench  - benchmarks against their floors (about 15 minutes): var/bench/; make bench-docs also docs/benchmarks.md"
@@ -31,6 +33,13 @@ declare: broker
 
 demo: venv broker
 	$(PY) -m infra.demo
+
+# The broker and the namespace first (as `make broker`), then `werkbrug serve` in the foreground.
+run: venv broker
+	$(PY) -m cli serve
+
+stop: venv
+	$(PY) -m cli stop
 
 test: venv broker
 	$(PY) -m pytest
@@ -73,5 +82,7 @@ docs: venv
 
 asyncapi: docs
 
+# Keeps what an operator keeps: the data of `make run` (var/data), the staff and partner registers.
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	@if [ -d var ]; then find var -mindepth 1 -maxdepth 1 ! -name data ! -name staff ! -name partners -exec rm -rf {} +; fi

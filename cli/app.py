@@ -37,14 +37,16 @@ _actor: str | None = None  # set by the callback, for this run
 
 @app.callback()
 def _who(
+    ctx: typer.Context,
     actor: Annotated[str | None, typer.Option("--as", envvar="WERKBRUG_ACTOR", show_envvar=True,
                                               help="Your staff id: every command is given by someone, and "
                                                    "personal data is shown only to staff with a confidentiality "
                                                    "statement (art 8).")] = None,
 ) -> None:
-    """Every command names its actor; the services log it with each processing."""
+    """Every command names its actor; the services log it with each processing. (`serve` and `stop` run
+    processes on this machine and give no command to a service: they need none.)"""
     global _actor
-    if "--help" in sys.argv[1:]:
+    if "--help" in sys.argv[1:] or ctx.invoked_subcommand in ("serve", "stop"):
         return
     if actor is None or not ACTOR_PATTERN.match(actor):
         err.print("say who you are: --as STAFF_ID or WERKBRUG_ACTOR (lowercase letters, digits, . _ -)")
@@ -136,9 +138,13 @@ async def _ping_all() -> dict[str, dict]:
             started = time.perf_counter()
             try:
                 reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
-                out[service] = {"ok": reply.ok, "error": None, "ms": (time.perf_counter() - started) * 1000}
+                # A refusal is an answer too: the service consumed the command and replied (an actor of one party
+                # is unknown to the other party's services).
+                out[service] = {"ok": True, "error": None, "ms": (time.perf_counter() - started) * 1000,
+                                "refused": [r.code.value for r in reply.reasons] if not reply.ok else []}
             except TimeoutError:
-                out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000}
+                out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000,
+                                "refused": []}
     return out
 
 

@@ -13,7 +13,7 @@ from typer import _click as click  # the click typer runs on (vendored): its exc
 
 # The command groups register themselves on `app` when imported; `--help` lists them in this order.
 # isort: off
-from cli import referrals, finance, subject_requests, breaches, flows, operations, staff, partners  # noqa: F401
+from cli import referrals, finance, subject_requests, breaches, flows, operations, staff, partners, serve  # noqa: F401
 # isort: on
 from cli.app import app
 from cli.render.trace_view import FlowRefused

@@ -223,7 +223,7 @@ def read_state(layout: Layout) -> ServeState | None:
     """The state file, or None when there is none (or it is not one: a serve that died while writing it)."""
     try:
         return ServeState.model_validate_json(layout.state.read_bytes())
-    except (FileNotFoundError, ValidationError):
+    except (OSError, ValidationError):
         return None
 
 
@@ -627,6 +627,11 @@ _STATE_STYLE = {"running": "green", "starting": "yellow", "unhealthy": "red", "r
                 "stopping": "yellow", "stopped": "dim"}
 
 
+def print_table(console: Console, state: ServeState) -> None:
+    """The status table; in a file or pipe as wide as it needs (rich would cut it at 80 columns)."""
+    console.print(status_table(state), width=None if console.is_terminal else 140)
+
+
 def status_table(state: ServeState) -> Table:
     table = Table(title=f"werkbrug serve · namespace {state.namespace} · broker {state.broker} · "
                         f"supervisor pid {state.supervisor_pid}", title_justify="left")
@@ -729,7 +734,7 @@ def serve_detached(config: Config, console: Console, wait: float = START_WAIT) -
                                or f"the supervisor ended at once; see {layout.shown(layout.supervisor_log)}")
         state = read_state(layout)
         if state is not None and state.supervisor_pid == proc.pid and state.all_healthy:
-            console.print(status_table(state))
+            print_table(console, state)
             console.print(f"werkbrug runs detached (supervisor pid {proc.pid}): `werkbrug serve --status` shows "
                           "it, `werkbrug stop` stops it")
             for line in where_lines(layout, config.settings) + staff_warnings(config.settings):
@@ -737,7 +742,7 @@ def serve_detached(config: Config, console: Console, wait: float = START_WAIT) -
             return 0
         time.sleep(0.25)
     if state is not None:
-        console.print(status_table(state))
+        print_table(console, state)
     not_yet = [p.name for p in state.processes if p.state != "running"] if state else list(SERVICES)
     raise ServeRefused(NO_ANSWER, f"started detached (supervisor pid {proc.pid}), but not healthy within {wait:.0f} "
                                   f"s: {', '.join(not_yet)}; it keeps trying (see {layout.shown(layout.log)}/), "
@@ -757,7 +762,7 @@ def show_status(layout: Layout, console: Console) -> int:
     state = read_state(layout)
     if pid is None or state is None:
         raise ServeRefused(NOTHING, f"werkbrug serve does not run on {layout.shown(layout.var)}")
-    console.print(status_table(state))
+    print_table(console, state)
     if not state.all_healthy:
         down = [p.name for p in state.processes if p.state != "running"]
         console.print(f"not running: {', '.join(down)}", highlight=False)
