@@ -2,9 +2,12 @@
 is a file under var/, supervised: a service or database server that dies is started again (with backoff), and
 says so. In the foreground with a live status and a clean stop on Ctrl-C, or detached (`werkbrug stop` ends it).
 
-    werkbrug serve [--detach] [--var DIR] [--db-port N] [--http-port N]      (`python -m infra.serve` alike)
-    werkbrug serve --status                                                  the status of a detached serve
+    werkbrug serve [--detach] [--var DIR] [--db-port N] [--http-port N]      (cli/serve.py)
+    werkbrug serve --status                                                  the status of a serve that runs
     werkbrug stop
+
+`python -m infra.serve [--detach | --status | --stop]` does the same without the command line; `--supervise` is
+the detached supervisor's own entry (`serve --detach` starts it as a process of its own session).
 
 What runs, by default (each block of five ports moves with --db-port / --http-port, or WERKBRUG_SERVE_DB_PORT /
 WERKBRUG_SERVE_HTTP_PORT; the order is DEFINITIONS'):
@@ -73,7 +76,7 @@ TICK = 1.0  # seconds between looks at every process
 START_WAIT = 180.0  # how long `serve --detach` waits for every service to become healthy
 STOP_WAIT = 90.0  # how long `stop` waits for the supervisor (services get 30 s each, in parallel, then databases)
 
-NOTHING, REFUSED, NO_ANSWER, NOT_ADMITTED = 1, 2, 3, 4  # the command line's exit codes (infra/cli.py)
+NOTHING, REFUSED, NO_ANSWER, NOT_ADMITTED, FAILED = 1, 2, 3, 4, 5  # the command line's exit codes (cli/main.py)
 
 
 class ServeRefused(Exception):
@@ -321,7 +324,7 @@ def _where(settings: Settings) -> str:
 
 
 def _broker_refusal(exc: BaseException, settings: Settings, user: str) -> ServeRefused:
-    """A failed connection as the command line explains it (infra/cli.py `explain`), with what serve needs."""
+    """A failed connection as the command line explains it (cli/main.py `explain`), with what serve needs."""
     from aiormq import exceptions as amqp
 
     where = _where(settings)
@@ -661,11 +664,13 @@ class _EventLog:
 
     def __call__(self, line: str) -> None:
         stamped = f"{_now().isoformat(timespec='seconds').replace('+00:00', 'Z')} {line}"
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(stamped + "\n")
         self.recent.append(f"{_clock(_now())} {line}")
+        # Neither a full disk nor a reader gone from the pipe may stop the supervisor (nor its shutdown).
+        with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(stamped + "\n")
         if self.echo is not None:
-            self.echo(stamped)
+            with contextlib.suppress(OSError):
+                self.echo(stamped)
 
 
 def _stop_signals(stop: asyncio.Event) -> None:
@@ -729,8 +734,9 @@ def serve_detached(config: Config, console: Console, wait: float = START_WAIT) -
     deadline = time.monotonic() + wait
     state = None
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServeRefused(proc.returncode or NO_ANSWER, _last_line(layout.supervisor_log)
+        if proc.poll() is not None:  # its own refusal (a race with another serve), or a failure: its last line
+            code = proc.returncode if proc.returncode in (REFUSED, NO_ANSWER, NOT_ADMITTED) else FAILED
+            raise ServeRefused(code, _last_line(layout.supervisor_log)
                                or f"the supervisor ended at once; see {layout.shown(layout.supervisor_log)}")
         state = read_state(layout)
         if state is not None and state.supervisor_pid == proc.pid and state.all_healthy:
@@ -874,6 +880,9 @@ def main(argv: list[str] | None = None) -> int:
         return REFUSED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # what started was stopped on the way out (_supervise); one line, no traceback
+        print(f"werkbrug serve failed unexpectedly ({type(exc).__name__})", file=sys.stderr)
+        return FAILED
 
 
 if __name__ == "__main__":
