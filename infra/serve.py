@@ -635,6 +635,11 @@ def print_table(console: Console, state: ServeState) -> None:
     console.print(status_table(state), width=None if console.is_terminal else 140)
 
 
+def _line(console: Console, text: str) -> None:
+    """One line as it is: no wrapping (a script reads it), no markup or highlighting (paths have brackets)."""
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
+
+
 def status_table(state: ServeState) -> Table:
     table = Table(title=f"werkbrug serve · namespace {state.namespace} · broker {state.broker} · "
                         f"supervisor pid {state.supervisor_pid}", title_justify="left")
@@ -741,10 +746,10 @@ def serve_detached(config: Config, console: Console, wait: float = START_WAIT) -
         state = read_state(layout)
         if state is not None and state.supervisor_pid == proc.pid and state.all_healthy:
             print_table(console, state)
-            console.print(f"werkbrug runs detached (supervisor pid {proc.pid}): `werkbrug serve --status` shows "
-                          "it, `werkbrug stop` stops it")
+            _line(console, f"werkbrug runs detached (supervisor pid {proc.pid}): `werkbrug serve --status` shows "
+                           "it, `werkbrug stop` stops it")
             for line in where_lines(layout, config.settings) + staff_warnings(config.settings):
-                console.print(line, highlight=False)
+                _line(console, line)
             return 0
         time.sleep(0.25)
     if state is not None:
@@ -771,7 +776,7 @@ def show_status(layout: Layout, console: Console) -> int:
     print_table(console, state)
     if not state.all_healthy:
         down = [p.name for p in state.processes if p.state != "running"]
-        console.print(f"not running: {', '.join(down)}", highlight=False)
+        _line(console, f"not running: {', '.join(down)}")
         return NO_ANSWER
     return 0
 
@@ -810,8 +815,7 @@ def stop(layout: Layout, console: Console, wait: float = STOP_WAIT) -> int:
         for kind in ("service", "database"):
             _end([p for p in left if p.kind == kind])
         layout.state.unlink(missing_ok=True)
-        console.print(f"the supervisor was gone; ended what it had left running: "
-                      f"{', '.join(p.name for p in left)}", highlight=False)
+        _line(console, f"the supervisor was gone; ended what it had left running: {', '.join(p.name for p in left)}")
         return 0
     if pid <= 0:
         raise ServeRefused(REFUSED, f"{layout.shown(layout.lock)} is held, but names no supervisor: stop it by hand")
@@ -822,8 +826,8 @@ def stop(layout: Layout, console: Console, wait: float = STOP_WAIT) -> int:
             raise ServeRefused(NO_ANSWER, f"the supervisor (pid {pid}) is still stopping after {wait:.0f} s; see "
                                           f"{layout.shown(layout.supervisor_log)}")
         time.sleep(0.2)
-    console.print(f"stopped werkbrug serve (supervisor pid {pid}): the services, then the database servers; the "
-                  f"data stays in {layout.shown(layout.data)}", highlight=False)
+    _line(console, f"stopped werkbrug serve (supervisor pid {pid}): the services, then the database servers; the "
+                   f"data stays in {layout.shown(layout.data)}")
     return 0
 
 
