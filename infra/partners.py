@@ -193,8 +193,9 @@ def partner_asyncapi(settings: Settings, addendum: Addendum) -> dict[str, Any]:
         broker.subscriber(queue, exchange=topology.events, title=f"{addendum.name}:{topic}",
                           description=f"{summary} Consume from queue `{queue.name}` and acknowledge: it is declared "
                                       "(durable, quorum) and bound to this routing key for you.")(receive)
+    purpose = f"{addendum.purpose.rstrip('.')} (legal basis {addendum.legal_basis})."
     document = Contract(broker, vhost=settings.amqp_vhost, user=user, title=f"werkbrug for {addendum.name}",
-                        version="1", description=f"{addendum.purpose} (legal basis {addendum.legal_basis}).")
+                        version="1", description=purpose)
     return document.to_specification().to_jsonable()
 
 

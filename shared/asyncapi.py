@@ -5,7 +5,7 @@ generator. AsyncAPI 3.1.0 is a superset of 3.0.0 for everything FastStream write
 examples, multi-format schemas and the server/operation binding lists), so the documents are generated as
 3.1.0 directly, and the official parser (`make node-deps`, `infra/node/asyncapi-validate.mjs`) checks them.
 
-Three things FastStream gets wrong for a RabbitMQ consumer, corrected in `finish`:
+What FastStream gets wrong for a RabbitMQ consumer, corrected in `finish`:
 
 - the vhost in every channel binding is the broker URL's path (`/werkbrug`), a vhost that does not exist;
   it is the vhost's name (`werkbrug`);
@@ -17,6 +17,8 @@ Three things FastStream gets wrong for a RabbitMQ consumer, corrected in `finish
 - the broker user is named nowhere: when the document is one user's (a service's party, a partner), the
   server's security scheme (`userPassword`) names it, in its description and in `x-username` (AsyncAPI has
   no field for a user name).
+
+And FastStream names a document's only server `development`, whatever it is: it is called `broker`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from faststream.specification import AsyncAPI
 SCHEMA_VERSION = "3.1.0"
 CORRELATION = {
     "location": "$message.payload#/correlation_id",
-    "description": "The envelope's correlation_id (the referral, the lifecycle the message belongs to). Every "
-                   "message carries the same value as its AMQP property correlation_id (a property, not a header).",
+    "description": "The envelope's correlation_id: the lifecycle the message belongs to (the referral, for a "
+                   "referral's messages). Every message carries the same value as its AMQP property correlation_id "
+                   "(a property, not a header).",
 }
 
 
@@ -54,6 +57,12 @@ def finish(document: dict[str, Any], *, vhost: str, user: str | None = None) -> 
             message["correlationId"] = dict(CORRELATION)
         else:
             del message["correlationId"]
+    if list(doc.get("servers", {})) == ["development"]:  # FastStream's name for a broker's only server
+        doc["servers"] = {"broker": doc["servers"]["development"]}
+        for channel in doc.get("channels", {}).values():
+            if "servers" in channel:
+                channel["servers"] = [{"$ref": "#/servers/broker"} if ref == {"$ref": "#/servers/development"}
+                                      else ref for ref in channel["servers"]]
     for server in doc.get("servers", {}).values():
         if server.get("protocol", "").startswith("amqp"):
             where = f"RabbitMQ (AMQP 0-9-1), vhost `{vhost}` (the URL path `/{vhost}`)."
