@@ -78,6 +78,7 @@ def test_a_partners_contract_names_its_broker_vhost_user_and_queues_and_nothing_
     document = partner_asyncapi(settings("coop-a"), an_addendum())
 
     [(server_name, server)] = document["servers"].items()
+    assert server_name == "broker"
     assert (server["host"], server["pathname"], server["protocol"]) == ("127.0.0.1:5672", "/coop-a", "amqp")
     [scheme_ref] = server["security"]
     scheme = document["components"]["securitySchemes"][scheme_ref["$ref"].rsplit("/", 1)[1]]
