@@ -52,7 +52,7 @@ test: venv node-deps broker
 test-unit: venv node-deps
 	$(PY) -m pytest tests/unit
 
-test-integration: venv broker
+test-integration: venv node-deps broker
 	$(PY) -m pytest tests/integration
 
 CHAOS_REFERRALS ?= 1000
