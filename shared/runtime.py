@@ -23,14 +23,14 @@ from typing import Any
 
 import aio_pika
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsyncAPIRoute, make_ping_asgi
 from faststream.opentelemetry import TelemetryMiddleware
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
-from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.semconv.trace import SpanAttributes
 
+from shared.asyncapi import Contract
 from shared.config import Settings, get_settings
 from shared.contracts.commands import CommandResult
 from shared.contracts.envelope import Envelope, EventData, envelope_model, lookup
@@ -189,10 +189,13 @@ class ServiceRuntime:
         self.app = AsgiFastStream(
             self.broker,
             asgi_routes=[("/health", make_ping_asgi(self.broker, timeout=5.0))],
-            asyncapi_path="/docs/asyncapi",
-            specification=AsyncAPI(
-                self.broker, title=f"werkbrug {d.name} ({d.party.value})", version=__version__,
-                description=d.description, schema_version="3.0.0",
+            # The document at /docs/asyncapi (HTML) and /docs/asyncapi.json. No "try it out" route: FastStream's
+            # would let anyone who reaches this port publish through the service's broker connection or swap
+            # it for a test broker while the request runs.
+            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+            specification=Contract(
+                self.broker, vhost=s.amqp_vhost, user=d.party.value, title=f"werkbrug {d.name} ({d.party.value})",
+                version=__version__, description=d.description,
             ),
             on_startup=[self._before_broker],
             after_startup=[self._after_broker],
