@@ -49,7 +49,7 @@ broker: venv
 declare: broker
 
 demo: venv broker
-	$(PY) -m infra.demo
+	$(PY) -m dev.demo
 
 # The broker and the namespace first (as `make broker`), then `werkbrug serve` in the foreground.
 run: venv broker

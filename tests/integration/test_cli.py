@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.scenario import REPORT_YEAR, play_all, until_status
+from dev.scenario import REPORT_YEAR, play_all, until_status
 from shared.contracts.commands import (
     GetSubjectRequest,
     IdentityCheck,
@@ -105,7 +105,7 @@ async def test_the_command_line_refuses_clearly_with_exit_codes(services, settin
 
 async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_line(services, client, settings,
                                                                                    tmp_path):
-    from infra.scenario import play_all, synthetic_cases, with_trajectories
+    from dev.scenario import play_all, synthetic_cases, with_trajectories
 
     rng = random.Random("cli-money")
     cases = with_trajectories(synthetic_cases(rng, 3), rng)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infra.scenario import until_status
+from dev.scenario import until_status
 from shared.contracts.commands import GetReferral, ReadProcessingLog, RecordConfidentialityStatement
 from tests.integration.test_cli import werkbrug
 from tests.integration.test_flow import a_referral

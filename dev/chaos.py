@@ -1,7 +1,7 @@
 """The chaos run (issue 7): the whole process under SIGKILLs, a broker that stops, databases that die.
 
 It starts everything of its own under var/chaos (nothing shared is touched):
-- a private RabbitMQ node (infra/rabbitmq_node.py), so its application can be stopped and started;
+- a private RabbitMQ node (dev/rabbitmq_node.py), so its application can be stopped and started;
 - one embedded database server per service on mongoeco's SQLite engine (a file each), so a database
   server killed with SIGKILL and started again keeps what it had committed;
 - intake, offer, trajectory and billing as separate processes (`python -m services.<name>`).
@@ -21,7 +21,7 @@ malformed messages, each with its reason. It prints its figures (all observed, n
 referrals, kills, restarts, redeliveries seen (the broker's `redelivered` flag, from the services'
 `repeat delivery` log lines), duplicates the inboxes dropped, lost, duplicated.
 
-    python -m infra.chaos [--referrals 1000] [--seed 7] [--concurrency 24] [--keep]
+    python -m dev.chaos [--referrals 1000] [--seed 7] [--concurrency 24] [--keep]
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ from faststream.rabbit import RabbitBroker
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from dev.rabbitmq_node import RabbitNode
+from dev.scenario import REPORT_YEAR, SCHEDULES, Case, TrajectoryPlan, end_command, quote_for, synthetic_cases
 from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all
 from infra.identities import import_grants
 from infra.processes import ROOT, DatabaseServer, ServiceProcess
-from infra.rabbitmq_node import RabbitNode
-from infra.scenario import REPORT_YEAR, SCHEDULES, Case, TrajectoryPlan, end_command, quote_for, synthetic_cases
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import ADMIN_USER, Settings, dev_password
