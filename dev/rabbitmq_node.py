@@ -40,8 +40,11 @@ def _tool(name: str) -> str:
 class RabbitNode:
     """One RabbitMQ node, private to the caller: its own ports and directories under `base`."""
 
-    def __init__(self, base: Path, node: str = NODE, port: int | None = None) -> None:
-        self.base, self.node = base, node
+    def __init__(self, base: Path, node: str = NODE, port: int | None = None, *, cookie: str | None = None,
+                 conf: str = "") -> None:
+        """`cookie`: the Erlang cookie (nodes of one cluster share one; default: the node makes its own).
+        `conf`: more lines for its rabbitmq.conf."""
+        self.base, self.node, self.cookie, self.conf = base, node, cookie, conf
         self.ports_file = base / "ports"
         if port is None and self.ports_file.exists():  # the same node again: same ports
             port, dist = (int(p) for p in self.ports_file.read_text().split())
@@ -82,8 +85,14 @@ class RabbitNode:
             "# a private node for the chaos run (dev/rabbitmq_node.py)\n"
             "loopback_users.guest = true\n"
             "disk_free_limit.absolute = 50MB\n"
-            "log.file.level = info\n"
+            "log.file.level = info\n" + self.conf
         )
+        if self.cookie is not None:
+            cookie = self.base / "home" / ".erlang.cookie"
+            if cookie.exists():
+                cookie.chmod(0o600)
+            cookie.write_text(self.cookie)
+            cookie.chmod(0o400)
         (self.base / "advanced.config").write_text("[].\n")
         (self.base / "rabbitmq-env.conf").write_text("")
         (self.base / "enabled_plugins").write_text("[].\n")
@@ -119,6 +128,12 @@ class RabbitNode:
     def start_app(self) -> None:
         self.ctl("start_app")
         self.ctl("await_startup", "--timeout", "60")
+
+    def kill(self) -> None:
+        """SIGKILL the whole node (its process group): a machine that dies, nothing said to its peers."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         """Stop the whole node (and its process group, should it not stop)."""

@@ -41,6 +41,8 @@ class ServiceProcess:
             "MONGODB_URL": self.mongodb_url,
             # Each service connects as its own party's broker user.
             "AMQP_URL": self.settings.broker_url(DEFINITIONS[self.name]().party.value),
+            # A cluster's other nodes, to move to when AMQP_URL's goes away.
+            **({"WERKBRUG_AMQP_NODES": ",".join(self.settings.amqp_nodes)} if self.settings.amqp_nodes else {}),
             "WERKBRUG_RELAY_INTERVAL": str(self.settings.relay_interval),
             "WERKBRUG_HTTP_PORT": str(self.http_port),
             "PYTHONUNBUFFERED": "1",

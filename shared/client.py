@@ -34,6 +34,7 @@ from shared.config import Settings, get_settings
 from shared.contracts.commands import Command, CommandResult
 from shared.contracts.parties import SERVICE_PARTY, Party
 from shared.contracts.staff import StaffRegister
+from shared.messaging.failover import Failover, connect_any
 from shared.messaging.topology import Topology, command_key, reply_key
 
 
@@ -54,10 +55,11 @@ class CommandRefused(RuntimeError):
 class _Line:
     """One party's connection: publishes its commands under its user_id, takes the answers on its own queue."""
 
-    def __init__(self, url: str, party: str, topology: Topology, timeout: float) -> None:
-        self.url, self.party, self.topology, self.timeout = url, party, topology, timeout
+    def __init__(self, urls: list[str], party: str, topology: Topology, timeout: float) -> None:
+        self.nodes, self.party, self.topology, self.timeout = Failover(urls), party, topology, timeout
         self.exchange_name = topology.commands.name
         self.reply_key = ""
+        self.node = self.nodes.current
         self.connection: aio_pika.abc.AbstractConnection | None = None
         self.channel: aio_pika.abc.AbstractChannel | None = None
         self.pending: dict[str, asyncio.Future] = {}
@@ -66,7 +68,10 @@ class _Line:
     async def _ready(self) -> aio_pika.abc.AbstractChannel:
         async with self._opening:
             if self.connection is None or self.connection.is_closed:
-                self.connection = await aio_pika.connect(self.url, timeout=self.timeout)
+                if self.connection is not None:  # lost (its node went away): start with the next node
+                    self.nodes.failed(self.node)
+                self.connection = await connect_any(self.nodes, timeout=self.timeout)
+                self.node = self.nodes.current
             if self.channel is None or self.channel.is_closed:
                 # A refused publish closes the channel (and its reply consumer) for every request on it.
                 for future in self.pending.values():
@@ -78,12 +83,16 @@ class _Line:
                 self.reply_key = await answers_to(self.channel, self.topology, self.party, self._answered)
             return self.channel
 
-    def _closed(self, _channel: object, _reason: object = None) -> None:
+    def _closed(self, _channel: object, reason: object = None) -> None:
         """The channel went (a refused publish, the broker away): nobody answers on it any more, so every
-        request still waiting on it ends now instead of at its time-out."""
+        request still waiting on it ends now instead of at its time-out. A connection that broke is no
+        refusal: whether the command ran is not known (sent again with its id, it is not done twice)."""
         for future in self.pending.values():
             if not future.done():
-                future.set_exception(CommandRefused(f"the broker closed {self.party}'s command channel"))
+                future.set_exception(
+                    ConnectionError(f"the connection of {self.party}'s commands to the broker was lost")
+                    if isinstance(reason, ConnectionError) else
+                    CommandRefused(f"the broker closed {self.party}'s command channel"))
 
     async def _answered(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         future = self.pending.pop(message.correlation_id or "", None)
@@ -166,7 +175,7 @@ class CommandClient:
 
     def _line(self, party: str) -> _Line:
         if party not in self._lines:
-            self._lines[party] = _Line(self.settings.broker_url(party), party, self.topology, self.timeout)
+            self._lines[party] = _Line(self.settings.broker_urls(party), party, self.topology, self.timeout)
         return self._lines[party]
 
     async def send(self, service: str, command: Command) -> CommandResult:

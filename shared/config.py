@@ -10,10 +10,11 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Development keys. They make `make demo` work out of the box and MUST be replaced in production
 # (WERKBRUG_PSEUDONYM_KEY / WERKBRUG_FIELD_KEY). They are 32 random-looking bytes, hex encoded.
@@ -35,6 +36,12 @@ class Settings(BaseSettings):
     amqp_url: str = Field(
         f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:5672/", validation_alias="AMQP_URL",
         description="The broker, and the user of this process. Without a vhost in the path: the namespace's vhost.",
+    )
+    amqp_nodes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="WERKBRUG_AMQP_NODES",
+        description="The nodes of a RabbitMQ cluster, comma-separated `host:port` (port default: AMQP_URL's). A "
+                    "process connects to AMQP_URL's node first and, when that goes away, to the next one in this list "
+                    "(from AMQP_URL's place in it, wrapping). Unset: AMQP_URL's node only.",
     )
     amqp_passwords: dict[str, SecretStr] = Field(
         default_factory=dict, validation_alias="WERKBRUG_AMQP_PASSWORDS",
@@ -116,6 +123,46 @@ class Settings(BaseSettings):
         description="Append finished spans as JSON lines to this file (used by `make demo`).",
     )
 
+    @field_validator("amqp_nodes", mode="before")
+    @classmethod
+    def _nodes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")] if value.strip() else []
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(_node(str(entry)) for entry in value)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("amqp", "amqps") or not url.hostname:
+            raise ValueError("AMQP_URL must be amqp://user:password@host[:port][/vhost] (or amqps://)")
+        try:
+            url.port  # noqa: B018 (a port that is no number raises here)
+        except ValueError:
+            raise ValueError("AMQP_URL has a port that is no number from 1 to 65535 (one host only: list the "
+                             "cluster's other nodes in WERKBRUG_AMQP_NODES)") from None
+        return value
+
+    @property
+    def broker_nodes(self) -> list[str]:
+        """`host:port` of every broker node in the order a process tries them: AMQP_URL's first, then those after
+        it in WERKBRUG_AMQP_NODES (wrapping), or the whole list when AMQP_URL's node is not in it."""
+        url = urlsplit(self.amqp_url)
+        first = _node(url.netloc.rpartition("@")[2], default_port=_default_port(url.scheme))
+        nodes = [_node(n, default_port=_default_port(url.scheme)) for n in self.amqp_nodes]
+        if first in nodes:
+            at = nodes.index(first)
+            nodes = nodes[at:] + nodes[:at]
+        return list(dict.fromkeys([first, *nodes]))
+
+    def broker_urls(self, user: str | None = None) -> list[str]:
+        """broker_url(user) on every node, in the order of broker_nodes."""
+        url = urlsplit(self.broker_url(user))
+        userinfo = url.netloc.rpartition("@")[0]
+        return [urlunsplit((url.scheme, f"{userinfo}@{node}", url.path, url.query, "")) for node in self.broker_nodes]
+
     @property
     def amqp_vhost(self) -> str:
         """The vhost of AMQP_URL's path; without one, the namespace's own vhost (one per namespace)."""
@@ -139,6 +186,28 @@ class Settings(BaseSettings):
 
     def database_name(self, service: str) -> str:
         return f"{self.namespace}-{service}".replace("-", "_")
+
+
+def _default_port(scheme: str) -> int:
+    return 5671 if scheme == "amqps" else 5672
+
+
+def _node(entry: str, default_port: int | None = None) -> str:
+    """One broker node as `host:port` (an IPv6 host in brackets); ValueError when it is not one."""
+    entry = entry.strip()
+    if not entry or any(c in entry for c in "/@?#, ") or (entry.count(":") > 1 and not entry.startswith("[")):
+        raise ValueError("a broker node is host or host:port (IPv6: [address]:port), separated by commas")
+    probe = urlsplit(f"amqp://{entry}")
+    try:
+        port = probe.port
+    except ValueError:
+        raise ValueError("a broker node's port is a number from 1 to 65535") from None
+    if not probe.hostname or port == 0:
+        raise ValueError("a broker node is host or host:port (IPv6: [address]:port), separated by commas")
+    host = f"[{probe.hostname}]" if ":" in probe.hostname else probe.hostname
+    if port is None and default_port is None:
+        return host
+    return f"{host}:{port or default_port}"
 
 
 @lru_cache

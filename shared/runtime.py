@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-import aio_pika
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsyncAPIRoute, make_ping_asgi
 from faststream.opentelemetry import TelemetryMiddleware
@@ -39,6 +38,7 @@ from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode
 from shared.logs import configure_logging, hold_payload_loggers, own_id
 from shared.messaging.definition import ServiceDefinition
+from shared.messaging.failover import Failover, connect_any, fail_over
 from shared.messaging.handlers import Job
 from shared.messaging.pipeline import DeadLetterSink, Pipeline, RawMessage
 from shared.messaging.relay import OutboxRelay
@@ -114,14 +114,15 @@ class _ParkingQueue(DeadLetterSink):
 
     def __init__(self, topology: Topology, service: str, party: Party, settings: Settings) -> None:
         self._topology, self._service = topology, service
-        self._amqp_url = settings.broker_url(party.value)  # its own party's user may read its parking queue
+        # Its own party's user may read its parking queue; any node of the cluster will do.
+        self._nodes = Failover(settings.broker_urls(party.value))
         self._pseudonymise = Pseudonymiser(settings.pseudonym_key.get_secret_value())
 
     async def destroy_about(self, subject: str) -> int:
         """Take every dead letter about the subject out of this service's parking queue (erasure). The
         others are left unacknowledged and go back when the channel closes."""
         destroyed = 0
-        connection = await aio_pika.connect(self._amqp_url, timeout=10)
+        connection = await connect_any(self._nodes, timeout=10)
         async with connection:
             channel = await connection.channel()
             queue = await channel.get_queue(self._topology.parking_queue(self._service).name, ensure=False)
@@ -154,7 +155,8 @@ class ServiceRuntime:
         self.tracer = self.tracer_provider.get_tracer(TRACER_NAME)
         # Each service connects as its party's broker user and stamps every publish with that user as the
         # AMQP user_id, which the broker checks against the connection: the sending party cannot be forged.
-        self.broker = RabbitBroker(
+        # On a cluster (WERKBRUG_AMQP_NODES) the connection moves to the next node when its node goes away.
+        self.broker = fail_over(RabbitBroker(
             s.broker_url(d.party.value),
             default_channel=Channel(prefetch_count=s.prefetch, publisher_confirms=True, on_return_raises=True),
             middlewares=[_TelemetryWithoutEcho(tracer_provider=self.tracer_provider)],
@@ -169,7 +171,7 @@ class ServiceRuntime:
             graceful_timeout=15.0,
             description=d.description,
             fail_fast=True,
-        )
+        ), s.broker_urls(d.party.value))
         # The client connects lazily: building the app (for AsyncAPI docs) needs no database.
         self.client = connect(self.mongodb_url or "mongodb://127.0.0.1:27017/", s.db_timeout_ms)
         self.cipher = FieldCipher(s.field_key.get_secret_value())
@@ -490,8 +492,10 @@ async def preflight(settings: Settings, service: str) -> None:
     finally:
         await client.close()
 
+    nodes = Failover(settings.broker_urls())
+
     async def broker_answers() -> None:
-        connection = await aio_pika.connect(settings.broker_url(), timeout=5)
+        connection = await connect_any(nodes, timeout=5)
         await connection.close()
 
     await _with_retries("RabbitMQ", broker_answers, settings.startup_attempts)
