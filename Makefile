@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv node-deps broker declare demo run stop test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
+.PHONY: help venv node-deps broker declare demo run stop test test-unit test-integration chaos chaos-smoke cluster bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
@@ -12,6 +12,7 @@ help:
 	@echo "make stop   - stop a detached run (werkbrug serve --detach)"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
+	@echo "make cluster - CLUSTER_REFERRALS (default 20) referrals on a three-node RabbitMQ cluster losing and restarting nodes"
 	@echo "make bench  - benchmarks against their floors (about 15 minutes): var/bench/; make bench-docs also docs/benchmarks.md"
 	@echo "make lint   - ruff"
 	@echo "make up     - docker compose deployment (needs a Docker engine)"
@@ -73,6 +74,12 @@ chaos: venv broker
 
 chaos-smoke: venv broker
 	$(PY) -m pytest -m chaos_smoke -s -p no:cacheprovider tests/integration/test_chaos.py
+
+# A private three-node cluster of its own (dev/rabbitmq_cluster.py): needs the rabbitmq-server package, not the
+# shared broker, which it leaves alone.
+CLUSTER_REFERRALS ?= 20
+cluster: venv
+	CLUSTER_REFERRALS=$(CLUSTER_REFERRALS) $(PY) -m pytest -m cluster -s -p no:cacheprovider tests/integration/test_cluster.py
 
 bench: venv broker
 	$(PY) -m bench

@@ -136,6 +136,13 @@ class RabbitCluster:
                 raise RuntimeError(f"{node.node} stays quorum-critical: {(done.stdout + done.stderr).strip()[-300:]}")
             time.sleep(1)
 
+    def rebalance(self) -> None:
+        """Spread the quorum queues' leaders over the running nodes again (after a node came back it leads
+        none): `rabbitmq-queues rebalance quorum`."""
+        node = self.via()
+        subprocess.run([_tool("rabbitmq-queues"), "-n", node.node, "rebalance", "quorum"], env=node.env(),
+                       capture_output=True, text=True, timeout=120, check=False)
+
     def stop(self) -> None:
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(lambda node: node.stop(), self.nodes))

@@ -43,6 +43,7 @@ from shared.contracts.commands import ListDeadLetters
 from shared.contracts.envelope import Envelope
 from shared.contracts.parties import Party
 from shared.contracts.staff import StaffRegister
+from shared.messaging.failover import Failover, connect_any
 from shared.messaging.pipeline import dead_letter_key
 from shared.messaging.topology import Topology
 
@@ -141,7 +142,7 @@ class ParkingQueues:
     async def _scan(self, service: str | None, take: str | None) -> list[DeadLetter]:
         found: list[DeadLetter] = []
         refusal: str | None = None
-        connection = await aio_pika.connect_robust(self.settings.broker_url(), timeout=10)
+        connection = await connect_any(Failover(self.settings.broker_urls()), timeout=10)  # any node of a cluster
         async with connection:
             channel = await connection.channel()
             publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)

@@ -21,6 +21,7 @@ command only from its own party).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -48,6 +49,12 @@ async def answers_to(channel: aio_pika.abc.AbstractChannel, topology: Topology, 
     return key
 
 
+def _lost(connection: aio_pika.abc.AbstractConnection) -> bool:
+    """Closed by us, or by the broker (a node that stopped, a broken socket): aio-pika's plain connection says
+    `is_closed` only after our own close(); one the broker closed is no longer `connected`."""
+    return connection.is_closed or not connection.connected.is_set()
+
+
 class CommandRefused(RuntimeError):
     """The broker refused a command before any service saw it (not this party's service, or no such one)."""
 
@@ -67,9 +74,12 @@ class _Line:
 
     async def _ready(self) -> aio_pika.abc.AbstractChannel:
         async with self._opening:
-            if self.connection is None or self.connection.is_closed:
-                if self.connection is not None:  # lost (its node went away): start with the next node
+            if self.connection is None or _lost(self.connection):
+                if self.connection is not None:  # its node went away: start with the next one
                     self.nodes.failed(self.node)
+                    with contextlib.suppress(Exception):
+                        await self.connection.close()
+                    self.channel = None
                 self.connection = await connect_any(self.nodes, timeout=self.timeout)
                 self.node = self.nodes.current
             if self.channel is None or self.channel.is_closed:

@@ -4,7 +4,8 @@
 #   infra/tls/make-certs.sh [DIR]      (default var/tls; nothing is committed: /var/ is git-ignored)
 #
 # Writes a private CA (ca.pem; its key ca.key stays in DIR) and, signed by it, a server certificate
-# for the broker (rabbitmq.pem, rabbitmq.key; names rabbitmq, localhost) and one for MongoDB
+# for the broker (rabbitmq.pem, rabbitmq.key; names rabbitmq, rabbitmq-1..3 of the `cluster` profile,
+# localhost) and one for MongoDB
 # (mongo.pem = certificate + key, as mongod wants it; names mongo, localhost). The services trust
 # ca.pem and check the server's name. Idempotent: existing files are kept (delete DIR to renew).
 #
@@ -23,18 +24,21 @@ if [ ! -f ca.pem ]; then
   chmod 600 ca.key
 fi
 
-server() {  # name, file stem
-  local name="$1" stem="$2"
+server() {  # name, file stem, more names
+  local name="$1" stem="$2" more=""
+  shift 2
+  for other in "$@"; do more="$more,DNS:$other"; done
   [ -f "$stem.crt" ] && return 0
   openssl req -newkey rsa:3072 -sha256 -nodes -subj "/CN=$name" -keyout "$stem.key" -out "$stem.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" > "$stem.ext"
+  printf 'subjectAltName=DNS:%s%s,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" "$more" \
+    > "$stem.ext"
   openssl x509 -req -in "$stem.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days "$days" -sha256 \
     -extfile "$stem.ext" -out "$stem.crt" 2>/dev/null
   rm -f "$stem.csr" "$stem.ext"
   chmod 644 "$stem.key" "$stem.crt"
 }
 
-server rabbitmq rabbitmq
+server rabbitmq rabbitmq rabbitmq-1 rabbitmq-2 rabbitmq-3  # one certificate for the single node and the cluster's
 cp rabbitmq.crt rabbitmq.pem
 server mongo mongo
 cat mongo.crt mongo.key > mongo.pem

@@ -47,7 +47,7 @@ class Failover:
         connection moved on already, nothing changes. Returns the node to try now."""
         if url == self.current and len(self.urls) > 1:
             self._index = (self._index + 1) % len(self.urls)
-            log.warning("broker node %s unreachable; trying %s", where(url), where(self.current))
+            log.warning("broker node %s went away or cannot be reached; moving to %s", where(url), where(self.current))
         return self.current
 
     def round(self) -> list[str]:

@@ -577,3 +577,52 @@ def test_no_party_may_write_to_the_dead_letter_exchange_and_each_binds_only_its_
     vhost = {p["user"]: p for p in document["permissions"]}
     for party in Party:  # declaring a queue that dead-letters to the dlx needs write on it (RabbitMQ)
         assert re.search(vhost[party.value]["write"], "ns.dlx"), party
+
+
+# --- the `cluster` profile: a three-node RabbitMQ cluster -------------------------------------------
+
+CLUSTER_NODES = ("rabbitmq-1", "rabbitmq-2", "rabbitmq-3")
+CLUSTER_CONF = RABBITMQ_DIR / "cluster.conf"
+
+
+def test_the_cluster_profile_has_three_nodes_that_name_each_other(services):
+    conf = CLUSTER_CONF.read_text(encoding="utf-8")
+    peers = re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = rabbit@(\S+)$", conf, re.MULTILINE)
+    assert peers == list(CLUSTER_NODES)
+    assert "queue_leader_locator = balanced" in conf
+    cookies = set()
+    for name in CLUSTER_NODES:
+        node = services[name]
+        assert node.get("profiles") == ["cluster"], name  # `docker compose up` alone starts the single node
+        assert node["hostname"] == name and node["image"] == services["rabbitmq"]["image"], name
+        mounts = mounts_of(node)
+        assert (ROOT / mounts["/etc/rabbitmq/conf.d/20-cluster.conf"]).resolve() == CLUSTER_CONF, name
+        assert (ROOT / mounts["/etc/rabbitmq/rabbitmq.conf"]).resolve() == RABBITMQ_CONF, name  # TLS, definitions
+        assert mounts["/var/lib/rabbitmq"] == f"{name}-data", name  # a volume of its own
+        assert "rabbitmq-diagnostics -q ping" in healthcheck_command(node), name
+        assert not published_ports(node), name
+        cookies.add(environment(node)["RABBITMQ_ERLANG_COOKIE"])
+    assert len(cookies) == 1 and cookies != {""}
+
+
+def test_services_pointed_at_the_cluster_know_all_three_nodes(raw):
+    env = {**TEST_ENV, "WERKBRUG_BROKER_HOST": "rabbitmq-1",
+           "WERKBRUG_AMQP_NODES": ",".join(f"{n}:5671" for n in CLUSTER_NODES)}
+    services = interpolated(raw, env)["services"]
+    for name in DEFINITIONS:
+        settings = Settings(**environment(services[name]))
+        assert settings.broker_nodes == [f"{n}:5671" for n in CLUSTER_NODES], name
+        assert all(parse_qs(urlsplit(u).query)["cafile"] == ["/etc/werkbrug/tls/ca.pem"]
+                   for u in settings.broker_urls()), name
+
+
+def test_the_broker_certificate_names_every_cluster_node(tmp_path):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    subprocess.run(["bash", str(ROOT / "infra" / "tls" / "make-certs.sh"), str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    for server in CLUSTER_NODES:
+        verify = subprocess.run([openssl, "verify", "-CAfile", str(tmp_path / "ca.pem"), "-verify_hostname", server,
+                                 str(tmp_path / "rabbitmq.pem")], capture_output=True, text=True, check=False)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
