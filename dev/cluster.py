@@ -8,7 +8,8 @@ as separate processes, each connected to another node first (AMQP_URL) and given
 Then it sends N referrals (default 20) through the whole process, in portions released as it goes, while it
 1. kills (SIGKILL) the node that leads the busiest queues (the most messages so far, counted from the
    harness's commands and the services' outboxes), 2. later starts it again, 3-5. restarts the three nodes
-one by one, as an operator would (`rabbitmqctl stop`, start, wait until no quorum queue depends on the next one).
+one by one, as an operator would (`rabbitmq-upgrade drain`, `rabbitmqctl stop`, start, `revive`, rebalance the
+leaders, and the next node only when no quorum queue depends on it).
 After each stop it measures how long until traffic flows again: until each of the four services answers a
 command sent after the stop, and until a referral submitted after the stop has crossed from WerkSaam's intake
 to Heliomare's offer (an event through a quorum queue), and whether the node's clients moved to another node.
@@ -81,7 +82,8 @@ class Stop:
     node: str
     leaders: int = 0  # quorum queues it led when it was stopped
     clients_moved: list[str] = field(default_factory=list)  # services connected to it first
-    stopping: float = 0.0  # from the stop command until the node's process was gone
+    stopping: float = 0.0  # from the command until the node served nobody (killed, or drained)
+    exited: float = 0.0  # from the command until the node's process had exited (a restart: drained, then stopped)
     answered: dict[str, float] = field(default_factory=dict)  # service -> first answer to a query sent after
     interrupted: dict[str, float] = field(default_factory=dict)  # service -> longest stretch without an answer
     crossed: float | None = None  # a referral submitted once the node was gone registered at offer
@@ -100,8 +102,9 @@ class Stop:
         flowing = f"{self.flowing:.1f} s" if self.flowing is not None else "NOT within the limit"
         crossed = f"{self.crossed:.1f} s" if self.crossed is not None else "no"
         return (f"{self.what:7} {self.node.split('@')[0]} (led {self.leaders} queues; its clients: "
-                f"{', '.join(self.clients_moved) or 'none'}): gone {self.stopping:.1f} s after the command; traffic "
-                f"flowing again {flowing} after it was gone [first answers: {answered}; a referral submitted then "
+                f"{', '.join(self.clients_moved) or 'none'}): serving nobody {self.stopping:.1f} s after the command"
+                + (f" (drained; stopped after {self.exited:.1f} s)" if self.what != "kill" else "")
+                + f"; traffic flowing again {flowing} after that [first answers: {answered}; a referral submitted then "
                 f"crossed intake->offer in {crossed}]; longest wait for an answer {worst[1]:.1f} s ({worst[0]}); "
                 f"node back {self.down:.0f} s after the command")
 
@@ -318,16 +321,21 @@ class Operator:
         await asyncio.sleep(2.0)
         self.release()  # more referrals enter as the node goes
         since = self._down_since = time.monotonic()
-        await asyncio.to_thread(rabbit.kill_node if what == "kill" else rabbit.stop_node, node)
+        # Killed: gone at once. Restarted: drained first (its clients are sent away, its leaders handed over),
+        # then stopped; it serves nobody once the drain is done.
+        await asyncio.to_thread(rabbit.kill_node if what == "kill" else rabbit.drain, node)
         gone = time.monotonic()
         stop.stopping = gone - since
-        for prober in probers:
-            prober.gone = gone
         self.figures.kills[f"node {what}"] += 1
         self.figures.restarts += 1
-        self.log(f"  cluster: {what} {node.node} ({stop.leaders} leaders) at {since - self.t0:.0f}s, gone after "
-                 f"{stop.stopping:.1f}s")
+        self.log(f"  cluster: {what} {node.node} ({stop.leaders} leaders) at {since - self.t0:.0f}s, serving nobody "
+                 f"after {stop.stopping:.1f}s")
         crossing = asyncio.create_task(self.drive(probe))  # a referral submitted once the node is gone
+        if what != "kill":
+            await asyncio.to_thread(rabbit.stop_node, node)
+            stop.exited = time.monotonic() - since
+        for prober in probers:  # asked until they answer a query sent after the node's process is gone too
+            prober.gone = time.monotonic()
         await asyncio.shield(asking)
         for prober in probers:
             if (seconds := prober.flowing_after(gone)) is not None:
@@ -342,6 +350,7 @@ class Operator:
                  f"s after {node.node} was gone")
         if then_start:
             await asyncio.to_thread(rabbit.restart_node, node)
+            await asyncio.to_thread(rabbit.revive, node)
             await self._settle(node)
             stop.down = time.monotonic() - since
             self.log(f"  cluster: {node.node} restarted, down {stop.down:.0f}s")

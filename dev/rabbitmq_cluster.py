@@ -114,6 +114,22 @@ class RabbitCluster:
         """Stop one node gracefully (rabbitmqctl stop): its clients' connections are closed."""
         node.stop()
 
+    def drain(self, node: RabbitNode) -> None:
+        """Put a node in maintenance mode before stopping it, as a rolling restart should (`rabbitmq-upgrade
+        drain`): it closes its clients' connections and hands the leadership of its quorum queues to others."""
+        self._upgrade(node, "drain")
+
+    def revive(self, node: RabbitNode) -> None:
+        """Out of maintenance mode again (it stays in it across a restart): `rabbitmq-upgrade revive`."""
+        self._upgrade(node, "revive")
+
+    def _upgrade(self, node: RabbitNode, command: str) -> None:
+        done = subprocess.run([_tool("rabbitmq-upgrade"), "-n", node.node, command], env=node.env(),
+                              capture_output=True, text=True, timeout=180, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmq-upgrade {command} on {node.node} failed: "
+                               f"{(done.stdout + done.stderr).strip()[-300:]}")
+
     def kill_node(self, node: RabbitNode) -> None:
         """SIGKILL one node: its clients' connections break, its peers see it gone."""
         node.kill()

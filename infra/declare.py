@@ -19,6 +19,7 @@ from infra.identities import deprovision, provision
 from infra.services import DEFINITIONS
 from infra.staff import ensure_development_registers
 from shared.config import Settings, get_settings
+from shared.messaging.failover import Failover, connect_any, fail_over
 from shared.messaging.topology import Topology, service_bindings
 
 
@@ -31,7 +32,7 @@ async def declare_exchanges(settings: Settings) -> list[str]:
     lost by replacing it (a command in flight is answered by no one and its sender times out)."""
     topology = Topology(settings.namespace, settings.delivery_limit)
     replaced: list[str] = []
-    connection = await aio_pika.connect(settings.broker_url(), timeout=10)
+    connection = await connect_any(Failover(settings.broker_urls()), timeout=10)  # any node of a cluster
     async with connection:
         for exchange in topology.exchanges():
             kind = aio_pika.ExchangeType(exchange.type.value)
@@ -57,7 +58,7 @@ async def declare_all(settings: Settings | None = None) -> None:
               "`werkbrug staff`)")
     for name in await declare_exchanges(settings):
         print(f"{settings.namespace}: replaced exchange {name}: it had another type (restart running services)")
-    broker = RabbitBroker(settings.broker_url(), logger=None)
+    broker = fail_over(RabbitBroker(settings.broker_url(), logger=None), settings.broker_urls())
     await broker.connect()
     try:
         for name, make in DEFINITIONS.items():

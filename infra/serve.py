@@ -352,14 +352,15 @@ def _vhost_refused(exc: BaseException) -> bool:
 
 async def check_broker(settings: Settings) -> None:
     """The broker answers, the namespace's exchanges exist, and every party's user may log in to its vhost."""
-    import aio_pika
     from aiormq import exceptions as amqp
+
+    from shared.messaging.failover import Failover, connect_any
 
     parties = sorted({make().party.value for make in DEFINITIONS.values()})
     for user in (None, *parties):
         shown = user or urlsplit(settings.amqp_url).username or "AMQP_URL's user"
         try:
-            connection = await aio_pika.connect(settings.broker_url(user), timeout=5)
+            connection = await connect_any(Failover(settings.broker_urls(user)), timeout=5)  # any node of a cluster
         except (amqp.AMQPError, OSError, TimeoutError) as exc:
             raise _broker_refusal(exc, settings, shown) from None
         async with connection:
