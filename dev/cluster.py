@@ -105,7 +105,9 @@ class Stop:
                 f"{', '.join(self.clients_moved) or 'none'}): serving nobody {self.stopping:.1f} s after the command"
                 + (f" (drained; stopped after {self.exited:.1f} s)" if self.what != "kill" else "")
                 + f"; traffic flowing again {flowing} after that [first answers: {answered}; a referral submitted then "
-                f"crossed intake->offer in {crossed}]; longest wait for an answer {worst[1]:.1f} s ({worst[0]}); "
+                f"crossed intake->offer in {crossed}]; "
+                + (f"longest wait for an answer {worst[1]:.1f} s ({worst[0]})" if worst[1] else "no query unanswered")
+                + "; "
                 f"node back {self.down:.0f} s after the command")
 
 

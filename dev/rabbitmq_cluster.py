@@ -3,7 +3,7 @@
 Three nodes from the same installation as dev/rabbitmq_node.py's private node, each with its own name, AMQP
 and distribution ports, data and log directories, and one Erlang cookie between them. The first node starts
 the cluster; the others `join_cluster` it. Quorum queues declared on it get a member on every node (the
-default initial group size is the cluster's size, at most five: three here, checked by `members()`), and
+default initial group size is the cluster's size: three here, checked by the cluster run), and
 their leaders are spread over the nodes (`queue_leader_locator = balanced`). Users, vhosts, permissions and
 exchanges are cluster-wide: the namespace's definitions are applied once, on any node.
 

@@ -2,7 +2,7 @@
 referrals through the whole process while the node leading the busiest queues is killed, later started again,
 and then each node restarted in turn (dev/cluster.py).
 
-    make cluster                                          # 20 referrals, about 4-5 minutes
+    make cluster                                          # 20 referrals, about 3.5 minutes
     CLUSTER_REFERRALS=100 make cluster                     # more
 
 The figures it prints are observed: the time until traffic flows again after each stop (each service answers a
