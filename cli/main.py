@@ -6,7 +6,6 @@ import socket
 import sys
 from decimal import InvalidOperation
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from typer import _click as click  # the click typer runs on (vendored): its exceptions
@@ -28,8 +27,7 @@ def _where() -> str:
     """The broker and namespace this run talks to, without credentials."""
     try:
         settings = get_settings()
-        url = urlsplit(settings.amqp_url)
-        return f"{url.hostname or '?'}:{url.port or 5672}, namespace {settings.namespace}"
+        return f"{settings.broker_shown}, namespace {settings.namespace}"
     except Exception:  # the settings themselves are wrong: said by the ValidationError's own line
         return "the broker"
 

@@ -319,8 +319,7 @@ def check_ports(ports: Ports) -> None:
 
 
 def _where(settings: Settings) -> str:
-    url = urlsplit(settings.amqp_url)
-    return f"{url.hostname or '?'}:{url.port or 5672}, namespace {settings.namespace}"
+    return f"{settings.broker_shown}, namespace {settings.namespace}"
 
 
 def _broker_refusal(exc: BaseException, settings: Settings, user: str) -> ServeRefused:

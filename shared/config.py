@@ -157,6 +157,15 @@ class Settings(BaseSettings):
             nodes = nodes[at:] + nodes[:at]
         return list(dict.fromkeys([first, *nodes]))
 
+    @property
+    def broker_shown(self) -> str:
+        """The broker as a message to a person names it (never its credentials)."""
+        nodes = self.broker_nodes
+        others = len(nodes) - 1
+        if not others:
+            return nodes[0]
+        return f"{nodes[0]} or {others} other node{'s' if others > 1 else ''} (WERKBRUG_AMQP_NODES)"
+
     def broker_urls(self, user: str | None = None) -> list[str]:
         """broker_url(user) on every node, in the order of broker_nodes."""
         url = urlsplit(self.broker_url(user))

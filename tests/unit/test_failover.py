@@ -197,3 +197,18 @@ def test_a_service_runtime_fails_over_over_the_settings_nodes():
     urls = runtime.broker._connection_kwargs["connection_class"].failover.urls
     assert [urlsplit(u).hostname for u in urls] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
     assert {urlsplit(u).username for u in urls} == {"werksaam"}
+
+
+def test_a_message_to_a_person_names_the_nodes_and_not_the_password(monkeypatch):
+    from shared import config
+
+    assert settings().broker_shown == "10.0.0.1:5672"
+    clustered = settings(WERKBRUG_AMQP_NODES="10.0.0.2,10.0.0.3")
+    assert clustered.broker_shown == "10.0.0.1:5672 or 2 other nodes (WERKBRUG_AMQP_NODES)"
+    monkeypatch.setattr(config, "get_settings", lambda: clustered)
+    monkeypatch.setattr(cli, "get_settings", lambda: clustered)
+    code, lines = cli.explain(ConnectionRefusedError())
+    assert code == cli.NO_ANSWER
+    assert lines == ["the broker is not reachable (10.0.0.1:5672 or 2 other nodes (WERKBRUG_AMQP_NODES), namespace "
+                     "wbunit); is RabbitMQ running?"]
+    assert "s3cret" not in lines[0]
