@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker declare demo test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
+.PHONY: help venv broker chromium declare demo test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
@@ -29,16 +29,20 @@ broker: venv
 
 declare: broker
 
+# Headless Chromium prints the letters to the person to PDF and PNG (cli/render/letters/chromium.py, the tests).
+chromium:
+	@bash infra/chromium.sh >/dev/null
+
 demo: venv broker
 	$(PY) -m infra.demo
 
-test: venv broker
+test: venv broker chromium
 	$(PY) -m pytest
 
-test-unit: venv
+test-unit: venv chromium
 	$(PY) -m pytest tests/unit
 
-test-integration: venv broker
+test-integration: venv broker chromium
 	$(PY) -m pytest tests/integration
 
 CHAOS_REFERRALS ?= 1000

@@ -7,12 +7,15 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 
+from cli.render.letters.chromium import NoBrowser, PrintFailed, print_pdf
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import get_settings
@@ -215,3 +218,29 @@ def _desk(party: str) -> str:
 
 def _services_of(party: str) -> list[str]:
     return [name for name, make in DEFINITIONS.items() if make().party.value == party]
+
+
+# -- letters to the person ------------------------------------------------------------------------------------------
+
+
+class Language(StrEnum):
+    """The language of a letter to the person: Dutch (B1), or English as the second language."""
+
+    nl = "nl"
+    en = "en"
+
+
+def write_letter(letter: str, *, html: Path | None, pdf: Path | None, what: str) -> None:
+    """Write a letter where the command was told, readable by the owner only (it holds the person's data). A PDF
+    needs Chromium (`make chromium`): without it, one line and exit 5."""
+    if html is not None:
+        html.touch(mode=0o600, exist_ok=True)
+        html.write_text(letter, encoding="utf-8")
+        err.print(f"wrote {html}: {what}, HTML")
+    if pdf is not None:
+        try:
+            print_pdf(letter, pdf)
+        except (NoBrowser, PrintFailed) as exc:
+            err.print(f"no PDF written: {exc}")
+            raise typer.Exit(5) from None
+        err.print(f"wrote {pdf}: {what}, PDF")
