@@ -187,6 +187,7 @@ def breach_letter_command(
     if html is None and pdf is None:
         err.print("say where the letter goes: --html FILE and/or --pdf FILE")
         raise typer.Exit(2)
+    letterhead = Letterhead()  # a bad letterhead setting is said before anything is sent
     wanted = str(_uuid(breach_id))
     reply = _run(_send(_desk(party), ListBreaches(limit=1000)))
     if not reply.ok:
@@ -196,7 +197,7 @@ def breach_letter_command(
         err.print(f"unknown breach {breach_id} at {party}'s breach desk")
         raise typer.Exit(1)
     try:
-        letter = breach_letter(found, lang.value, Letterhead(), measures=[m.value for m in measure or []])
+        letter = breach_letter(found, lang.value, letterhead, measures=[m.value for m in measure or []])
     except NoLetter as exc:
         err.print(f"refused: {exc}")
         raise typer.Exit(2) from None

@@ -137,7 +137,8 @@ def _get(request_id: str, as_json_: bool = False) -> dict:
     return reply.result
 
 
-def _letter(view: dict, lang: str, html: Path | None, pdf: Path | None, *, extension: bool = False) -> None:
+def _letter(view: dict, lang: str, html: Path | None, pdf: Path | None, letterhead: Letterhead, *,
+            extension: bool = False) -> None:
     """Write the letter to the person that the request calls for, as HTML and/or PDF."""
     try:
         kind = letter_kind(view, extension=extension)
@@ -145,7 +146,7 @@ def _letter(view: dict, lang: str, html: Path | None, pdf: Path | None, *, exten
         err.print(str(exc))
         raise typer.Exit(1 if exc.waiting else 2) from None
     try:
-        letter = request_letter(view, lang, Letterhead(), kind=kind)
+        letter = request_letter(view, lang, letterhead, kind=kind)
     except UnknownCode as exc:  # a code without words: never shown to the person as it is
         err.print(f"the letter is not written: {exc}")
         raise typer.Exit(5) from None
@@ -162,11 +163,12 @@ def subject_request_show(
 ) -> None:
     """One request: the services asked and their answers, the deadline, escalation, what an erasure withheld
     and on which ground, and whether the erasure was verified."""
+    letterhead = Letterhead() if html is not None else None  # a bad letterhead setting is said before anything is sent
     view = _get(request_id, as_json_)
     if not as_json_:
         print_subject_request(console, view)
     if html is not None:
-        _letter(view, "nl", html, None)
+        _letter(view, "nl", html, None, letterhead)
 
 
 @subject_request.command("letter")
@@ -187,7 +189,8 @@ def subject_request_letter(
     if html is None and pdf is None:
         err.print("say where the letter goes: --html FILE and/or --pdf FILE")
         raise typer.Exit(2)
-    _letter(_get(request_id), lang.value, html, pdf, extension=extension)
+    letterhead = Letterhead()  # a bad letterhead setting is said before anything is sent
+    _letter(_get(request_id), lang.value, html, pdf, letterhead, extension=extension)
 
 
 @subject_request.command("extend")

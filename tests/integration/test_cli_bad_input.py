@@ -35,9 +35,10 @@ def _unused_port() -> int:
 NOWHERE = f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:{_unused_port()}/"
 
 
-async def werkbrug(*args: str, amqp_url: str = NOWHERE, namespace: str = "werkbrug") -> tuple[int, str, str]:
+async def werkbrug(*args: str, amqp_url: str = NOWHERE, namespace: str = "werkbrug",
+                   **env_vars: str) -> tuple[int, str, str]:
     env = {**os.environ, "WERKBRUG_ACTOR": "test.operator", "WERKBRUG_NAMESPACE": namespace, "AMQP_URL": amqp_url,
-           "COLUMNS": "80"}
+           "COLUMNS": "80", **env_vars}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
@@ -148,3 +149,35 @@ async def test_a_namespace_without_its_virtual_host_is_said_in_one_line():
 async def test_a_bad_namespace_setting_is_refused():
     one_clear_line(*await werkbrug("referrals", namespace="Not A Namespace!"), REFUSED,
                    "bad setting", "WERKBRUG_NAMESPACE")
+
+
+# -- letters to the person: refused before anything is sent -----------------------------------------------------
+
+
+async def test_a_letter_without_a_file_to_write_it_to_is_refused(tmp_path):
+    one_clear_line(*await werkbrug("subject-request", "letter", REFERRAL), REFUSED, "--html", "--pdf")
+    one_clear_line(*await werkbrug("breach", "letter", REFERRAL), REFUSED, "--html", "--pdf")
+    assert not list(tmp_path.iterdir())
+
+
+async def test_a_letter_in_a_language_there_are_no_letters_in_is_refused(tmp_path):
+    one_clear_line(*await werkbrug("subject-request", "letter", REFERRAL, "--lang", "de", "--html",
+                                   str(tmp_path / "letter.html")), REFUSED, "bad input", "--lang")
+    assert not (tmp_path / "letter.html").exists()
+
+
+async def test_a_breach_measure_without_words_is_refused(tmp_path):
+    one_clear_line(*await werkbrug("breach", "letter", REFERRAL, "--measure", "apologised_on_tv", "--html",
+                                   str(tmp_path / "letter.html")), REFUSED, "bad input", "--measure")
+
+
+async def test_a_bad_letterhead_setting_is_refused_before_anything_is_sent(tmp_path):
+    settings = tmp_path / "letterhead.toml"
+    settings.write_text('name = "WerkSaam Westfriesland"\nfax = "0229 00 00 00"\n')
+    line = one_clear_line(*await werkbrug("subject-request", "letter", REFERRAL, "--html", str(tmp_path / "l.html"),
+                                          WERKBRUG_LETTERHEAD_EMAIL=""), REFUSED, "bad letterhead setting",
+                          "WERKBRUG_LETTERHEAD_EMAIL")
+    assert "string_too_short" in line
+    one_clear_line(*await werkbrug("breach", "letter", REFERRAL, "--html", str(tmp_path / "l.html"),
+                                   WERKBRUG_LETTERHEAD_FILE=str(settings)), REFUSED, "bad letterhead setting")
+    assert not (tmp_path / "l.html").exists()

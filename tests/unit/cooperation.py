@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from services.billing.bootstrap import definition as billing_definition
@@ -44,6 +43,7 @@ class Cooperation:
             intake_definition(settings), subject_rights_definition(settings), offer_definition(settings),
             trajectory_definition(settings), billing_definition(settings))}
         self._sent = dict.fromkeys(self.services, 0)
+        self.down: set[str] = set()  # services that receive nothing (a service that is not running)
 
     async def command(self, service: str, command: Command) -> dict[str, Any]:
         """A command to one service; then every event it causes is delivered, until the bus is quiet."""
@@ -60,7 +60,7 @@ class Cooperation:
                 self._sent[name] = len(sender.store.outbox)
                 for envelope in waiting:
                     for other, receiver in self.services.items():
-                        if other != name and self._takes(receiver, envelope):
+                        if other != name and other not in self.down and self._takes(receiver, envelope):
                             await receiver.pipeline.handle_event(raw_of(envelope))
                             moved = True
 
@@ -112,10 +112,10 @@ async def a_request(coop: Cooperation, bsn: str, right: Right, **fields: Any) ->
                              verified_at=datetime.now(UTC))
     reply = await coop.command("subject_rights", SubmitSubjectRequest(bsn=bsn, right=right, identity=identity,
                                                                       actor=DESK, **fields))
-    request_id = uuid.UUID(reply["result"]["request_id"])
-    found = await coop.command("subject_rights", GetSubjectRequest(request_id=request_id, actor=DESK))
+    return await the_request(coop, reply["result"]["request_id"])
+
+
+async def the_request(coop: Cooperation, request_id: str | uuid.UUID) -> dict[str, Any]:
+    found = await coop.command("subject_rights", GetSubjectRequest(request_id=uuid.UUID(str(request_id)), actor=DESK))
     assert found["ok"], found["reasons"]
     return found["result"]
-
-
-__all__ = ["DESK", "Cooperation", "Decimal", "Person", "a_person_who_found_work", "a_request", "desk_signed"]

@@ -17,15 +17,15 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from html import escape
 from pathlib import Path
 
 NAMES = ("chromium", "chromium-browser", "google-chrome")
 TIMEOUT = 60  # seconds per run
 WIDTH = 900  # pixels of a PNG's width (a page of about 210 mm at 96 dpi plus margin)
-_HEIGHT = re.compile(r'data-letter-height="(\d+)"')
-_MEASURE = ("<script>addEventListener('load',()=>document.body.setAttribute('data-letter-height',"
-            "Math.ceil(document.documentElement.scrollHeight)))</script>")
-
+WORKERS = 2  # Chromium runs at a time when photographing several letters
+_HEIGHTS = re.compile(r'data-letter-height="(\d+)"')
 
 class NoBrowser(RuntimeError):
     """No Chromium on this machine (`make chromium` installs it)."""
@@ -78,9 +78,28 @@ def print_pdf(html: str, target: Path) -> None:
     _write(target, lambda out: _run(html, "--no-pdf-header-footer", f"--print-to-pdf={out}"))
 
 
+def heights(pages: list[str], width: int = WIDTH) -> list[int]:
+    """How tall each page is in a window `width` pixels wide, measured in one Chromium run: each page in a frame
+    of that width, whose height the frame's parent writes into the document Chromium prints."""
+    frames = "".join(f'<iframe style="width:{width}px;height:10px;border:0;display:block" '
+                     f'srcdoc="{escape(page, quote=True)}"></iframe>' for page in pages)
+    measuring = (f"<!doctype html><html><body style='margin:0'>{frames}<script>addEventListener('load',()=>"
+                 "document.querySelectorAll('iframe').forEach(f=>f.setAttribute('data-letter-height',"
+                 "Math.ceil(f.contentDocument.documentElement.scrollHeight))))</script></body></html>")
+    found = [int(h) for h in _HEIGHTS.findall(_run(measuring, f"--window-size={width},800", "--dump-dom"))]
+    if len(found) != len(pages):
+        raise PrintFailed("chromium did not measure the letters")
+    return found
+
+
+def screenshots(pages: list[tuple[str, Path]], width: int = WIDTH) -> None:
+    """Each letter as one PNG of the whole letter, as it shows in a browser window `width` pixels wide."""
+    tall = heights([html for html, _ in pages], width)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(lambda job: _write(job[1], lambda out: _run(
+            job[0], f"--window-size={width},{min(job[2], 16000)}", f"--screenshot={out}")),
+            [(html, target, height) for (html, target), height in zip(pages, tall, strict=True)]))
+
+
 def screenshot(html: str, target: Path, width: int = WIDTH) -> None:
-    """The whole letter as one PNG, as it shows in a browser window `width` pixels wide."""
-    dom = _run(html.replace("</body>", f"{_MEASURE}</body>"), f"--window-size={width},800", "--dump-dom")
-    match = _HEIGHT.search(dom)
-    height = min(int(match[1]) if match else 3000, 16000)
-    _write(target, lambda out: _run(html, f"--window-size={width},{height}", f"--screenshot={out}"))
+    screenshots([(html, target)], width)
