@@ -167,7 +167,8 @@ async def views() -> dict[str, Any]:
     people = {name: (await a_person_who_found_work(coop, bsn=a_bsn(name), given_name=given, family_name=family)).bsn
               for name, given, family in (("anna", "Anna", "Visser"), ("bram", "Bram", "de Vries"),
                                           ("chantal", "Chantal", "Bakker"), ("daan", "Daan", "Smit"),
-                                          ("eva", "Eva", "Meijer"), ("gijs", "Gijs", "de Jong"))}
+                                          ("eva", "Eva", "Meijer"), ("gijs", "Gijs", "de Jong"),
+                                          ("hanna", "Hanna", "Mulder"))}
     out["access"] = await a_request(coop, people["anna"], Right.ACCESS)
     out["portability"] = await a_request(coop, people["anna"], Right.PORTABILITY)
     out["repeat"] = await a_request(coop, people["anna"], Right.ACCESS)
@@ -178,6 +179,7 @@ async def views() -> dict[str, Any]:
                                               person_told_at=datetime.now(UTC))
     out["objection"] = await a_request(coop, people["daan"], Right.OBJECTION)
     out["erasure"] = await a_request(coop, people["eva"], Right.ERASURE)
+    out["erasure:werksaam"] = await a_request(coop, people["hanna"], Right.ERASURE, parties=["werksaam"])
     # refusals, one per ground the desk can refuse on
     nobody = a_bsn("nobody")
     out["refused:identity_not_verified"] = await a_request(coop, nobody, Right.ACCESS, method="not_verified")
@@ -322,6 +324,12 @@ def test_the_erasure_letter_says_what_was_erased_and_what_the_law_keeps_why_and_
     assert "De belastingwet verplicht Heliomare om facturen" in text
     assert re.search(r"Bewaard tot \d{1,2} \w+ 20\d\d", text)
     assert "Er was niets meer, behalve wat hierboven staat" in text  # the erasure was verified
+
+
+def test_an_erasure_for_one_party_says_nothing_changes_at_the_other(views):
+    text = read_as_a_person(letter(views, "erasure:werksaam"), "nl")
+    assert "U vroeg dit niet voor Heliomare. Bij Heliomare verandert niets." in text
+    assert "De Archiefwet verplicht WerkSaam" in text and "Heliomare heeft gewist" not in text
 
 
 def test_the_restriction_letters_say_what_changes_and_that_the_person_is_told_before_it_ends(views):
