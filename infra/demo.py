@@ -417,6 +417,7 @@ def show_subject_requests(requests: list[dict]) -> bool:
             ok = False
             continue
         document = VAR / f"letter-{view['right']}-{view['request_id']}.html"
+        document.touch(mode=0o600, exist_ok=True)  # it holds the person's data
         document.write_text(request_letter(view, "nl", Letterhead()), encoding="utf-8")
         console.print(f"the letter to the person (Dutch): {document.relative_to(ROOT)} · against a running "
                       f"deployment: werkbrug subject-request letter {view['request_id']} --pdf letter.pdf")
