@@ -4,10 +4,12 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv broker chromium declare demo test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
+.PHONY: help venv node-deps broker chromium declare demo run stop test test-unit test-integration chaos chaos-smoke bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
+	@echo "make run    - run the five services and keep them running (data in var/data, logs in var/log); Ctrl-C stops"
+	@echo "make stop   - stop a detached run (werkbrug serve --detach)"
 	@echo "make test   - the whole test suite against the real RabbitMQ and the embedded database"
 	@echo "make chaos  - the chaos run: CHAOS_REFERRALS (default 1000) referrals under kills and restarts"
 	@echo "make bench  - benchmarks against their floors (about 15 minutes): var/bench/; make bench-docs also docs/benchmarks.md"
@@ -23,6 +25,23 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The official AsyncAPI parser (@asyncapi/parser, pinned in infra/node/package-lock.json), which the tests run
+# over every AsyncAPI document: installed into infra/node/node_modules (git-ignored) when missing or when the
+# lock file changed; a no-op otherwise. No install scripts run (--ignore-scripts).
+NODE_DIR   := infra/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-$(shell sha1sum $(NODE_DIR)/package-lock.json | cut -c1-12)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "node-deps: installing Node.js and npm from Debian's packages" && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; } || \
+	  { echo "node-deps: npm not found: install Node.js 18 or newer (with npm)" >&2; exit 1; }
+	@rm -f $(NODE_DIR)/node_modules/.installed-*
+	cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-deps: $(NODE_STAMP)
+
 broker: venv
 	@bash infra/rabbitmq.sh
 	@$(PY) -m infra.declare
@@ -34,15 +53,22 @@ chromium:
 	@bash infra/chromium.sh >/dev/null
 
 demo: venv broker
-	$(PY) -m infra.demo
+	$(PY) -m dev.demo
 
-test: venv broker chromium
+# The broker and the namespace first (as `make broker`), then `werkbrug serve` in the foreground.
+run: venv broker
+	$(PY) -m cli serve
+
+stop: venv
+	$(PY) -m cli stop
+
+test: venv node-deps broker chromium
 	$(PY) -m pytest
 
-test-unit: venv chromium
+test-unit: venv node-deps chromium
 	$(PY) -m pytest tests/unit
 
-test-integration: venv broker chromium
+test-integration: venv node-deps broker chromium
 	$(PY) -m pytest tests/integration
 
 CHAOS_REFERRALS ?= 1000
@@ -77,5 +103,7 @@ docs: venv
 
 asyncapi: docs
 
+# Keeps what an operator keeps: the data of `make run` (var/data), the staff and partner registers.
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(NODE_DIR)/node_modules
+	@if [ -d var ]; then find var -mindepth 1 -maxdepth 1 ! -name data ! -name staff ! -name partners -exec rm -rf {} +; fi

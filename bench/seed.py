@@ -1,7 +1,7 @@
 """Seed every service's database with many data subjects in bulk, for the subject-requests stage.
 
 How. A few people are first taken through the real services by the demo's scenario code (referral,
-acceptance or refusal, quotes, trajectory, invoices: `infra.scenario`), so that every document about
+acceptance or refusal, quotes, trajectory, invoices: `dev.scenario`), so that every document about
 them is one the services wrote themselves: aggregates, outbox records, processing-log records, inbox
 records, lifecycle traces and data keys. Those people are the templates (`capture`). Each seeded subject
 is then a copy of one template person (`Cloner`) with

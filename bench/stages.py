@@ -30,7 +30,7 @@ from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from bench.harness import Context, Worker, closed_loop
 from bench.stats import latency_summary, rate
 from bench.worker import SET_UP, command_key
-from infra.scenario import REPORT_YEAR
+from dev.scenario import REPORT_YEAR
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralRegistered, Retour, SupportNeed
 from shared.contracts.parties import Municipality, Party
@@ -331,8 +331,8 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
     """Referral → acceptance → quote → approval → commission → start → progress → end → both invoices at
     WerkSaam, through intake, offer, trajectory and billing running as processes, played by the demo's
     scenario code (people answer as soon as the state they wait for shows; they poll every 0.1 s)."""
+    from dev.scenario import TrajectoryPlan, synthetic_cases
     from infra.declare import declare_all, delete_all
-    from infra.scenario import TrajectoryPlan, synthetic_cases
 
     ns = ctx.namespace("life")
     span_file = ctx.log_dir / f"spans-{ns}.jsonl"
@@ -353,8 +353,8 @@ async def lifecycle(ctx: Context, run: int) -> dict[str, Any]:
 
 
 async def _lifecycles(ctx: Context, settings, cases, span_file) -> dict[str, Any]:
+    from dev.scenario import play
     from infra.processes import ServiceProcess
-    from infra.scenario import play
     from infra.services import DEFINITIONS
     from shared.client import CommandClient
     from shared.staff import load_registers

@@ -78,7 +78,7 @@ async def subject_requests(ctx: Context, run: int) -> dict[str, Any]:
 
 async def _templates(ctx: Context, settings, rng: random.Random):
     """Play `subject_templates` people through the services; their documents, and how long it took."""
-    from infra.scenario import play_all, synthetic_cases, with_trajectories
+    from dev.scenario import play_all, synthetic_cases, with_trajectories
     from infra.services import DEFINITIONS
     from shared.client import CommandClient
     from shared.privacy.bsn import is_valid_bsn

@@ -28,7 +28,7 @@ from shared.contracts.reasons import Reason, ReasonCode
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per problem, however narrow the terminal
 DESK_ZONE = ZoneInfo("Europe/Amsterdam")  # a time typed at a desk without an offset is Dutch time
 BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
 
@@ -38,16 +38,22 @@ ACTOR_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,40}$")
 _actor: str | None = None  # set by the callback, for this run
 
 
+# Commands that send nothing to any service (they print what the command line itself knows): no actor needed.
+LOCAL_COMMANDS = {"schema", "example", "serve", "stop"}  # need no --as: no command to a service
+
+
 @app.callback()
 def _who(
+    ctx: typer.Context,
     actor: Annotated[str | None, typer.Option("--as", envvar="WERKBRUG_ACTOR", show_envvar=True,
                                               help="Your staff id: every command is given by someone, and "
                                                    "personal data is shown only to staff with a confidentiality "
                                                    "statement (art 8).")] = None,
 ) -> None:
-    """Every command names its actor; the services log it with each processing."""
+    """Every command names its actor; the services log it with each processing. (`serve` and `stop` run
+    processes on this machine and give no command to a service: they need none.)"""
     global _actor
-    if "--help" in sys.argv[1:]:
+    if "--help" in sys.argv[1:] or ctx.invoked_subcommand in LOCAL_COMMANDS:
         return
     if actor is None or not ACTOR_PATTERN.match(actor):
         err.print("say who you are: --as STAFF_ID or WERKBRUG_ACTOR (lowercase letters, digits, . _ -)")
@@ -94,9 +100,14 @@ async def _send(service: str, command) -> CommandResult:
         return await client.send(service, command.model_copy(update={"actor": _actor}))
 
 
+def _answering(command_type: type) -> list[str]:
+    """The services that answer this command (a referral view is not asked of subject_rights, which keeps none)."""
+    return [s for s in DEFINITIONS if command_type in DEFINITIONS[s]().command_handlers]
+
+
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(DEFINITIONS)}
+        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(_answering(type(query)))}
 
 
 def _unsigned(reply: CommandResult) -> bool:
@@ -110,7 +121,7 @@ async def _send_detailed(services: list[str] | None, query) -> tuple[dict[str, C
     replies: dict[str, CommandResult] = {}
     brief: list[str] = []
     async with CommandClient(get_settings(), timeout=15) as client:
-        for s in services if services is not None else client.reachable(DEFINITIONS):
+        for s in services if services is not None else client.reachable(_answering(type(query))):
             reply = await client.send(s, _as_actor(query.model_copy(update={"detail": True})))
             if _unsigned(reply):
                 reply = await client.send(s, _as_actor(query.model_copy(update={"detail": False})))
@@ -125,7 +136,17 @@ def _status_only_note(brief: list[str]) -> None:
                   "there (art 8); municipality, support need, outcome, amounts and dates are left out")
 
 
+STAFF_REFUSALS = {ReasonCode.UNKNOWN_ACTOR, ReasonCode.ROLE_NOT_PERMITTED, ReasonCode.ACTOR_MISSING}
+
+
 def _refuse_unsigned(replies: dict[str, CommandResult]) -> None:
+    """Comparing the parties' records needs every service's view: refused, not compared as 'unknown', when a
+    service does not know the actor (staff ids are per party) or the actor has no statement there."""
+    for code in sorted(STAFF_REFUSALS):
+        if refusing := [s for s, r in replies.items() if any(x.code == code for x in r.reasons)]:
+            err.print(f"refused: {code} at {', '.join(refusing)}: comparing the parties' records needs a staff id "
+                      "on both parties' registers")
+            raise typer.Exit(2)
     if unsigned := [s for s, r in replies.items() if _unsigned(r)]:
         err.print(f"refused: no_confidentiality_statement at {', '.join(unsigned)}: comparing the parties' records "
                   f"reads referral-level data (art 8)")
@@ -139,21 +160,40 @@ async def _ping_all() -> dict[str, dict]:
             started = time.perf_counter()
             try:
                 reply = await client.send(service, _as_actor(ReadProcessingLog(trace_id="0" * 32, limit=1)))
-                out[service] = {"ok": reply.ok, "error": None, "ms": (time.perf_counter() - started) * 1000}
+                # A refusal is an answer too: the service consumed the command and replied (an actor of one party
+                # is unknown to the other party's services).
+                out[service] = {"ok": True, "error": None, "ms": (time.perf_counter() - started) * 1000,
+                                "refused": [r.code.value for r in reply.reasons] if not reply.ok else []}
             except TimeoutError:
-                out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000}
+                out[service] = {"ok": False, "error": "no answer", "ms": (time.perf_counter() - started) * 1000,
+                                "refused": []}
     return out
 
 
-def _answer(reply: CommandResult, as_json_: bool, summary) -> None:
+def _answer(reply: CommandResult, as_json_: bool, summary, id_only=None) -> None:
+    """Print a command's answer: its JSON, or with `id_only` (a function of the result) only the id it gave, for
+    scripts (`REFERRAL=$(werkbrug refer person.json --id-only)`), or the one-line summary; a refusal's reasons, one
+    line each, on stderr (exit 2)."""
     if as_json_:
         print(reply.model_dump_json(indent=2))
+    elif reply.ok and id_only is not None:
+        print(id_only(reply.result))
     elif reply.ok:
         console.print(summary(reply.result))
     else:
         for reason in reply.reasons:
             err.print(f"refused: {reason}")
     if not reply.ok:
+        raise typer.Exit(2)
+
+
+ID_ONLY_HELP = "Print only the id it gave, for scripts: REFERRAL=$(werkbrug ... --id-only)."
+
+
+def _one_output(as_json_: bool, id_only: bool) -> None:
+    """--json and --id-only each say what to print: refused together, before anything is sent."""
+    if as_json_ and id_only:
+        err.print("bad input: --json and --id-only exclude each other")
         raise typer.Exit(2)
 
 

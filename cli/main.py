@@ -13,7 +13,8 @@ from typer import _click as click  # the click typer runs on (vendored): its exc
 
 # The command groups register themselves on `app` when imported; `--help` lists them in this order.
 # isort: off
-from cli import referrals, finance, subject_requests, breaches, flows, operations, staff, partners  # noqa: F401
+from cli import (referrals, trajectories, finance, waiting, subject_requests, breaches, flows, operations,  # noqa: F401
+                 staff, partners, inputs, serve)
 # isort: on
 from cli.app import app
 from cli.render.letters.letterhead import Letterhead

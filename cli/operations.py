@@ -21,14 +21,17 @@ PANEL = "Operator: health and dead letters"
 
 @app.command(rich_help_panel=PANEL)
 def health(as_json_: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Ask every service to answer over the broker, and how long it took."""
+    """Ask every service to answer over the broker, and how long it took. A service that refuses the actor
+    answers all the same (it says why: the actor is in another party's register, or not in force)."""
     results = _run(_ping_all())
     if as_json_:
         print(json.dumps(results, indent=2))
     else:
         for name, r in results.items():
             colour = "green" if r["ok"] else "red"
-            console.print(f"[{colour}]{name}[/]: {'answers' if r['ok'] else r['error']} ({r['ms']:.0f} ms)")
+            said = f"answers, refusing {actor()}: {', '.join(r['refused'])}" if r["refused"] else "answers"
+            console.print(f"[{colour}]{name}[/]: {said if r['ok'] else r['error']} ({r['ms']:.0f} ms)",
+                          highlight=False)
     if not all(r["ok"] for r in results.values()):
         raise typer.Exit(3)
 

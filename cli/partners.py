@@ -22,7 +22,9 @@ app.add_typer(partner, name="partner", rich_help_panel=PANEL)
 @partner.command("add")
 def partner_add(
     addendum: Annotated[Path, typer.Argument(help="The addendum as JSON: name, organisation, legal_basis, purpose, "
-                                                  "topics, contact, effective_from, consents of every party.")],
+                                                  "topics, contact, effective_from, consents of every party. "
+                                                  "`werkbrug schema addendum` prints its JSON Schema, `werkbrug "
+                                                  "example addendum` a valid example.")],
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Admit a partner: every party's consent is recorded first, then its broker user, queues and contract."""
@@ -41,10 +43,11 @@ def partner_add(
         raise typer.Exit(2) from None
     secret = result.asyncapi.with_name("amqp-password")
     if as_json_:
-        print(json.dumps({"partner": result.name, "queues": result.queues, "asyncapi": str(result.asyncapi),
+        print(json.dumps({"partner": result.name, "user": result.user, "queues": result.queues,
+                          "asyncapi": str(result.asyncapi),
                           "password_file": str(secret), "announcement": str(result.announcement)}, indent=2))
         return
-    console.print(f"{result.name} joined; queues: {', '.join(result.queues)}")
+    console.print(f"{result.name} joined as broker user {result.user}; queues: {', '.join(result.queues)}")
     console.print(f"its contract: {result.asyncapi}; its broker password (give it over securely): {secret}")
 
 
@@ -54,15 +57,17 @@ def partner_remove(
     kind: Annotated[str, typer.Option(help="left (art 13.2) or removed (art 16.3)")] = "left",
 ) -> None:
     """End a partner's access at once; what it had not taken is destroyed (README: undelivered messages)."""
-    from infra.partners import PartnerRefused, remove_partner
+    from infra.partners import PartnerRefused, departure_notice, remove_partner
     from shared.contracts.events import DepartureKind
 
+    settings = get_settings()
     try:
-        destroyed = _run(remove_partner(get_settings(), name, DepartureKind(kind)))
+        destroyed = _run(remove_partner(settings, name, DepartureKind(kind)))
     except (PartnerRefused, ValueError) as exc:
         err.print(f"refused: {exc}")
         raise typer.Exit(2) from None
-    console.print(f"{name} {kind}: access revoked, {destroyed} undelivered messages destroyed")
+    console.print(f"{departure_notice(settings, name, DepartureKind(kind))}; "
+                  f"{destroyed} undelivered messages destroyed")
 
 
 @partner.command("list")

@@ -70,8 +70,9 @@ def subject_request_submit(
     verified_by: Annotated[str, typer.Option(help="Staff id of who verified the identity.")],
     party: Annotated[list[Party] | None, typer.Option(help="Whose data (repeat for both); default: every party the "
                                                            "right applies to by its legal basis.")] = None,
-    corrections: Annotated[Path | None, typer.Option(help="Rectification: a JSON file with the corrected fields.",
-                                                     exists=True, dir_okay=False)] = None,
+    corrections: Annotated[Path | None, typer.Option(help="Rectification: a JSON file with the corrected fields "
+                                                          "(`werkbrug schema corrections`, `werkbrug example "
+                                                          "corrections`).", exists=True, dir_okay=False)] = None,
     received_at: Annotated[datetime | None, typer.Option(
         parser=_desk_time, metavar="ISO", help="When the request reached WerkSaam (default: now); the deadline "
                                                "runs from it. ISO 8601; without an offset: Dutch time.")] = None,

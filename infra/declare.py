@@ -71,7 +71,7 @@ async def declare_all(settings: Settings | None = None) -> None:
 
 async def delete_all(settings: Settings) -> None:
     """Remove the settings' namespace from the broker: its vhost, and with it every exchange, queue and
-    permission in it (the demo cleans up so; the tests' teardown does the same)."""
+    permission in it, and its partners' broker users (the demo cleans up so; the tests' teardown does the same)."""
     deprovision(settings)
 
 

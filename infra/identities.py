@@ -2,9 +2,11 @@
 
 - one vhost per namespace (`werkbrug`; tests use their own), so parallel runs never share a permission
   and a run's teardown removes everything it created by deleting its vhost;
-- one user per party (`werksaam`, `heliomare`, and each partner), global to the broker like any RabbitMQ
-  user, with permissions only on the vhost; `werkbrug-admin` (tags administrator, impersonator) for
-  infra and operators;
+- one user per founding party (`werksaam`, `heliomare`), global to the broker like any RabbitMQ user, with
+  permissions on each namespace's vhost (the same party in every namespace); one user per partner *and
+  namespace*, `<namespace>.<partner>` (`partner_user`): a partner name is given by one namespace's register,
+  so the same name admitted in two namespaces of one broker is two users, two passwords, and removing one
+  touches the other in nothing; `werkbrug-admin` (tags administrator, impersonator) for infra and operators;
 - vhost permissions: a founding party configures only the queues of its own services, writes and reads
   those and the exchanges (`<ns>.<service>.…`); a partner only its own queues (`<ns>.partner.<name>.…`) and may
   read (bind to) the events exchange; nobody but the admin may touch another party's queues;
@@ -125,10 +127,16 @@ def founding_grant(namespace: str, party: Party) -> Grant:
     )
 
 
+def partner_user(namespace: str, partner: str) -> str:
+    """A partner's broker user: its name within the namespace. Unambiguous, as neither a namespace nor a partner
+    name holds a dot, and never a founding party's or the admin's (neither holds one either)."""
+    return f"{namespace}.{partner}"
+
+
 def partner_grant(namespace: str, partner: str, topics: Iterable[str]) -> Grant:
     ns, prefix = _escaped(namespace), _escaped(partner_queue_prefix(namespace, partner))
     return Grant(
-        user=partner,
+        user=partner_user(namespace, partner),
         configure=f"^{prefix}.+$",
         write=f"^{prefix}.+$",
         read=rf"^({ns}\.events|{prefix}.+)$",
@@ -276,9 +284,29 @@ def revoke(settings: Settings, user: str, reason: str) -> None:
         _rabbitmqctl("delete_user", user, check=False)
 
 
+def user_exists(user: str) -> bool:
+    """Whether the broker has this user (rabbitmqctl answers `no_such_user` otherwise)."""
+    result = _rabbitmqctl("list_user_permissions", user, "--formatter", "json", check=False)
+    if result.returncode == 0:
+        return True
+    if "no_such_user" in result.stderr:
+        return False
+    raise BrokerAdminError(f"rabbitmqctl list_user_permissions failed ({result.returncode}): "
+                           f"{result.stderr.strip()[:300]}")
+
+
 def deprovision(settings: Settings) -> None:
-    """Delete the namespace's vhost: its exchanges, queues, permissions and topic permissions."""
+    """Delete the namespace's vhost (its exchanges, queues, permissions and topic permissions) and its partners'
+    broker users (`<namespace>.<partner>`), which exist for this namespace only."""
     _rabbitmqctl("delete_vhost", settings.amqp_vhost, check=False)
+    listed = _rabbitmqctl("list_users", "--formatter", "json", check=False)
+    try:
+        users = [u["user"] for u in json.loads(listed.stdout or "[]")] if listed.returncode == 0 else []
+    except (json.JSONDecodeError, KeyError, TypeError):
+        users = []
+    for user in users:
+        if user.startswith(partner_user(settings.namespace, "")):
+            _rabbitmqctl("delete_user", user, check=False)
 
 
 def write_compose_definitions(path: Path = COMPOSE_DEFINITIONS) -> str:

@@ -2,9 +2,12 @@
 
 A partner joins by addendum: its name, legal basis, purpose, the topics (routing keys) granted to it and
 its contact point. `add` refuses unless every existing party (the two founding parties and every partner
-in force) consented (art 13.1); it then records the addendum and the consents, and only then creates
-the partner's broker user with exactly its permissions, declares one queue per granted topic, announces
-it with `werksaam.party.joined.v1`, and writes the partner's AsyncAPI document (exactly its topics).
+in force) consented (art 13.1) and unless the partner's broker user is free; it then records the addendum
+and the consents, and only then creates the partner's broker user (`<namespace>.<name>`: its own in this
+namespace, so the same name in another namespace of the broker is another user) with exactly its
+permissions, declares one queue per granted topic, announces it with `werksaam.party.joined.v1`, and
+writes the partner's contract: an AsyncAPI document of its broker, vhost, user and queues (exactly its
+topics).
 
 A partner is consumer-only: it may bind and read its granted topics and publish nothing (no retours
 either; it has no event type to send until an addendum and the register grant it one).
@@ -35,10 +38,18 @@ from typing import Any, Literal
 
 import aio_pika
 from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
-from faststream.specification import AsyncAPI
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from infra.identities import ANNOUNCEMENTS, import_grants, partner_grant, partner_queue_prefix, revoke
+from infra.identities import (
+    ANNOUNCEMENTS,
+    import_grants,
+    partner_grant,
+    partner_queue_prefix,
+    partner_user,
+    revoke,
+    user_exists,
+)
+from shared.asyncapi import Contract
 from shared.config import ADMIN_USER, Settings
 from shared.contracts.envelope import Envelope, envelope_model, lookup
 from shared.contracts.events import DepartureKind, GdprBasis, PartnerName, PartyJoined, PartyLeft
@@ -135,6 +146,12 @@ class PartnerRegister:
                 partners.pop(record["partner"], None)
         return partners
 
+    def broker_user(self, name: str) -> str:
+        """The broker user of partner `name` as recorded when it joined; a partner recorded before broker users
+        were per namespace has the user `name`."""
+        users = [r.get("user", name) for r in self.records() if r["action"] == "joined" and r["partner"] == name]
+        return users[-1] if users else name
+
     def append(self, action: Literal["joined", "left", "removed"], **fields: Any) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"at": datetime.now(UTC).isoformat(), "action": action, **fields}
@@ -152,27 +169,33 @@ def partner_queue(settings: Settings, name: str, topic: str) -> RabbitQueue:
 
 
 def partner_asyncapi(settings: Settings, addendum: Addendum) -> dict[str, Any]:
-    """The partner's contract: an AsyncAPI 3 document of exactly its topics (and the announcements),
-    built by FastStream like every service's document."""
+    """The partner's contract, with what it needs to connect and nothing more: the broker (host, port, vhost), its
+    broker user, and one channel per granted topic (and per announcement): the queue to consume, the routing key
+    and the message's JSON Schema. AsyncAPI 3.1, built by FastStream like every service's document and finished
+    by `shared.asyncapi` (the vhost's name, where the correlation id is, the user)."""
     topology = Topology(settings.namespace, settings.delivery_limit)
-    broker = RabbitBroker(settings.broker_url(addendum.name), logger=None,
+    user = partner_user(settings.namespace, addendum.name)
+    # The URL gives the server's host, port and protocol only (FastStream writes no credentials).
+    broker = RabbitBroker(settings.broker_url(), logger=None,
                           description=f"werkbrug for {addendum.organisation}: the topics granted by addendum "
                                       f"{addendum.addendum_id}.")
     for topic in (*addendum.topics, *ANNOUNCEMENTS):
         _, subject, event_name, version = topic.split(".")
         spec = lookup(f"{subject}.{event_name}", int(version[1:]))
         assert spec is not None, topic
+        queue = partner_queue(settings, addendum.name, topic)
 
         async def receive(message) -> None:  # documentation only: the partner writes its own consumer
             return None
 
         receive.__annotations__ = {"message": envelope_model(spec.model), "return": None}
-        broker.subscriber(partner_queue(settings, addendum.name, topic), exchange=topology.events,
-                          title=f"{addendum.name}:{topic}",
-                          description=(spec.model.__doc__ or spec.event_type).strip().splitlines()[0])(receive)
-    document = AsyncAPI(broker, title=f"werkbrug for {addendum.name}", version="1",
-                        description=f"{addendum.purpose} (legal basis {addendum.legal_basis}).",
-                        schema_version="3.0.0")
+        summary = " ".join((spec.model.__doc__ or spec.event_type).strip().split("\n\n")[0].split())
+        broker.subscriber(queue, exchange=topology.events, title=f"{addendum.name}:{topic}",
+                          description=f"{summary} Consume from queue `{queue.name}` and acknowledge: it is declared "
+                                      "(durable, quorum) and bound to this routing key for you.")(receive)
+    purpose = f"{addendum.purpose.rstrip('.')} (legal basis {addendum.legal_basis})."
+    document = Contract(broker, vhost=settings.amqp_vhost, user=user, title=f"werkbrug for {addendum.name}",
+                        version="1", description=purpose)
     return document.to_specification().to_jsonable()
 
 
@@ -222,8 +245,18 @@ async def _announce(settings: Settings, data: PartyJoined | PartyLeft) -> Envelo
     return envelope
 
 
+def departure_notice(settings: Settings, name: str, kind: DepartureKind) -> str:
+    """Who ended whose cooperation (the reason the partner's connections are closed with, and the command line's
+    line): a partner leaves by its own notice (art 13.2); the parties remove one (art 16.3)."""
+    if kind == DepartureKind.LEFT:
+        return f"werkbrug {settings.namespace}: partner {name} left the cooperation (art 13.2); its access has ended"
+    return (f"werkbrug {settings.namespace}: the parties removed partner {name} from the cooperation (art 16.3); "
+            "its access has ended")
+
+
 class JoinResult(BaseModel):
     name: str
+    user: str = Field(description="Its broker user, `<namespace>.<name>`.")
     password: str
     queues: list[str]
     asyncapi: Path
@@ -243,11 +276,18 @@ async def add_partner(settings: Settings, addendum: Addendum, register: PartnerR
     problems += [f"{party} is not a party" for party in sorted(consented - existing)]
     if problems:
         raise PartnerRefused(*problems)
+    # Its own user in this namespace: one that exists already is not this register's partner (a register lost
+    # or replaced), and taking it over would change a password someone holds.
+    user = partner_user(settings.namespace, addendum.name)
+    if user_exists(user):
+        raise PartnerRefused(f"broker user {user} exists already, but {addendum.name} is not in this namespace's "
+                             f"partner register ({register.path}): restore the register, or delete the user if it "
+                             "is a leftover (rabbitmqctl delete_user)")
 
-    register.append("joined", partner=addendum.name, addendum=addendum.model_dump(mode="json"))
+    register.append("joined", partner=addendum.name, user=user, addendum=addendum.model_dump(mode="json"))
     password = secrets.token_urlsafe(24)
     topics = [*addendum.topics, *ANNOUNCEMENTS]
-    import_grants(settings, [partner_grant(settings.amqp_vhost, addendum.name, topics)], {addendum.name: password})
+    import_grants(settings, [partner_grant(settings.namespace, addendum.name, topics)], {user: password})
     await _declare_queues(settings, addendum.name, topics)
     announcement = await _announce(settings, PartyJoined(
         addendum_id=addendum.addendum_id, partner=addendum.name, legal_basis=addendum.legal_basis,
@@ -260,7 +300,7 @@ async def add_partner(settings: Settings, addendum: Addendum, register: PartnerR
     secret = out / "amqp-password"
     secret.write_text(password + "\n")
     secret.chmod(0o600)
-    return JoinResult(name=addendum.name, password=password, asyncapi=document, announcement=announcement.id,
+    return JoinResult(name=addendum.name, user=user, password=password, asyncapi=document, announcement=announcement.id,
                       queues=[partner_queue(settings, addendum.name, t).name for t in topics])
 
 
@@ -274,7 +314,7 @@ async def remove_partner(settings: Settings, name: str, kind: DepartureKind,
     # Announced while the leaver's queues still exist, so the announcement is routed even to no one else.
     await _announce(settings, PartyLeft(addendum_id=addendum.addendum_id, partner=name, kind=kind,
                                         effective_from=datetime.now(UTC).date()))
-    revoke(settings, name, f"partner {name} {kind.value} the cooperation")
+    revoke(settings, register.broker_user(name), departure_notice(settings, name, kind))
     destroyed = await _delete_queues(settings, name, [*addendum.topics, *ANNOUNCEMENTS])
     register.append(kind.value, partner=name, addendum_id=str(addendum.addendum_id), destroyed_messages=destroyed)
     secret = partner_dir(settings, name) / "amqp-password"

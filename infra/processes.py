@@ -1,4 +1,6 @@
-"""Start werkbrug's services as separate OS processes (`python -m services.<name>`), and stop them."""
+"""Start werkbrug's services as separate OS processes (`python -m services.<name>`), and their embedded
+database servers on mongoeco's SQLite engine, and stop them (the demo, the chaos run, the benchmarks, `werkbrug
+serve`)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,23 @@ from pathlib import Path
 
 from infra.services import DEFINITIONS
 from shared.config import Settings
-from shared.storage.embedded import free_port
+from shared.storage.embedded import free_port, start_embedded, url_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class ServiceProcess:
     def __init__(self, name: str, settings: Settings, mongodb_url: str, log_dir: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, http_port: int | None = None,
+                 own_session: bool = False) -> None:
+        """`http_port`: where its health route listens (default: any free port). `own_session`: the process
+        does not get the terminal's signals (Ctrl-C), so whoever started it decides when and in what order
+        it stops (`werkbrug serve`)."""
         self.name, self.settings, self.mongodb_url = name, settings, mongodb_url
         self.log_path = log_dir / f"{name}.log"
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self.extra_env = extra_env or {}
+        self.own_session = own_session
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -42,11 +49,16 @@ class ServiceProcess:
         }
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=self.own_session)
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def healthy(self) -> bool:
+        """Does FastStream's ASGI ping route answer 204 (broker connected)? Blocks up to 2 s."""
+        return self.running and _status(f"http://127.0.0.1:{self.http_port}/health") == 204
 
     async def wait_healthy(self, within: float = 60.0) -> None:
         """Until FastStream's ASGI ping route answers 204 (broker connected)."""
@@ -75,6 +87,47 @@ class ServiceProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class DatabaseServer:
+    """A service's embedded database server on mongoeco's SQLite engine: a file of its own (committed writes
+    survive SIGKILL), killable, and restartable on the same file and port."""
+
+    def __init__(self, service: str, path: Path, log_path: Path, port: int | None = None,
+                 own_session: bool = False) -> None:
+        self.service, self.path, self.log_path = service, path, log_path
+        self.port = port or free_port()
+        self.own_session = own_session
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return url_for(self.port)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        """Start it and wait until it listens (RuntimeError if it exits or does not listen within 30 s)."""
+        with open(self.log_path, "ab") as log:
+            self.proc = start_embedded(self.port, engine="sqlite", path=str(self.path), stdout=log,
+                                       new_session=self.own_session)
+
+    def kill(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def _status(url: str) -> int | None:

@@ -23,14 +23,14 @@ from typing import Any
 
 import aio_pika
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, make_ping_asgi
+from faststream.asgi import AsgiFastStream, AsyncAPIRoute, make_ping_asgi
 from faststream.opentelemetry import TelemetryMiddleware
 from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
-from faststream.specification import AsyncAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.semconv.trace import SpanAttributes
 
+from shared.asyncapi import Contract
 from shared.config import Settings, get_settings
 from shared.contracts.commands import CommandResult
 from shared.contracts.envelope import Envelope, EventData, envelope_model, lookup
@@ -189,10 +189,13 @@ class ServiceRuntime:
         self.app = AsgiFastStream(
             self.broker,
             asgi_routes=[("/health", make_ping_asgi(self.broker, timeout=5.0))],
-            asyncapi_path="/docs/asyncapi",
-            specification=AsyncAPI(
-                self.broker, title=f"werkbrug {d.name} ({d.party.value})", version=__version__,
-                description=d.description, schema_version="3.0.0",
+            # The document at /docs/asyncapi (HTML) and /docs/asyncapi.json. No "try it out" route: FastStream's
+            # would let anyone who reaches this port publish through the service's broker connection or swap
+            # it for a test broker while the request runs.
+            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+            specification=Contract(
+                self.broker, vhost=s.amqp_vhost, user=d.party.value, title=f"werkbrug {d.name} ({d.party.value})",
+                version=__version__, description=d.description,
             ),
             on_startup=[self._before_broker],
             after_startup=[self._after_broker],
@@ -344,8 +347,9 @@ class ServiceRuntime:
     async def _before_broker(self) -> None:
         if not self.mongodb_url:
             raise SystemExit(
-                f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start the services with `make demo` "
-                "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set."
+                f"werkbrug-{self.definition.name}: MONGODB_URL is not set. Start all services with `werkbrug "
+                "serve` or `make demo` (which start the embedded database) or point MONGODB_URL at a MongoDB "
+                "replica set."
             )
         attempts = self.settings.startup_attempts
         await _with_retries(f"MongoDB for {self.definition.name}", lambda: self.client.admin.command("ping"), attempts)
@@ -477,8 +481,9 @@ async def preflight(settings: Settings, service: str) -> None:
     """Before the application starts: are the database and the broker there? Waits with backoff, and ends
     with one clear line (no stack trace) when they stay away."""
     if not settings.mongodb_url:
-        raise SystemExit(f"werkbrug-{service}: MONGODB_URL is not set. Start the services with `make demo` "
-                         "(which starts the embedded database) or point MONGODB_URL at a MongoDB replica set.")
+        raise SystemExit(f"werkbrug-{service}: MONGODB_URL is not set. Start all services with `werkbrug serve` "
+                         "or `make demo` (which start the embedded database) or point MONGODB_URL at a MongoDB "
+                         "replica set.")
     client = connect(settings.mongodb_url, settings.db_timeout_ms)
     try:
         await _with_retries(f"MongoDB for {service}", lambda: client.admin.command("ping"), settings.startup_attempts)
@@ -515,5 +520,7 @@ def run_service(definition: ServiceDefinition) -> None:
     asyncio.run(preflight(settings, definition.name))
     runtime = ServiceRuntime(definition, settings)
     runtime.owns_process = True
+    # No access log: the health route is asked every second by `werkbrug serve` (and by compose's health checks).
     asyncio.run(runtime.app.run(log_level=logging.INFO,
-                                run_extra_options={"host": settings.http_host, "port": settings.http_port}))
+                                run_extra_options={"host": settings.http_host, "port": settings.http_port,
+                                                   "access_log": "false"}))

@@ -164,15 +164,17 @@ def embedded_mongodb(port: int | None = None, log_path: str | None = None, load:
 
 
 def start_embedded(port: int, *, engine: str = "memory", path: str | None = None, stdout=None,
-                   wait: bool = True, load: str | None = None, timeout: float = 30.0) -> subprocess.Popen:
-    """Start an embedded server process on `port` (and wait until it listens); the caller stops it."""
+                   wait: bool = True, load: str | None = None, timeout: float = 30.0,
+                   new_session: bool = False) -> subprocess.Popen:
+    """Start an embedded server process on `port` (and wait until it listens); the caller stops it.
+    `new_session`: in a session of its own, out of reach of the terminal's Ctrl-C."""
     command = [sys.executable, "-m", "shared.storage.embedded", "--port", str(port), "--engine", engine]
     if path:
         command += ["--path", path]
     if load:
         command += ["--load", load]
     proc = subprocess.Popen(command, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                            env=os.environ.copy())
+                            stdin=subprocess.DEVNULL, env=os.environ.copy(), start_new_session=new_session)
     if wait:
         try:
             _wait_until_listening(port, proc, timeout)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
-from infra.scenario import play_all
+from dev.scenario import play_all
 from shared.contracts.commands import ListBreaches, ReadProcessingLog, RecordAuthorityNotification, ReportBreach
 from shared.contracts.events import BreachCause, BreachDataCategory, BreachSubjectCategory
 from shared.privacy.pseudonym import Pseudonymiser

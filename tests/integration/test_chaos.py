@@ -8,7 +8,7 @@ turn, the broker's application is stopped and started, and each database server 
 
 The figures it prints are observed: kills and restarts counted by the harness, redeliveries from the
 services' `repeat delivery` log lines (the broker's redelivered flag), lost and duplicated from the four
-databases and the parking queues after the run (infra/chaos.py).
+databases and the parking queues after the run (dev/chaos.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from infra import chaos
+from dev import chaos
 
 REFERRALS = int(os.environ.get("CHAOS_REFERRALS", "1000"))
 

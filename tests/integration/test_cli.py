@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.scenario import REPORT_YEAR, play_all, until_status
+from cli.file_inputs import PLUMBING
+from dev.scenario import REPORT_YEAR, play_all, until_status
 from shared.contracts.commands import (
     GetSubjectRequest,
     IdentityCheck,
@@ -54,7 +55,7 @@ async def werkbrug(settings, *args: str) -> tuple[int, str, str]:
 async def test_a_referral_from_file_to_approved_quote_through_the_command_line(services, client, settings, tmp_path):
     person = tmp_path / "person.json"
     referral = a_referral(random.Random("cli"))
-    person.write_text(referral.model_dump_json(exclude={"command_id"}))
+    person.write_text(referral.model_dump_json(exclude=PLUMBING))
 
     code, out, _ = await werkbrug(settings, "refer", str(person), "--json")
     assert code == 0, out
@@ -87,7 +88,7 @@ async def test_a_referral_from_file_to_approved_quote_through_the_command_line(s
 async def test_the_command_line_refuses_clearly_with_exit_codes(services, settings, tmp_path):
     person = tmp_path / "person.json"
     bad = a_referral(random.Random("cli-bad"), bsn="123456789", municipality="Amsterdam")
-    person.write_text(bad.model_dump_json(exclude={"command_id"}))
+    person.write_text(bad.model_dump_json(exclude=PLUMBING))
     code, _, err = await werkbrug(settings, "refer", str(person))
     assert code == 2 and "bsn_invalid" in err and "not_resident_west_friesland" in err
     assert "123456789" not in err
@@ -105,7 +106,7 @@ async def test_the_command_line_refuses_clearly_with_exit_codes(services, settin
 
 async def test_finance_lists_invoices_and_the_report_is_shown_from_the_command_line(services, client, settings,
                                                                                    tmp_path):
-    from infra.scenario import play_all, synthetic_cases, with_trajectories
+    from dev.scenario import play_all, synthetic_cases, with_trajectories
 
     rng = random.Random("cli-money")
     cases = with_trajectories(synthetic_cases(rng, 3), rng)

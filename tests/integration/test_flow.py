@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from infra.scenario import REPORT_YEAR
+from dev.scenario import REPORT_YEAR
 from shared.contracts.commands import (
     DecideQuote,
     DecideReferral,

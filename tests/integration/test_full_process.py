@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from infra.scenario import (
+from dev.scenario import (
     REPORT_YEAR,
     Case,
     TrajectoryPlan,

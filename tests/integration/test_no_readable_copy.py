@@ -23,7 +23,7 @@ from bson.binary import Binary
 from cryptography.exceptions import InvalidTag
 from pymongo import AsyncMongoClient
 
-from infra.scenario import play_all
+from dev.scenario import play_all
 from shared.contracts.commands import Corrections
 from shared.contracts.events import Right
 from shared.privacy.crypto import unwrap

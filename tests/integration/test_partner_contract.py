@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from infra.scenario import play_all, synthetic_cases
+from dev.scenario import play_all, synthetic_cases
 
 pytestmark = pytest.mark.integration
 

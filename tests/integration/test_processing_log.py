@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from cli.render.trace_view import as_json, as_svg, as_tree, load_flow
-from infra.scenario import play_all, synthetic_cases
+from dev.scenario import play_all, synthetic_cases
 from shared.contracts.commands import ReadProcessingLog
 
 pytestmark = pytest.mark.integration

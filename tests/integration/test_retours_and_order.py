@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from infra.scenario import until_status
+from dev.scenario import until_status
 from shared.contracts.commands import EndTrajectory, ReadProcessingLog, StartTrajectory
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import Outcome, Retour, TrajectoryEnded, TrajectoryStarted

@@ -17,7 +17,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from cli.render.letters import Letterhead, request_letter
-from infra.scenario import play_all, until_status
+from dev.scenario import play_all, until_status
 from shared.contracts.commands import (
     ChaseSubjectRequests,
     Corrections,

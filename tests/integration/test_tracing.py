@@ -12,7 +12,7 @@ import uuid
 import pytest
 from opentelemetry.trace import SpanKind
 
-from infra.scenario import play_all, synthetic_cases
+from dev.scenario import play_all, synthetic_cases
 from shared.contracts.commands import ReadProcessingLog
 from shared.logs import hold_payload_loggers
 

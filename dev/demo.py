@@ -12,7 +12,7 @@ are refused, and prints what happened, invoiced versus approved, the report (als
 var/demo/report-<year>.svg), one referral's trace as a tree, and the answers to the two requests (the
 letters to the persons, in Dutch, as var/demo/letter-<right>-<id>.html). Set MONGODB_URL to use a real MongoDB instead.
 
-    python -m infra.demo [--referrals 24] [--seed 7] [--keep]
+    python -m dev.demo [--referrals 24] [--seed 7] [--keep]
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from cli.render.letters import Letterhead, request_letter
 from cli.render.report_console import print_report
 from cli.render.subject_request_console import print_subject_request
 from cli.render.trace_view import as_svg, as_tree, load_flow
+from dev.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all, delete_all
 from infra.processes import ROOT, ServiceProcess
-from infra.scenario import REPORT_YEAR, play_all, synthetic_cases, with_trajectories
 from infra.services import DEFINITIONS
 from services.trajectory.report import closes_on
 from shared.client import CommandClient

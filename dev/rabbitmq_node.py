@@ -5,8 +5,8 @@ node from the same installation with its own name, ports, data and log directori
 no plugins, under a directory of the caller's (e.g. var/chaos/rabbitmq), and stops and starts its
 application with `rabbitmqctl -n <node> stop_app / start_app`.
 
-    python -m infra.rabbitmq_node start [--base var/chaos/rabbitmq]   # prints the AMQP URL
-    python -m infra.rabbitmq_node stop_app | start_app | stop
+    python -m dev.rabbitmq_node start [--base var/chaos/rabbitmq]   # prints the AMQP URL
+    python -m dev.rabbitmq_node stop_app | start_app | stop
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class RabbitNode:
             (self.base / d).mkdir(parents=True, exist_ok=True)
         self.ports_file.write_text(f"{self.port} {self.dist_port}\n")
         (self.base / "rabbitmq.conf").write_text(
-            "# a private node for the chaos run (infra/rabbitmq_node.py)\n"
+            "# a private node for the chaos run (dev/rabbitmq_node.py)\n"
             "loopback_users.guest = true\n"
             "disk_free_limit.absolute = 50MB\n"
             "log.file.level = info\n"

@@ -1,7 +1,7 @@
 """The chaos run (issue 7): the whole process under SIGKILLs, a broker that stops, databases that die.
 
 It starts everything of its own under var/chaos (nothing shared is touched):
-- a private RabbitMQ node (infra/rabbitmq_node.py), so its application can be stopped and started;
+- a private RabbitMQ node (dev/rabbitmq_node.py), so its application can be stopped and started;
 - one embedded database server per service on mongoeco's SQLite engine (a file each), so a database
   server killed with SIGKILL and started again keeps what it had committed;
 - intake, offer, trajectory and billing as separate processes (`python -m services.<name>`).
@@ -21,7 +21,7 @@ malformed messages, each with its reason. It prints its figures (all observed, n
 referrals, kills, restarts, redeliveries seen (the broker's `redelivered` flag, from the services'
 `repeat delivery` log lines), duplicates the inboxes dropped, lost, duplicated.
 
-    python -m infra.chaos [--referrals 1000] [--seed 7] [--concurrency 24] [--keep]
+    python -m dev.chaos [--referrals 1000] [--seed 7] [--concurrency 24] [--keep]
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ import logging
 import random
 import re
 import shutil
-import signal
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -50,12 +48,12 @@ from faststream.rabbit import RabbitBroker
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from dev.rabbitmq_node import RabbitNode
+from dev.scenario import REPORT_YEAR, SCHEDULES, Case, TrajectoryPlan, end_command, quote_for, synthetic_cases
 from infra.dead_letters import ParkingQueues
 from infra.declare import declare_all
 from infra.identities import import_grants
-from infra.processes import ROOT, ServiceProcess
-from infra.rabbitmq_node import RabbitNode
-from infra.scenario import REPORT_YEAR, SCHEDULES, Case, TrajectoryPlan, end_command, quote_for, synthetic_cases
+from infra.processes import ROOT, DatabaseServer, ServiceProcess
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import ADMIN_USER, Settings, dev_password
@@ -74,7 +72,6 @@ from shared.contracts.reasons import ReasonCode
 from shared.messaging.topology import Topology, service_bindings
 from shared.staff import load_registers
 from shared.storage.codec import from_bson
-from shared.storage.embedded import free_port, start_embedded, url_for
 
 VAR = ROOT / "var" / "chaos"
 REPORT_YEAR_START = date(REPORT_YEAR, 1, 11)
@@ -84,36 +81,6 @@ REPEAT = re.compile(r"repeat delivery message=(\S+) redelivered=(true|false) del
 
 
 # -- what runs ---------------------------------------------------------------------------------------
-
-
-class DatabaseServer:
-    """A service's embedded database server on the SQLite engine: killable, restartable on the same file."""
-
-    def __init__(self, service: str, base: Path) -> None:
-        self.service, self.port = service, free_port()
-        self.path, self.log_path = base / f"{service}.sqlite", base / f"mongo-{service}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return url_for(self.port)
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = start_embedded(self.port, engine="sqlite", path=str(self.path), stdout=log)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @dataclass
@@ -176,7 +143,8 @@ class Cluster:
         admin = f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:{self.node.port}/"
         self.settings = Settings(AMQP_URL=admin, WERKBRUG_NAMESPACE="chaos",
                                  WERKBRUG_RELAY_INTERVAL=0.05, WERKBRUG_SPAN_FILE=None)
-        self.dbs = {name: DatabaseServer(name, base) for name in DEFINITIONS}
+        self.dbs = {name: DatabaseServer(name, base / f"{name}.sqlite", base / f"mongo-{name}.log")
+                    for name in DEFINITIONS}
         env = {"WERKBRUG_DB_TIMEOUT_MS": "2000", "WERKBRUG_STARTUP_ATTEMPTS": "30"}
         self.services = {name: ServiceProcess(name, self.settings, self.dbs[name].url, base, extra_env=env)
                          for name in DEFINITIONS}
