@@ -46,12 +46,14 @@ def render() -> str:
             keys = spec.routing_keys()
         doc = " ".join((spec.model.__doc__ or "").split())
         lines += [f"## `{message}`", ""] + ([doc, ""] if doc else [])
+        roles = ", ".join(sorted(r.value for r in spec.sent_by))
         lines += [f"- routing key: {', '.join(f'`{k}`' for k in keys)}",
+                  f"- sent by the role{'s' if len(spec.sent_by) > 1 else ''}: {roles}",
                   f"- sent by: {', '.join(senders) or '-'}",
                   f"- read by: {', '.join(readers) or '-'}"]
         for party in sorted(spec.sources):
             activity = register.sender_of(party, message)
-            lines.append(f"- {party.value}: activity `{activity.id}` ({activity.name}), "
+            lines.append(f"- {party}: activity `{activity.id}` ({activity.name}), "
                          f"legal basis {activity.legal_basis.value}")
         fields = register.allowed_fields(sorted(spec.sources)[0], message)
         lines += [f"- fields (allow-list): {', '.join(f'`{f}`' for f in fields)}", ""]

@@ -53,11 +53,11 @@ from shared.asyncapi import Contract
 from shared.config import ADMIN_USER, Settings
 from shared.contracts.envelope import Envelope, envelope_model, lookup
 from shared.contracts.events import DepartureKind, GdprBasis, PartnerName, PartyJoined, PartyLeft
-from shared.contracts.parties import Party
+from shared.contracts.parties import RESERVED_IDS, PartyRecord, Role, load_parties
 from shared.messaging.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
-RESERVED = {p.value for p in Party} | {ADMIN_USER, "guest", "partner"}
+RESERVED = {ADMIN_USER, *RESERVED_IDS}  # and every party in the register of parties (`_not_reserved`)
 
 
 class PartnerRefused(Exception):
@@ -100,9 +100,14 @@ class Addendum(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED:
+        if value in RESERVED or value in load_parties().ids():
             raise ValueError(f"{value} is reserved")
         return value
+
+    def as_party(self) -> PartyRecord:
+        """The partner as a party of the cooperation: a reader, admitted by this addendum."""
+        return PartyRecord(id=self.name, organisation=self.organisation, roles=frozenset({Role.READER}),
+                           legal_basis=self.legal_basis, admitted_by=self.addendum_id)
 
 
 def topic_problems(topics: list[str]) -> list[str]:
@@ -113,7 +118,7 @@ def topic_problems(topics: list[str]) -> list[str]:
         parts = topic.split(".")
         spec = lookup(f"{parts[1]}.{parts[2]}", int(parts[3][1:])) if (
             len(parts) == 4 and parts[3][:1] == "v" and parts[3][1:].isdigit()) else None
-        if spec is None or parts[0] not in {p.value for p in spec.sources}:
+        if spec is None or parts[0] not in spec.sources:
             problems.append(f"{topic}: not the routing key of a registered event and a party that sends it")
         elif spec.model.internal or spec.event_type == "retour.issued":
             problems.append(f"{topic}: not shared beyond its sender")
@@ -229,17 +234,18 @@ async def _delete_queues(settings: Settings, name: str, topics: list[str]) -> in
 
 
 async def _announce(settings: Settings, data: PartyJoined | PartyLeft) -> Envelope:
-    """Publish as WerkSaam (its own broker user, its user_id), with confirms and mandatory."""
-    envelope = Envelope.wrap(data, source=Party.WERKSAAM, subject=None, correlation_id=data.addendum_id)
+    """Publish as the coordinator (WerkSaam: its own broker user, its user_id), with confirms and mandatory."""
+    coordinator = load_parties().coordinator()
+    envelope = Envelope.wrap(data, source=coordinator, subject=None, correlation_id=data.addendum_id)
     topology = Topology(settings.namespace, settings.delivery_limit)
-    connection = await aio_pika.connect_robust(settings.broker_url(Party.WERKSAAM.value))
+    connection = await aio_pika.connect_robust(settings.broker_url(coordinator))
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.get_exchange(topology.events.name, ensure=False)
         await exchange.publish(
             aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id),
                              correlation_id=str(envelope.correlation_id), type=f"{envelope.type}.v{envelope.version}",
-                             content_type="application/json", user_id=Party.WERKSAAM.value,
+                             content_type="application/json", user_id=coordinator,
                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT, timestamp=envelope.time),
             routing_key=envelope.routing_key, mandatory=True)
     return envelope
@@ -270,7 +276,8 @@ async def add_partner(settings: Settings, addendum: Addendum, register: PartnerR
     problems = topic_problems(addendum.topics)
     if addendum.name in in_force:
         problems.append(f"{addendum.name} is a partner already")
-    existing = {p.value for p in Party} | set(in_force)
+    parties = load_parties().joined(*(a.as_party() for a in in_force.values()))  # the partners are readers
+    existing = set(parties.ids())
     consented = {c.party for c in addendum.consents}
     problems += [f"no consent of {party} (art 13.1)" for party in sorted(existing - consented)]
     problems += [f"{party} is not a party" for party in sorted(consented - existing)]

@@ -3,7 +3,8 @@
 Every message on the events exchange is an `Envelope` whose `data` is validated against the event
 type's own model. That model is the allow-list of agreement art 5.5: it forbids extra fields, so a
 message can carry nothing beyond what its type declares. Event types register themselves with
-`@event(...)`; each is defined once, in `shared.contracts.events`.
+`@event(...)`; each is defined once, in `shared.contracts.events`. An event type names the roles that may
+send it (`sent_by`); the register of parties says which parties hold them (`EventData.senders()`).
 
 Routing keys name party, subject, event and version: ``werksaam.referral.registered.v1``.
 """
@@ -19,7 +20,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
 
-from shared.contracts.parties import Party
+from shared.contracts.parties import Party, Role, load_parties
 from shared.ids import uuid7
 from shared.privacy.pseudonym import PSEUDONYM_PATTERN
 
@@ -31,7 +32,7 @@ class EventData(BaseModel):
 
     event_type: ClassVar[str]
     version: ClassVar[int]
-    sources: ClassVar[frozenset[Party]]
+    sent_by: ClassVar[frozenset[Role]]  # the roles whose parties may send it
     about_a_person: ClassVar[bool] = True  # the envelope must then carry the subject's pseudonym
     internal: ClassVar[bool] = False  # read only by the sending party's own services: never answered by a retour
     concerns_subject_rights: ClassVar[bool] = False  # handled even while the subject's processing is restricted
@@ -43,24 +44,37 @@ class EventData(BaseModel):
         """The `subject.event` part of the routing key (retours refine it with what they answer)."""
         return cls.event_type
 
+    @classmethod
+    def senders(cls) -> frozenset[str]:
+        """The ids of the parties that may send it: those holding one of its roles in the register of parties."""
+        return load_parties().with_role(*cls.sent_by)
+
 
 @dataclass(frozen=True)
 class EventSpec:
     model: type[EventData]
     event_type: str
     version: int
-    sources: frozenset[Party]
+    sent_by: frozenset[Role]
+
+    @property
+    def sources(self) -> frozenset[str]:
+        """The parties that may send it (resolved through the register of parties)."""
+        return self.model.senders()
 
     def routing_keys(self) -> list[str]:
-        return [f"{p.value}.{self.event_type}.v{self.version}" for p in sorted(self.sources)]
+        return [f"{p}.{self.event_type}.v{self.version}" for p in sorted(self.sources)]
 
 
 _REGISTRY: dict[tuple[str, int], EventSpec] = {}
 
 
-def event(event_type: str, version: int, *, sources: Iterable[Party]):
-    """Register an event type. `sources` are the parties allowed to send it."""
-    sources = frozenset(sources)
+def event(event_type: str, version: int, *, sent_by: Iterable[Role]):
+    """Register an event type. `sent_by` are the roles whose parties may send it (never a party: which parties
+    hold a role is data, in the register of parties)."""
+    sent_by = frozenset(sent_by)
+    if not sent_by or not all(type(r) is Role for r in sent_by):
+        raise TypeError(f"{event_type} v{version}: sent_by names one or more roles (shared.contracts.parties.Role)")
 
     def register(cls: type[EventData]) -> type[EventData]:
         key = (event_type, version)
@@ -70,8 +84,8 @@ def event(event_type: str, version: int, *, sources: Iterable[Party]):
         # is checked when a service starts (ServiceDefinition.activities), not here: a contract loads no files.
         cls.event_type = event_type
         cls.version = version
-        cls.sources = frozenset(sources)
-        _REGISTRY[key] = EventSpec(cls, event_type, version, cls.sources)
+        cls.sent_by = sent_by
+        _REGISTRY[key] = EventSpec(cls, event_type, version, sent_by)
         return cls
 
     return register
@@ -127,7 +141,7 @@ class Envelope(BaseModel):
         correlation_id: uuid.UUID,
         causation_id: uuid.UUID | None = None,
     ) -> Self:
-        if source not in data.sources:
+        if source not in data.senders():
             raise ValueError(f"{source} may not send {data.event_type}")
         return cls(
             id=uuid7(),

@@ -49,7 +49,7 @@ def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
             continue  # never answered: it does not leave the party
         about = f"retours answering our {model.event_type} v{model.version}"
         if model.between_parties:  # only the other parties read it, so only they answer it
-            others = sorted(p.value for p in model.sources if p != definition.party)
+            others = sorted(p for p in model.senders() if p != definition.party)
             bindings += [(Retour.routing_key_from(p, model), about) for p in others]
         else:
             bindings.append((Retour.binding_for(model), about))

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.contracts.commands import CommandResult, DecideQuote
-from shared.contracts.envelope import Envelope, all_event_specs, known_versions, lookup, routing_key_for
+from shared.contracts.envelope import Envelope, all_event_specs, event, known_versions, lookup, routing_key_for
 from shared.contracts.events import (
     InvoiceMoment,
     InvoiceTranche,
@@ -22,7 +22,7 @@ from shared.contracts.events import (
     ReferralRegistered,
     Retour,
 )
-from shared.contracts.parties import LEGAL_BASIS, Party
+from shared.contracts.parties import Party, Role, load_parties
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
 from tests.unit.builders import (
     VALID_BSN,
@@ -238,20 +238,33 @@ def test_routing_key_of_an_unknown_type_uses_the_type_itself():
     assert routing_key_for("werksaam", "referral.exploded", 3, {}) == "werksaam.referral.exploded.v3"
 
 
-def test_registry_lists_each_type_with_its_permitted_sources():
+def test_registry_lists_each_type_with_the_roles_that_send_it_and_the_parties_holding_them():
     spec = lookup("referral.registered", 1)
     assert spec is not None and spec.model is ReferralRegistered
+    assert spec.sent_by == frozenset({Role.COMMISSIONER})
     assert spec.sources == frozenset({Party.WERKSAAM})
     assert spec.routing_keys() == ["werksaam.referral.registered.v1"]
     assert lookup("quote.sent", 1).sources == frozenset({Party.HELIOMARE})
     assert lookup("retour.issued", 1).sources == frozenset(Party)
+    assert lookup("party.joined", 1).sent_by == frozenset({Role.COORDINATOR})
     assert lookup("referral.registered", 2) is None
     assert known_versions("referral.registered") == [1]
     assert known_versions("referral.exploded") == []
 
 
+def test_every_event_type_names_roles_and_never_a_party():
+    for spec in all_event_specs():
+        assert spec.sent_by and all(type(role) is Role for role in spec.sent_by), spec.event_type
+        assert Role.READER not in spec.sent_by, spec.event_type  # a reader sends nothing
+    with pytest.raises(TypeError, match="roles"):
+        event("person.named", 1, sent_by={Party.WERKSAAM})
+
+
 def test_each_party_has_a_legal_basis():
-    assert set(LEGAL_BASIS) == set(Party)
+    parties = load_parties()
+    assert {p.value for p in Party} <= set(parties.ids())
+    assert {p: parties.legal_basis(p).value for p in Party} == {"werksaam": "GDPR 6(1)(e)",
+                                                                "heliomare": "GDPR 6(1)(b)"}
 
 
 # -- reason codes -------------------------------------------------------------------------------------

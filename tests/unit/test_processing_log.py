@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.contracts.commands import GetReferral, ReadProcessingLog
 from shared.contracts.envelope import EventData, all_event_specs, event
 from shared.contracts.events import QuoteSent, ReferralRegistered
-from shared.contracts.parties import Party
+from shared.contracts.parties import Party, Role
 from shared.messaging.definition import ServiceDefinition
 from shared.messaging.pipeline import Pipeline
 from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
@@ -85,7 +85,7 @@ def _sending(model) -> ServiceDefinition:
 
 
 def test_a_service_sending_an_event_type_the_register_does_not_grant_does_not_start(scratch_event_types):
-    @event("person.gossiped", 1, sources={Party.WERKSAAM})
+    @event("person.gossiped", 1, sent_by={Role.COMMISSIONER})
     class PersonGossiped(EventData):
         rumour: str
 
@@ -108,7 +108,7 @@ def test_a_service_sending_an_event_type_with_a_field_beyond_its_allow_list_does
     monkeypatch.setattr(definition_module, "load_register", lambda: patched)
 
     # ...and a model that adds a field the register does not allow.
-    @event("referral.registered", 2, sources={Party.WERKSAAM})
+    @event("referral.registered", 2, sent_by={Role.COMMISSIONER})
     class Wider(EventData):
         referral_id: uuid.UUID
         religion: str

@@ -119,6 +119,15 @@ def test_every_service_is_owned_by_the_party_its_definition_names():
     assert SERVICE_PARTY == {name: make(SETTINGS).party for name, make in DEFINITIONS.items()}
 
 
+def test_every_service_runs_as_a_party_holding_the_services_role_in_the_register_of_parties():
+    from infra.services import DEFINITIONS
+    from shared.contracts.parties import SERVICE_ROLE, load_parties
+
+    assert set(SERVICE_ROLE) == set(DEFINITIONS)
+    for name, make in DEFINITIONS.items():
+        assert load_parties().has_role(make(SETTINGS).party, SERVICE_ROLE[name]), name
+
+
 async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lettered():
     from pymongo.errors import AutoReconnect
 
