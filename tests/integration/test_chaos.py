@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from infra import chaos
+from dev import chaos
 
 REFERRALS = int(os.environ.get("CHAOS_REFERRALS", "1000"))
 
