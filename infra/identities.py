@@ -14,9 +14,11 @@
   configure (delete, redeclare) them;
 - topic permissions on `<ns>.commands`: a party may publish and bind only its own services' command keys
   (`<party>.<service>`), a partner none;
-- topic permissions on `<ns>.events`: a party may publish only the routing keys its services send (its
-  events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
-  partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
+- topic permissions on `<ns>.events` (routing keys `<sender>.<recipient>.<type>.v<N>`): a party may publish only
+  the routing keys its services send (its events to the parties it may address them to, and its retours,
+  `^<party>\\.…$`, enumerated), and bind only the keys its services consume that are addressed to it or to all
+  (or sent by its own services); a partner may bind exactly the topics its addendum grants, which are all
+  broadcasts (`<sender>.all.…`), and publish nothing (agreement art 11.3).
 - topic permissions on `<ns>.dlx` (a topic exchange only the broker writes to, dead-lettering): a party
   publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their
   parking queues); a partner neither. (The vhost write permission on the dlx stays: RabbitMQ requires
@@ -51,6 +53,7 @@ from typing import Any
 
 from infra.services import DEFINITIONS
 from shared.config import ADMIN_USER, Settings, dev_password, get_settings
+from shared.contracts.envelope import lookup
 from shared.contracts.events import PartyJoined, PartyLeft
 from shared.contracts.parties import load_parties
 from shared.messaging.topology import Topology, command_key, service_bindings, service_publications
@@ -58,8 +61,7 @@ from shared.messaging.topology import Topology, command_key, service_bindings, s
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
 # Sent by `werkbrug partner` as WerkSaam (the cooperation's coordinator), not by a service.
-ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.senders())
-                      for key in [f"{p}.{m.event_type}.v{m.version}"])
+ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for key in lookup(m.event_type, m.version).routing_keys())
 NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
 NEVER = "(?!)"  # a regex nothing matches, not even the empty routing key
 

@@ -20,6 +20,7 @@ every open request is either answered, escalated or listed overdue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -212,10 +213,13 @@ class SubjectRequest(Aggregate):
                 and set(r.parties) >= set(self.parties) and self.received_at - r.completed_at <= REPEAT_WINDOW]
         return max(same, key=lambda r: r.completed_at, default=None)
 
-    def _issue(self, attempt: int) -> None:
+    def _issue(self, attempt: int, to: Iterable[str] | None = None) -> None:
+        """One message to each party the request is for (`to`: only to these), addressed to it: its services
+        carry it out."""
         corrections = self.package.corrections
-        self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, parties=self.parties, due=self.due,
-                                       attempt=attempt, corrections=corrections), subject=self.subject)
+        for party in sorted(set(self.parties if to is None else to)):
+            self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, parties=self.parties, due=self.due,
+                                           attempt=attempt, corrections=corrections), subject=self.subject, to=party)
 
     # -- answers -------------------------------------------------------------------------------------
 
@@ -290,7 +294,7 @@ class SubjectRequest(Aggregate):
             attempt = max(a.attempts for a in remind) + 1
             for a in remind:
                 a.attempts, a.last_asked_at = a.attempts + 1, now
-            self._issue(attempt)
+            self._issue(attempt, to={a.party for a in remind})  # only the parties with a silent service
         days_left = (self.due - local_day(now)).days
         if self.escalated_at is None and (exhausted or days_left <= policy.escalate_days_before_due):
             self.escalated_at = now

@@ -156,6 +156,14 @@ class PartyRegister(BaseModel):
     def legal_basis(self, party: str) -> LegalBasis:
         return self.get(party).legal_basis
 
+    def sole(self, role: Role) -> str:
+        """The one party holding `role`. Raises UnknownParty when none or several do (then the sender must choose)."""
+        holders = self.with_role(role)
+        if len(holders) != 1:
+            raise UnknownParty(f"{len(holders)} parties are a {role.value}: name the one meant")
+        (holder,) = holders
+        return holder
+
     def coordinator(self) -> str:
         (coordinator,) = self.with_role(Role.COORDINATOR)
         return coordinator

@@ -99,12 +99,17 @@ def test_the_senders_of_an_event_type_follow_the_register_of_parties(monkeypatch
     monkeypatch.setattr(envelope_module, "load_parties", lambda: with_two)
 
     assert ReferralAccepted.senders() == {"heliomare", "tweedeweg"}
-    assert lookup("quote.sent", 1).routing_keys() == ["heliomare.quote.sent.v1", "tweedeweg.quote.sent.v1"]
+    assert lookup("quote.sent", 2).routing_keys() == ["heliomare.werksaam.quote.sent.v2",
+                                                      "tweedeweg.werksaam.quote.sent.v2"]
     assert Retour.senders() == {"heliomare", "tweedeweg", "werksaam"}
     assert ReferralRegistered.senders() == {"werksaam"}  # a provider does not refer
+    # a referral is addressed to one provider or the other, never to all
+    assert lookup("referral.registered", 2).routing_keys() == ["werksaam.heliomare.referral.registered.v2",
+                                                               "werksaam.tweedeweg.referral.registered.v2"]
     quote = QuoteSent.model_validate({
         "referral_id": str(uuid.uuid4()), "quote_id": str(uuid.uuid4()), "sequence": 1, "kind": "quote",
         "amount": "100.00", "planned_start": "2026-01-05", "duration_weeks": 4,
         "invoicing": [{"moment": "advance", "amount": "100.00"}]})
     with pytest.raises(ValueError, match="may not send"):
-        Envelope.wrap(quote, source=Party.WERKSAAM, subject=None, correlation_id=uuid.uuid4())
+        Envelope.wrap(quote, source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject=None,
+                      correlation_id=uuid.uuid4())
