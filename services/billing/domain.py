@@ -31,6 +31,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,6 +138,16 @@ class InvoiceCounter(Aggregate):
     def take(self) -> str:
         self.last += 1
         return f"{self.year:04d}-{self.last:06d}"
+
+
+class AccountStatus(StrEnum):
+    """Where billing's account of a referral stands. Each step's invoices are issued in the same transaction
+    that records it: an account `running` has its advance invoice, one `ended` every invoice due."""
+
+    AWAITING_COMMISSION = "awaiting_commission"
+    COMMISSIONED = "commissioned"
+    RUNNING = "running"
+    ENDED = "ended"
 
 
 class Account(Aggregate):
@@ -287,14 +298,14 @@ class Account(Aggregate):
         return next((o for o in self.orders if o.moment == moment), None)
 
     @property
-    def status(self) -> str:
+    def status(self) -> AccountStatus:
         """Where the account stands: waiting for the approved quote, commissioned, running, ended
         (orders for what is due are drawn up and invoiced as soon as it is known)."""
         if self.commission is None:
-            return "awaiting_commission"
+            return AccountStatus.AWAITING_COMMISSION
         if self.start is None:
-            return "commissioned"
-        return "running" if self.end is None else "ended"
+            return AccountStatus.COMMISSIONED
+        return AccountStatus.RUNNING if self.end is None else AccountStatus.ENDED
 
     def view(self) -> dict:
         return {

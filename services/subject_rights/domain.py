@@ -357,6 +357,8 @@ class SubjectRequest(Aggregate):
             "parties": [p.value for p in self.parties], "status": self.status.value,
             "received_at": self.received_at.isoformat(), "due": self.due.isoformat(),
             "original_due": self.original_due.isoformat(), "extended": self.extension_reason is not None,
+            "extension_reason": self.extension_reason,
+            "extension_told_at": self.extension_told_at.isoformat() if self.extension_told_at else None,
             "deadline": self.deadline_state(today, escalate_days),
             "identity": {"method": self.identity.method, "verified_by": self.identity.verified_by},
             "reasons": [r.model_dump(mode="json", exclude_none=True) for r in self.refusal_reasons],
@@ -369,8 +371,9 @@ class SubjectRequest(Aggregate):
             "erasure_verified": self.erasure_verified,
             "answered_by": str(self.answered_by) if self.answered_by else None,
         }
-        if with_package:
+        if with_package:  # the person's data: the answers, and the corrections a rectification asked for
             out["answers"] = self.package.answers
+            out["corrections"] = self.package.corrections
         return out
 
 

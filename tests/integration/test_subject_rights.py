@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
-from cli.render.access_document import render_access_document
+from cli.render.letters import Letterhead, request_letter
 from dev.scenario import play_all, until_status
 from shared.contracts.commands import (
     ChaseSubjectRequests,
@@ -102,8 +102,8 @@ async def test_access_returns_one_package_with_the_data_of_every_service_and_the
     assert referral_intake["recipients"] == ["heliomare"] and referral_intake["retention"] == "P7Y"
     assert info["urn:werkbrug:activity:heliomare:referral-registration:v2"]["source"] == "received from werksaam"
 
-    html = render_access_document(done)
-    assert person.family_name in html and "Archiefwet" in html and "<script" not in html
+    letter = request_letter(done, "nl", Letterhead())  # the person's letter, from the package as the desk gets it
+    assert person.family_name in letter and "Archiefwet" in letter and done["request_id"] not in letter
 
 
 async def test_erasure_leaves_no_readable_personal_data_anywhere_except_what_the_law_keeps(
