@@ -290,8 +290,15 @@ async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_h
         services, client, settings):
     [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=761), seed=761)
     rid = uuid.UUID(case.referral_id)
-    before = {s: (await client.send(s, GetReferral(referral_id=rid, detail=True))).result
-              for s in ("offer", "trajectory")}
+
+    async def settled() -> dict | None:  # every message Heliomare sent about the case answered by now
+        views = {s: (await client.send(s, GetReferral(referral_id=rid, detail=True))).result
+                 for s in ("offer", "trajectory")}
+        waiting = [d for v in views.values() for d in v.get("deliveries", [])
+                   if d["expects_retour"] and not d["retour"]]
+        return None if waiting else views
+
+    before = await wait_for(settled, what="the retours to Heliomare's messages about the case")
 
     done = await request_until_done(client, case.command.bsn, Right.ERASURE, parties=[Party.WERKSAAM])
 
