@@ -23,6 +23,7 @@ from shared.contracts.commands import (
     CommandResult,
     ReadProcessingLog,
 )
+from shared.contracts.parties import Role, load_parties
 from shared.contracts.reasons import Reason, ReasonCode
 
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
@@ -30,7 +31,9 @@ app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # one line per problem, however narrow the terminal
 DESK_ZONE = ZoneInfo("Europe/Amsterdam")  # a time typed at a desk without an offset is Dutch time
-BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
+# Each party's breach desk: a commissioner's is its subject_rights service, a provider's its offer service.
+BREACH_DESKS = {party: "subject_rights" if load_parties().has_role(party, Role.COMMISSIONER) else "offer"
+                for party in load_parties().service_parties()}
 
 # -- who gives the command (agreement art 8) ------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ def addendum_example(_: random.Random) -> dict[str, Any]:
     return {
         "name": "werkpunt", "organisation": "Stichting Werkpunt West-Friesland", "legal_basis": "GDPR 6(1)(e)",
         "purpose": "Labour-market statistics for West-Friesland from the yearly report (no personal data)",
-        "topics": ["heliomare.report.published.v2"],
+        "topics": ["heliomare.all.report.published.v3"],
         "contact": {"name": "Privacy officer Werkpunt", "email": "privacy@werkpunt.example"},
         "effective_from": "2030-01-01",
         "consents": [

@@ -204,16 +204,16 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
     await broker.connect()
     good_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     forged = {
-        "id": good_id, "type": "referral.registered", "version": 1, "source": "heliomare",
+        "id": good_id, "type": "referral.registered", "version": 2, "source": "heliomare", "recipient": "heliomare",
         "time": "2026-11-28T12:00:00Z", "subject": None, "correlation_id": str(uuid.uuid4()), "data": {},
     }
     samples = [
-        ("malformed JSON", b'{"id": "not json', "werksaam.referral.registered.v1", str(uuid.uuid4())),
+        ("malformed JSON", b'{"id": "not json', "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4())),
         ("forged source (heliomare sends a WerkSaam event)", json.dumps(forged).encode(),
-         "werksaam.referral.registered.v1", good_id),
+         "werksaam.heliomare.referral.registered.v2", good_id),
         ("unknown field in data", json.dumps({**forged, "id": other_id, "source": "werksaam",
                                                "data": {"shoe_size": 44}}).encode(),
-         "werksaam.referral.registered.v1", other_id),
+         "werksaam.heliomare.referral.registered.v2", other_id),
     ]
     try:
         for _, body, key, message_id in samples:
@@ -367,7 +367,7 @@ async def park_a_dead_letter_about(settings: Settings, topology: Topology, perso
     await broker.connect()
     try:
         body = json.dumps({"id": str(uuid.uuid4()), "type": "referral.registered", "bsn": person.bsn}).encode()
-        await broker.publish(body, exchange=topology.events, routing_key="werksaam.referral.registered.v1",
+        await broker.publish(body, exchange=topology.events, routing_key="werksaam.heliomare.referral.registered.v2",
                              message_id=str(uuid.uuid4()), persist=True, mandatory=True,
                              content_type="application/json")
     finally:

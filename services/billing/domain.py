@@ -46,6 +46,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
     vat_of,
 )
+from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
 from shared.privacy.grounds import FISCAL_ADMINISTRATION
@@ -68,6 +69,9 @@ class Commission(BaseModel):
     approved_amount: Decimal
     duration_weeks: int
     invoicing: list[InvoiceTranche]
+    # The commissioner the invoices are addressed to. A commission recorded before messages were addressed
+    # (issue 18) was the founding commissioner's.
+    commissioner: str = Party.WERKSAAM
 
     def scheduled(self, moment: InvoiceMoment) -> Decimal:
         return sum((t.amount for t in self.invoicing if t.moment == moment), Decimal(0))
@@ -176,7 +180,8 @@ class Account(Aggregate):
 
     def commissioned(self, event: TrajectoryCommissioned) -> None:
         commission = Commission(quote_id=event.quote_id, approved_amount=event.approved_amount,
-                                duration_weeks=event.duration_weeks, invoicing=list(event.invoicing))
+                                duration_weeks=event.duration_weeks, invoicing=list(event.invoicing),
+                                commissioner=event.commissioner)
         if self.commission is not None:
             if self.commission != commission:
                 raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail="another approved quote"))
@@ -279,7 +284,8 @@ class Account(Aggregate):
                                 quote_id=self.commission.quote_id, invoice_id=invoice.invoice_id,
                                 invoice_number=number, invoice_date=invoice.invoice_date, moment=invoice.moment,
                                 basis=invoice.basis, amount_excl_vat=invoice.amount_excl_vat, vat_rate=vat_rate,
-                                vat_amount=vat, total=invoice.total), subject=self.subject)
+                                vat_amount=vat, total=invoice.total), subject=self.subject,
+                  to=self.commission.commissioner)
         return invoice
 
     def ordered_total(self) -> Decimal:

@@ -18,7 +18,7 @@ from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
-BILLING = "urn:werkbrug:activity:heliomare:billing:v1"
+BILLING = "urn:werkbrug:activity:heliomare:billing:v2"
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
 
 

@@ -575,7 +575,7 @@ def test_where_the_data_comes_from_is_read_from_every_activitys_source():
         senders, collector = source_parties(info.source)
         assert bool(senders) != bool(collector), info.source
         assert set(senders) | ({collector} if collector else set()) <= {p.value for p in parties.Party}
-    assert source_parties(source_of(register.get("urn:werkbrug:activity:heliomare:quote:v2"), register)) == (
+    assert source_parties(source_of(register.get("urn:werkbrug:activity:heliomare:quote:v3"), register)) == (
         ["werksaam"], None)
 
 

@@ -76,7 +76,7 @@ async def test_access_answers_with_every_record_the_art_15_information_and_the_p
     assert record.record_id == str(referral) and record.status == "held"
     assert record.data["client"]["family_name"] == a_referral_registered().family_name
     activities = {i.activity for i in answer.information}
-    assert "urn:werkbrug:activity:heliomare:referral-registration:v1" in activities
+    assert "urn:werkbrug:activity:heliomare:referral-registration:v2" in activities
     assert all(i.purpose and i.legal_basis == "GDPR 6(1)(b)" and i.retention for i in answer.information)
     assert answer.processing_log and {r["subject"] for r in answer.processing_log} == {SUBJECT}
     assert "received from werksaam" in {i.source for i in answer.information}
@@ -214,7 +214,7 @@ def test_every_activity_with_personal_data_gives_its_art_15_information_and_its_
     info = processing_information(load_register().activity)
     assert info and all(i.purpose and i.retention_ground and i.source for i in info)
     sources = {i.activity: i.source for i in info}
-    assert sources["urn:werkbrug:activity:werksaam:referral-intake:v1"].startswith("collected by werksaam")
+    assert sources["urn:werkbrug:activity:werksaam:referral-intake:v2"].startswith("collected by werksaam")
 
 
 async def _withheld_referral(monkeypatch) -> tuple[Service, uuid.UUID]:

@@ -36,7 +36,7 @@ from cli.render.letters.vocabulary import (
     word,
 )
 from shared.contracts.events import BreachCause, BreachDataCategory, Correctable, Right
-from shared.contracts.parties import LEGAL_BASIS, Party
+from shared.contracts.parties import Party, load_parties
 from shared.contracts.reasons import ReasonCode
 
 # -- tables --------------------------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def parties(view: dict[str, Any], lang: Lang) -> list[PartyPart]:
         code = entry["party"]
         name = party_name(code, lang)
         part = PartyPart(code=code, name=name, for_this_party=entry["for_this_party"],
-                         basis=legal_basis_words(LEGAL_BASIS[Party(code)].value, name)(lang))
+                         basis=legal_basis_words(load_parties().legal_basis(code).value, name)(lang))
         mine = [answers[s] for s in entry["services"] if s in answers]
         part.answered = bool(entry["services"]) and len(mine) == len(entry["services"])
         part.holds_nothing = part.answered and all(a["outcome"] == "nothing_held" for a in mine)

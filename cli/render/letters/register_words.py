@@ -77,7 +77,7 @@ def _log(party: str) -> ActivityWords:
 ACTIVITIES: dict[str, ActivityWords] = {
     # -- WerkSaam Westfriesland -----------------------------------------------------------------------------------
     "werksaam:referral-intake": ActivityWords(
-        1, W("Uw aanmelding beoordelen en doorgeven aan Heliomare", "Assessing your referral and passing it on to "
+        2, W("Uw aanmelding beoordelen en doorgeven aan Heliomare", "Assessing your referral and passing it on to "
                                                                      "Heliomare"),
         W("WerkSaam kijkt of u hulp kunt krijgen bij het vinden van werk. Kan dat? Dan meldt WerkSaam u aan bij "
           "Heliomare. Heliomare begeleidt u naar betaald werk.",
@@ -85,7 +85,7 @@ ACTIVITIES: dict[str, ActivityWords] = {
           "guides you towards paid work."),
         _ARCHIEFWET_7, main=True),
     "werksaam:quote-decision": ActivityWords(
-        1, W("Besluiten over de offerte van Heliomare", "Deciding on Heliomare's quote"),
+        2, W("Besluiten over de offerte van Heliomare", "Deciding on Heliomare's quote"),
         W("Heliomare maakt een offerte voor uw traject. WerkSaam keurt die goed of af. WerkSaam betaalt Heliomare "
           "nooit meer dan het goedgekeurde bedrag.",
           "Heliomare makes a quote for your trajectory. WerkSaam approves or rejects it, and never pays Heliomare "
@@ -97,21 +97,21 @@ ACTIVITIES: dict[str, ActivityWords] = {
           "Your caseworker at WerkSaam follows how your referral and your trajectory are going."),
         W("Zo lang als uw aanmelding zelf: 7 jaar na het einde van uw traject.",
           "As long as your referral itself: 7 years after your trajectory ends.")),
-    "werksaam:exchange-acknowledgement": ActivityWords(1, _RETOUR, _RETOUR_WHY, _RETOUR_LONG),
+    "werksaam:exchange-acknowledgement": ActivityWords(2, _RETOUR, _RETOUR_WHY, _RETOUR_LONG),
     "werksaam:processing-log-access": _log("WerkSaam"),
     "werksaam:trajectory-monitoring": ActivityWords(
-        1, W("Uw traject volgen", "Following your trajectory"),
+        2, W("Uw traject volgen", "Following your trajectory"),
         W("WerkSaam houdt bij wanneer uw traject begint, hoe het gaat en hoe het afloopt.",
           "WerkSaam records when your trajectory starts, how it goes and how it ends."),
         _ARCHIEFWET_7, main=True),
     "werksaam:invoice-verification": ActivityWords(
-        1, W("Facturen controleren en betalen", "Checking and paying invoices"),
+        2, W("Facturen controleren en betalen", "Checking and paying invoices"),
         W("WerkSaam controleert de facturen van Heliomare voor uw traject en betaalt ze. WerkSaam betaalt nooit meer "
           "dan het goedgekeurde bedrag.",
           "WerkSaam checks and pays Heliomare's invoices for your trajectory, never more than the approved amount."),
         _FINANCE_7, main=True),
     "werksaam:trajectory-report": ActivityWords(
-        2, W("Het jaarverslag van Heliomare ontvangen", "Receiving Heliomare's yearly report"),
+        3, W("Het jaarverslag van Heliomare ontvangen", "Receiving Heliomare's yearly report"),
         W("WerkSaam bekijkt elk jaar en elk kwartaal hoe de samenwerking gaat. In het verslag staan alleen aantallen, "
           "geen gegevens over u.",
           "WerkSaam looks every year and every quarter at how the cooperation is going. The report holds only "
@@ -119,7 +119,7 @@ ACTIVITIES: dict[str, ActivityWords] = {
         W("De Archiefwet verplicht WerkSaam om evaluaties 10 jaar te bewaren.",
           "The Archives Act requires WerkSaam to keep evaluations for 10 years."), about_the_person=False),
     "werksaam:subject-rights": ActivityWords(
-        2, W("Uw vragen over uw gegevens behandelen", "Handling your requests about your data"),
+        3, W("Uw vragen over uw gegevens behandelen", "Handling your requests about your data"),
         W("WerkSaam is uw vaste contactpunt voor vragen over uw gegevens, ook over de gegevens bij Heliomare. "
           "WerkSaam regelt uw vraag met Heliomare en let op de termijnen.",
           "WerkSaam is your single point of contact for requests about your data, also about the data at "
@@ -133,22 +133,22 @@ ACTIVITIES: dict[str, ActivityWords] = {
         W("WerkSaam moet kunnen laten zien wat er is vernietigd. Dat bewaart WerkSaam 7 jaar.",
           "WerkSaam must be able to show what was destroyed. It keeps that for 7 years.")),
     "werksaam:partner-administration": ActivityWords(
-        1, W("Partners van de samenwerking bijhouden", "Keeping track of the partners of the cooperation"),
+        2, W("Partners van de samenwerking bijhouden", "Keeping track of the partners of the cooperation"),
         W("WerkSaam houdt bij welke organisaties meedoen aan de samenwerking.",
           "WerkSaam records which organisations take part in the cooperation."),
         W("De Archiefwet verplicht WerkSaam om afspraken met organisaties 7 jaar te bewaren.",
           "The Archives Act requires WerkSaam to keep agreements with organisations for 7 years."),
         about_the_person=False),
-    "werksaam:breach-notification": ActivityWords(1, _BREACH, _BREACH_WHY, _BREACH_LONG),
+    "werksaam:breach-notification": ActivityWords(2, _BREACH, _BREACH_WHY, _BREACH_LONG),
     "werksaam:confidentiality": ActivityWords(1, _SECRECY, _SECRECY_WHY, _SECRECY_LONG, about_the_person=False),
     # -- Heliomare ------------------------------------------------------------------------------------------------
     "heliomare:referral-registration": ActivityWords(
-        1, W("Uw aanmelding ontvangen en aannemen", "Receiving and accepting your referral"),
+        2, W("Uw aanmelding ontvangen en aannemen", "Receiving and accepting your referral"),
         W("Heliomare krijgt uw aanmelding van WerkSaam. Heliomare kijkt of het u kan begeleiden naar betaald werk.",
           "Heliomare receives your referral from WerkSaam and checks whether it can guide you towards paid work."),
         _TAX_7, main=True),
     "heliomare:quote": ActivityWords(
-        2, W("Een offerte of re-integratieplan maken", "Making a quote or reintegration plan"),
+        3, W("Een offerte of re-integratieplan maken", "Making a quote or reintegration plan"),
         W("Heliomare maakt een offerte voor uw traject en stuurt die naar WerkSaam. WerkSaam betaalt volgens die "
           "offerte.",
           "Heliomare makes a quote for your trajectory and sends it to WerkSaam, which pays according to it."),
@@ -158,17 +158,17 @@ ACTIVITIES: dict[str, ActivityWords] = {
         W("Uw accountmanager bij Heliomare volgt hoe het met u gaat.",
           "Your account manager at Heliomare follows how you are doing."),
         W("Zo lang als uw dossier zelf: 7 jaar.", "As long as your file itself: 7 years.")),
-    "heliomare:exchange-acknowledgement": ActivityWords(1, _RETOUR, _RETOUR_WHY, _RETOUR_LONG),
+    "heliomare:exchange-acknowledgement": ActivityWords(2, _RETOUR, _RETOUR_WHY, _RETOUR_LONG),
     "heliomare:processing-log-access": _log("Heliomare"),
     "heliomare:trajectory": ActivityWords(
-        1, W("Uw traject uitvoeren", "Carrying out your trajectory"),
+        2, W("Uw traject uitvoeren", "Carrying out your trajectory"),
         W("Heliomare begeleidt u naar betaald werk. Heliomare laat WerkSaam weten wanneer uw traject begint, hoe het "
           "gaat en hoe het afloopt.",
           "Heliomare guides you towards paid work, and tells WerkSaam when your trajectory starts, how it goes and "
           "how it ends."),
         _TAX_7, main=True),
     "heliomare:trajectory-report": ActivityWords(
-        2, W("Het jaarverslag maken", "Making the yearly report"),
+        3, W("Het jaarverslag maken", "Making the yearly report"),
         W("Heliomare telt elk jaar hoeveel trajecten er waren en hoe ze afliepen. In het verslag staan alleen "
           "aantallen. Niemand kan zien dat het over u gaat. Heeft u bezwaar gemaakt of uw gegevens laten beperken? "
           "Dan telt Heliomare u niet mee.",
@@ -178,7 +178,7 @@ ACTIVITIES: dict[str, ActivityWords] = {
         W("Zo lang als de trajecten die het telt: 7 jaar. Het verslag zelf bevat geen gegevens over u.",
           "As long as the trajectories it counts: 7 years. The report itself holds no data about you.")),
     "heliomare:billing": ActivityWords(
-        1, W("Uw traject factureren", "Invoicing your trajectory"),
+        2, W("Uw traject factureren", "Invoicing your trajectory"),
         W("Heliomare stuurt WerkSaam facturen voor uw traject, nooit meer dan het goedgekeurde bedrag.",
           "Heliomare sends WerkSaam invoices for your trajectory, never more than the approved amount."),
         W("De belastingwet verplicht Heliomare om facturen 7 jaar te bewaren (Algemene wet inzake rijksbelastingen "
@@ -186,7 +186,7 @@ ACTIVITIES: dict[str, ActivityWords] = {
           "Tax law requires Heliomare to keep invoices for 7 years (General State Taxes Act article 52 and VAT Act "
           "article 35a)."), main=True),
     "heliomare:subject-rights": ActivityWords(
-        1, W("Uw vragen over uw gegevens uitvoeren", "Carrying out your requests about your data"),
+        2, W("Uw vragen over uw gegevens uitvoeren", "Carrying out your requests about your data"),
         W("Heliomare voert uw vraag over uw gegevens uit. WerkSaam regelt dat voor u.",
           "Heliomare carries out your request about your data. WerkSaam arranges this for you."),
         W("Heliomare moet kunnen laten zien hoe uw vraag is uitgevoerd. Geen wet zegt hoe lang. Heliomare bewaart "
@@ -197,7 +197,7 @@ ACTIVITIES: dict[str, ActivityWords] = {
         1, W("Gegevens op tijd vernietigen", "Destroying data on time"), _DESTROY_WHY,
         W("Heliomare moet kunnen laten zien wat er is vernietigd. Dat bewaart Heliomare 7 jaar.",
           "Heliomare must be able to show what was destroyed. It keeps that for 7 years.")),
-    "heliomare:breach-notification": ActivityWords(1, _BREACH, _BREACH_WHY, _BREACH_LONG),
+    "heliomare:breach-notification": ActivityWords(2, _BREACH, _BREACH_WHY, _BREACH_LONG),
     "heliomare:confidentiality": ActivityWords(1, _SECRECY, _SECRECY_WHY, _SECRECY_LONG, about_the_person=False),
 }
 
@@ -265,6 +265,19 @@ LEGAL_BASES: dict[LegalBasis, W] = {
         "{party} dit doen (AVG artikel 6 lid 1 onder b: een overeenkomst).",
         "{party} uses your data to carry out what it agreed with you: guiding you towards work. That is why "
         "{party} may do this (GDPR article 6(1)(b): a contract)."),
+    # The grounds a party admitted later by addendum may have (none of the present parties does).
+    LegalBasis.CONSENT: W(
+        "{party} gebruikt uw gegevens omdat u daar toestemming voor gaf (AVG artikel 6 lid 1 onder a).",
+        "{party} uses your data because you gave your consent (GDPR article 6(1)(a))."),
+    LegalBasis.LEGAL_OBLIGATION: W(
+        "{party} gebruikt uw gegevens omdat de wet {party} dat verplicht (AVG artikel 6 lid 1 onder c).",
+        "{party} uses your data because the law obliges {party} to (GDPR article 6(1)(c))."),
+    LegalBasis.VITAL_INTERESTS: W(
+        "{party} gebruikt uw gegevens om uw leven of gezondheid te beschermen (AVG artikel 6 lid 1 onder d).",
+        "{party} uses your data to protect your life or health (GDPR article 6(1)(d))."),
+    LegalBasis.LEGITIMATE_INTERESTS: W(
+        "{party} gebruikt uw gegevens voor een gerechtvaardigd belang (AVG artikel 6 lid 1 onder f).",
+        "{party} uses your data for a legitimate interest (GDPR article 6(1)(f))."),
 }
 
 

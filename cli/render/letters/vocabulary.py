@@ -40,6 +40,7 @@ from shared.contracts.events import (
     TrendSignal,
 )
 from shared.contracts.parties import LegalBasis, Municipality, Party
+from shared.contracts.parties import Role as PartyRole
 from shared.contracts.reasons import ReasonCode
 from shared.contracts.staff import Role
 
@@ -107,6 +108,13 @@ CODES: dict[type[StrEnum] | str, dict[str, W]] = {
                           "a task given by law (GDPR article 6(1)(e))"),
         "GDPR 6(1)(b)": W("een overeenkomst met u (AVG artikel 6 lid 1 onder b)",
                           "an agreement with you (GDPR article 6(1)(b))"),
+        "GDPR 6(1)(a)": W("uw toestemming (AVG artikel 6 lid 1 onder a)", "your consent (GDPR article 6(1)(a))"),
+        "GDPR 6(1)(c)": W("een plicht die de wet geeft (AVG artikel 6 lid 1 onder c)",
+                          "a duty given by law (GDPR article 6(1)(c))"),
+        "GDPR 6(1)(d)": W("het beschermen van iemands leven of gezondheid (AVG artikel 6 lid 1 onder d)",
+                          "protecting someone's life or health (GDPR article 6(1)(d))"),
+        "GDPR 6(1)(f)": W("een gerechtvaardigd belang (AVG artikel 6 lid 1 onder f)",
+                          "a legitimate interest (GDPR article 6(1)(f))"),
     },
     SupportNeed: {
         "job_coaching": W("begeleiding door een jobcoach", "guidance by a job coach"),
@@ -251,7 +259,8 @@ CODES: dict[type[StrEnum] | str, dict[str, W]] = {
     ReasonCode: {
         "malformed_json": _TECHNICAL, "oversized": _TECHNICAL, "invalid_envelope": _TECHNICAL,
         "unknown_field": _TECHNICAL, "unknown_event_type": _TECHNICAL, "unsupported_version": _TECHNICAL,
-        "source_not_permitted": _TECHNICAL, "sender_not_authenticated": _TECHNICAL, "routing_mismatch": _TECHNICAL,
+        "source_not_permitted": _TECHNICAL, "sender_not_authenticated": _TECHNICAL,
+        "recipient_not_permitted": _TECHNICAL, "not_addressed_to_us": _TECHNICAL, "routing_mismatch": _TECHNICAL,
         "message_id_mismatch": _TECHNICAL, "delivery_limit_exceeded": _TECHNICAL, "unknown_command": _TECHNICAL,
         "unfiltered_read": _TECHNICAL, "service_unavailable": _TECHNICAL, "retour_not_from_recipient": _TECHNICAL,
         "retour_about_unsent_event": _TECHNICAL, "retour_contradicts_answer": _TECHNICAL,
@@ -368,6 +377,7 @@ NOT_FOR_PERSONS: dict[type[StrEnum], str] = {
     TrendSignal: "the yearly report holds aggregates only, no personal data (art 6.3)",
     DepartureKind: "about partner organisations, not about persons",
     Role: "staff roles: the letter names organisations, not staff",
+    PartyRole: "the parties' roles in the cooperation: the letter names the organisations themselves",
 }
 
 
@@ -434,6 +444,8 @@ FIELDS: dict[str, FieldWords] = {
     "submitted_at": _f("Aangemeld op", "Referred on", "moment"),
     "registered_at": _f("Ontvangen op", "Received on", "moment"),
     "municipality": _f("Gemeente", "Municipality", "code", Municipality),
+    "provider": _f("Doorverwezen naar", "Referred to", "code", Party),  # the organisation, by its name
+    "commissioner": _f("Aangemeld door", "Referred by", "code", Party),
     "support_need": _f("Begeleiding die u nodig heeft", "Support you need", "code", SupportNeed),
     "requested_start": _f("Gewenste startdatum", "Requested start", "date"),
     "refusal_reasons": _f("Waarom de aanmelding niet doorging", "Why the referral did not go ahead", "list"),
