@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv node-deps broker declare demo run stop test test-unit test-integration chaos chaos-smoke cluster bench bench-docs lint format up down docs asyncapi clean
+.PHONY: help venv node-deps broker chromium declare demo run stop test test-unit test-integration chaos chaos-smoke cluster bench bench-docs lint format up down docs asyncapi clean
 
 help:
 	@echo "make demo   - run referral -> quote -> trajectory -> invoices -> report end to end on the embedded defaults"
@@ -49,6 +49,10 @@ broker: venv
 
 declare: broker
 
+# Headless Chromium prints the letters to the person to PDF and PNG (cli/render/letters/chromium.py, the tests).
+chromium:
+	@bash infra/chromium.sh >/dev/null
+
 demo: venv broker
 	$(PY) -m dev.demo
 
@@ -59,13 +63,13 @@ run: venv broker
 stop: venv
 	$(PY) -m cli stop
 
-test: venv node-deps broker
+test: venv node-deps broker chromium
 	$(PY) -m pytest
 
-test-unit: venv node-deps
+test-unit: venv node-deps chromium
 	$(PY) -m pytest tests/unit
 
-test-integration: venv node-deps broker
+test-integration: venv node-deps broker chromium
 	$(PY) -m pytest tests/integration
 
 CHAOS_REFERRALS ?= 1000

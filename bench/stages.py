@@ -3,7 +3,7 @@
 - `broker_floor`: bare aio-pika, consume → publish (persistent, confirms, mandatory) → ack, same prefetch.
 - `storage_floor`: the hop's own database work (the same reads, inserts and updates, in one transaction,
   and the relay's batched update), straight through PyMongo with prepared documents.
-- `hop`: one werkbrug hop (offer handling `werksaam.referral.registered.v1`), with MongoDB or the
+- `hop`: one werkbrug hop (offer handling `werksaam.heliomare.referral.registered.v2`), with MongoDB or the
   in-memory unit of work, tracing on or off.
 - `lifecycle`: referral to last invoice through all four services, each its own process.
 """
@@ -38,13 +38,14 @@ from shared.messaging.topology import Topology
 from shared.privacy.bsn import synthetic_bsn
 from shared.privacy.pseudonym import Pseudonymiser
 
-HOP_KEY = "werksaam.referral.registered.v1"
-RETOUR_KEY = Retour.routing_key_from(Party.HELIOMARE.value, ReferralRegistered)
+HOP_KEY = "werksaam.heliomare.referral.registered.v2"
+RETOUR_KEY = Retour.routing_key_from(Party.HELIOMARE.value, Party.WERKSAAM.value, ReferralRegistered)
 RELAY_BATCH = 4  # records per relay round in the storage floor (the saturated hop's measured average: 4-5)
 
 
 def referral_messages(ctx: Context, count: int, seed: int) -> list[tuple[str, str, bytes]]:
-    """`count` valid `werksaam.referral.registered.v1` messages about synthetic people: (id, routing key, body)."""
+    """`count` valid `werksaam.heliomare.referral.registered.v2` messages about synthetic people: (id, routing key,
+    body)."""
     rng = random.Random(seed)
     pseudonymise = Pseudonymiser(ctx.settings.pseudonym_key.get_secret_value())
     out = []
@@ -56,7 +57,8 @@ def referral_messages(ctx: Context, count: int, seed: int) -> list[tuple[str, st
             date_of_birth=date(1980, 1, 1) + timedelta(days=rng.randrange(0, 9000)),
             municipality=rng.choice(list(Municipality)), postal_code=f"16{rng.randrange(10, 99)}AB",
             phone="+31 6 12345678", support_need=rng.choice(list(SupportNeed)), requested_start=date(REPORT_YEAR, 1, 4))
-        envelope = Envelope.wrap(data, source=Party.WERKSAAM, subject=pseudonymise(bsn), correlation_id=referral_id)
+        envelope = Envelope.wrap(data, source=Party.WERKSAAM, subject=pseudonymise(bsn), correlation_id=referral_id,
+                                 recipient=Party.HELIOMARE)
         out.append((str(envelope.id), envelope.routing_key, envelope.model_dump_json().encode()))
     return out
 
@@ -214,16 +216,16 @@ def _hop_documents(i: int) -> dict[str, dict[str, Any]]:
         "case": {"_id": case_id, "subject": subject, "status": "registered", "municipality": "hoorn",
                  "support_need": "job_coaching", "requested_start": now, "registered_at": now, "quotes": [],
                  "decline_reason": None, "version": 1, "_enc": _blob(200)},
-        "outbox": {"_id": retour_id, "type": "retour.issued", "version": 1, "routing_key": RETOUR_KEY,
+        "outbox": {"_id": retour_id, "type": "retour.issued", "version": 2, "routing_key": RETOUR_KEY,
                    "correlation_id": case_id, "subject": subject, "payload": _blob(420),
                    "trace": {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"},
                    "status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now},
         "log": {"_id": str(uuid.uuid4()), "subject": subject, "trace_id": secrets.token_hex(16),
                 "span_id": secrets.token_hex(8), "activity_id": "urn:werkbrug:activity:heliomare:referral-"
-                "registration:v1", "activity_version": 1, "legal_basis": "GDPR 6(1)(b)", "party": "heliomare",
+                "registration:v2", "activity_version": 2, "legal_basis": "GDPR 6(1)(b)", "party": "heliomare",
                 "service": "offer", "operation": "offer.on_referral_registered", "status": "ok",
                 "started_at": now, "time": now, "correlation_id": case_id, "message_id": event_id,
-                "message_type": "referral.registered.v1", "emitted": [retour_id],
+                "message_type": "referral.registered.v2", "emitted": [retour_id],
                 "foreign": {"party": "werksaam", "span_id": None}},
         "key": {"_id": subject, "key": _blob(60), "created_at": now},
         "inbox": {"_id": event_id, "kind": "event", "type": "referral.registered", "result": None,

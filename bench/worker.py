@@ -11,7 +11,7 @@ nothing else — consume with the same prefetch, publish a persistent message wi
 (mandatory), then ack.
 
 `hop` is werkbrug's own offer service (`shared.runtime.ServiceRuntime`) handling
-`werksaam.referral.registered.v1`: the pipeline validates the envelope and the event, checks the inbox,
+`werksaam.heliomare.referral.registered.v2`: the pipeline validates the envelope and the event, checks the inbox,
 registers the case, and writes case + retour (outbox) + inbox + processing log in one transaction; the
 outbox relay publishes the retour with confirms. With `--storage memory` the unit of work is the
 in-memory fake of the unit tests (tests/unit/fakes.py) and the relay reads that fake's outbox: the same

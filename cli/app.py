@@ -7,12 +7,15 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, NoReturn
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 
+from cli.render.letters.chromium import NoBrowser, PrintFailed, print_pdf
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
 from shared.config import get_settings
@@ -20,19 +23,26 @@ from shared.contracts.commands import (
     CommandResult,
     ReadProcessingLog,
 )
+from shared.contracts.parties import Role, load_parties
 from shared.contracts.reasons import Reason, ReasonCode
 
 app = typer.Typer(help="werkbrug: refer, quote and decide; trace flows and read the processing log.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per problem, however narrow the terminal
 DESK_ZONE = ZoneInfo("Europe/Amsterdam")  # a time typed at a desk without an offset is Dutch time
-BREACH_DESKS = {"werksaam": "subject_rights", "heliomare": "offer"}  # each party's breach desk
+# Each party's breach desk: a commissioner's is its subject_rights service, a provider's its offer service.
+BREACH_DESKS = {party: "subject_rights" if load_parties().has_role(party, Role.COMMISSIONER) else "offer"
+                for party in load_parties().service_parties()}
 
 # -- who gives the command (agreement art 8) ------------------------------------------------------------------
 
 ACTOR_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,40}$")
 _actor: str | None = None  # set by the callback, for this run
+
+
+# Commands that send nothing to any service (they print what the command line itself knows): no actor needed.
+LOCAL_COMMANDS = {"schema", "example", "serve", "stop"}  # need no --as: no command to a service
 
 
 @app.callback()
@@ -46,7 +56,7 @@ def _who(
     """Every command names its actor; the services log it with each processing. (`serve` and `stop` run
     processes on this machine and give no command to a service: they need none.)"""
     global _actor
-    if "--help" in sys.argv[1:] or ctx.invoked_subcommand in ("serve", "stop"):
+    if "--help" in sys.argv[1:] or ctx.invoked_subcommand in LOCAL_COMMANDS:
         return
     if actor is None or not ACTOR_PATTERN.match(actor):
         err.print("say who you are: --as STAFF_ID or WERKBRUG_ACTOR (lowercase letters, digits, . _ -)")
@@ -93,9 +103,14 @@ async def _send(service: str, command) -> CommandResult:
         return await client.send(service, command.model_copy(update={"actor": _actor}))
 
 
+def _answering(command_type: type) -> list[str]:
+    """The services that answer this command (a referral view is not asked of subject_rights, which keeps none)."""
+    return [s for s in DEFINITIONS if command_type in DEFINITIONS[s]().command_handlers]
+
+
 async def _send_all(query) -> dict[str, CommandResult]:
     async with CommandClient(get_settings(), timeout=15) as client:
-        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(DEFINITIONS)}
+        return {s: await client.send(s, _as_actor(query)) for s in client.reachable(_answering(type(query)))}
 
 
 def _unsigned(reply: CommandResult) -> bool:
@@ -109,7 +124,7 @@ async def _send_detailed(services: list[str] | None, query) -> tuple[dict[str, C
     replies: dict[str, CommandResult] = {}
     brief: list[str] = []
     async with CommandClient(get_settings(), timeout=15) as client:
-        for s in services if services is not None else client.reachable(DEFINITIONS):
+        for s in services if services is not None else client.reachable(_answering(type(query))):
             reply = await client.send(s, _as_actor(query.model_copy(update={"detail": True})))
             if _unsigned(reply):
                 reply = await client.send(s, _as_actor(query.model_copy(update={"detail": False})))
@@ -124,7 +139,17 @@ def _status_only_note(brief: list[str]) -> None:
                   "there (art 8); municipality, support need, outcome, amounts and dates are left out")
 
 
+STAFF_REFUSALS = {ReasonCode.UNKNOWN_ACTOR, ReasonCode.ROLE_NOT_PERMITTED, ReasonCode.ACTOR_MISSING}
+
+
 def _refuse_unsigned(replies: dict[str, CommandResult]) -> None:
+    """Comparing the parties' records needs every service's view: refused, not compared as 'unknown', when a
+    service does not know the actor (staff ids are per party) or the actor has no statement there."""
+    for code in sorted(STAFF_REFUSALS):
+        if refusing := [s for s, r in replies.items() if any(x.code == code for x in r.reasons)]:
+            err.print(f"refused: {code} at {', '.join(refusing)}: comparing the parties' records needs a staff id "
+                      "on both parties' registers")
+            raise typer.Exit(2)
     if unsigned := [s for s, r in replies.items() if _unsigned(r)]:
         err.print(f"refused: no_confidentiality_statement at {', '.join(unsigned)}: comparing the parties' records "
                   f"reads referral-level data (art 8)")
@@ -148,15 +173,30 @@ async def _ping_all() -> dict[str, dict]:
     return out
 
 
-def _answer(reply: CommandResult, as_json_: bool, summary) -> None:
+def _answer(reply: CommandResult, as_json_: bool, summary, id_only=None) -> None:
+    """Print a command's answer: its JSON, or with `id_only` (a function of the result) only the id it gave, for
+    scripts (`REFERRAL=$(werkbrug refer person.json --id-only)`), or the one-line summary; a refusal's reasons, one
+    line each, on stderr (exit 2)."""
     if as_json_:
         print(reply.model_dump_json(indent=2))
+    elif reply.ok and id_only is not None:
+        print(id_only(reply.result))
     elif reply.ok:
         console.print(summary(reply.result))
     else:
         for reason in reply.reasons:
             err.print(f"refused: {reason}")
     if not reply.ok:
+        raise typer.Exit(2)
+
+
+ID_ONLY_HELP = "Print only the id it gave, for scripts: REFERRAL=$(werkbrug ... --id-only)."
+
+
+def _one_output(as_json_: bool, id_only: bool) -> None:
+    """--json and --id-only each say what to print: refused together, before anything is sent."""
+    if as_json_ and id_only:
+        err.print("bad input: --json and --id-only exclude each other")
         raise typer.Exit(2)
 
 
@@ -221,3 +261,29 @@ def _desk(party: str) -> str:
 
 def _services_of(party: str) -> list[str]:
     return [name for name, make in DEFINITIONS.items() if make().party.value == party]
+
+
+# -- letters to the person ------------------------------------------------------------------------------------------
+
+
+class Language(StrEnum):
+    """The language of a letter to the person: Dutch (B1), or English as the second language."""
+
+    nl = "nl"
+    en = "en"
+
+
+def write_letter(letter: str, *, html: Path | None, pdf: Path | None, what: str) -> None:
+    """Write a letter where the command was told, readable by the owner only (it holds the person's data). A PDF
+    needs Chromium (`make chromium`): without it, one line and exit 5."""
+    if html is not None:
+        html.touch(mode=0o600, exist_ok=True)
+        html.write_text(letter, encoding="utf-8")
+        err.print(f"wrote {html}: {what}, HTML")
+    if pdf is not None:
+        try:
+            print_pdf(letter, pdf)
+        except (NoBrowser, PrintFailed) as exc:
+            err.print(f"no PDF written: {exc}")
+            raise typer.Exit(5) from None
+        err.print(f"wrote {pdf}: {what}, PDF")

@@ -1,13 +1,30 @@
 """Personal-data breaches (agreement art 12, GDPR art 33-34)."""
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from cli.app import _answer, _as_actor, _desk, _local, _run, _send, _services_of, _utc, _uuid, app, console, err
+from cli.app import (
+    Language,
+    _answer,
+    _as_actor,
+    _desk,
+    _local,
+    _run,
+    _send,
+    _services_of,
+    _utc,
+    _uuid,
+    app,
+    console,
+    err,
+    write_letter,
+)
+from cli.render.letters import BreachMeasure, Letterhead, NoLetter, UnknownCode, breach_letter
 from shared.client import CommandClient
 from shared.config import get_settings
 from shared.contracts.commands import (
@@ -151,6 +168,43 @@ def breach_decide_subjects(
     command = DecideSubjectNotification(breach_id=_uuid(breach_id), inform=inform, reason=reason)
     _answer(_run(_send(_desk(party), command)), as_json_,
             lambda r: f"breach {r['breach_id']}: subjects informed: {r['subjects_decision']}")
+
+
+@breach.command("letter")
+def breach_letter_command(
+    breach_id: Annotated[str, typer.Argument(help="The breach id.")],
+    party: Annotated[str, typer.Option(help="Whose breach desk recorded the decision to inform the persons.")]
+    = "werksaam",
+    lang: Annotated[Language, typer.Option(help="nl: Dutch (B1); en: English.")] = Language.nl,
+    measure: Annotated[list[BreachMeasure] | None, typer.Option(help="What was done about it (repeat); the letter "
+                                                                     "names each.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the letter as HTML.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the letter as an A4 PDF (headless Chromium).")] = None,
+) -> None:
+    """The letter to the persons a breach concerns (GDPR art 34), once the breach desk decided to inform them
+    (`breach decide-subjects ID --inform --reason high_risk`): what happened, which data, what it can mean, what was
+    done, what they can do, who to contact. It names no person: the desk sends it to each person concerned."""
+    if html is None and pdf is None:
+        err.print("say where the letter goes: --html FILE and/or --pdf FILE")
+        raise typer.Exit(2)
+    letterhead = Letterhead()  # a bad letterhead setting is said before anything is sent
+    wanted = str(_uuid(breach_id))
+    reply = _run(_send(_desk(party), ListBreaches(limit=1000)))
+    if not reply.ok:
+        _answer(reply, False, str)
+    found = next((b for b in reply.result or [] if b["breach_id"] == wanted), None)
+    if found is None:
+        err.print(f"unknown breach {breach_id} at {party}'s breach desk")
+        raise typer.Exit(1)
+    try:
+        letter = breach_letter(found, lang.value, letterhead, measures=[m.value for m in measure or []])
+    except NoLetter as exc:
+        err.print(f"refused: {exc}")
+        raise typer.Exit(2) from None
+    except UnknownCode as exc:
+        err.print(f"the letter is not written: {exc}")
+        raise typer.Exit(5) from None
+    write_letter(letter, html=html, pdf=pdf, what=f"{'Dutch' if lang == Language.nl else 'English'} breach notice")
 
 
 async def _subjects_in_window(services: list[str], since: datetime, until: datetime) -> list[str]:

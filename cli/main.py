@@ -12,9 +12,11 @@ from typer import _click as click  # the click typer runs on (vendored): its exc
 
 # The command groups register themselves on `app` when imported; `--help` lists them in this order.
 # isort: off
-from cli import referrals, finance, subject_requests, breaches, flows, operations, staff, partners, serve  # noqa: F401
+from cli import (referrals, trajectories, finance, waiting, subject_requests, breaches, flows, operations,  # noqa: F401
+                 staff, partners, inputs, serve)
 # isort: on
 from cli.app import app
+from cli.render.letters.letterhead import Letterhead
 from cli.render.trace_view import FlowRefused
 from shared.client import CommandRefused
 from shared.config import Settings, get_settings
@@ -73,6 +75,9 @@ def explain(exc: BaseException) -> tuple[int, list[str]]:
             return REFUSED, ["bad input: not a number"]
         case ValidationError() if exc.title == Settings.__name__:
             return REFUSED, [f"bad setting: {_setting_named(e['loc'])} ({e['type']})" for e in exc.errors()]
+        case ValidationError() if exc.title == Letterhead.__name__:
+            return REFUSED, [f"bad letterhead setting: {_letterhead_setting(e['loc'])} ({e['type']})"
+                             for e in exc.errors()]
         case ValidationError():
             return REFUSED, [f"refused: {reason}" for reason in reasons_from_validation_error(exc)]
         case FlowRefused() | CommandRefused():  # our own words: which party, which service, the broker's code
@@ -89,6 +94,12 @@ def _setting_named(loc: tuple) -> str:
     """The environment variable a bad setting came from (its name, never its value)."""
     names = {str(f.validation_alias or name) for name, f in Settings.model_fields.items()}
     return str(loc[0]) if loc and str(loc[0]) in names else "a setting"
+
+
+def _letterhead_setting(loc: tuple) -> str:
+    """The letterhead setting that is wrong, as its environment variable (or key of the letterhead file)."""
+    name = str(loc[0]) if loc else ""
+    return f"WERKBRUG_LETTERHEAD_{name.upper()}" if name in Letterhead.model_fields else "a letterhead setting"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,9 @@ app.add_typer(partner, name="partner", rich_help_panel=PANEL)
 @partner.command("add")
 def partner_add(
     addendum: Annotated[Path, typer.Argument(help="The addendum as JSON: name, organisation, legal_basis, purpose, "
-                                                  "topics, contact, effective_from, consents of every party.")],
+                                                  "topics, contact, effective_from, consents of every party. "
+                                                  "`werkbrug schema addendum` prints its JSON Schema, `werkbrug "
+                                                  "example addendum` a valid example.")],
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Admit a partner: every party's consent is recorded first, then its broker user, queues and contract."""

@@ -1,6 +1,8 @@
 """Referrals, quotes and decisions (Bijlage 2 steps 1-3): the caseworker's and the account manager's commands."""
 
 import json
+import time
+import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -11,7 +13,9 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from cli.app import (
+    ID_ONLY_HELP,
     _answer,
+    _one_output,
     _refuse,
     _refuse_unsigned,
     _run,
@@ -25,6 +29,7 @@ from cli.app import (
     console,
     err,
 )
+from cli.file_inputs import PersonFile, person_help
 from infra.reconcile import REFERRAL_SERVICES
 from infra.reconcile import compare as reconcile_one
 from infra.reconcile import compare_all as reconcile_all
@@ -47,20 +52,20 @@ from shared.contracts.reasons import Reason, ReasonCode, reasons_from_validation
 
 PANEL = "Referrals and quotes: caseworker (WerkSaam), account manager (Heliomare)"
 
-@app.command(rich_help_panel=PANEL)
+@app.command(rich_help_panel=PANEL, help=person_help())
 def refer(
-    person: Annotated[Path, typer.Argument(help="JSON file with the referral's fields (see SubmitReferral).",
-                                            exists=True, dir_okay=False)],
+    person: Annotated[Path, typer.Argument(help="The person's JSON file (its fields are listed above).",
+                                            exists=True, dir_okay=False, metavar="PERSON.json")],
     as_json_: Annotated[bool, typer.Option("--json")] = False,
+    id_only: Annotated[bool, typer.Option("--id-only", help=ID_ONLY_HELP)] = False,
 ) -> None:
-    """Refer a person to Heliomare. The file keeps the BSN and name out of shell history and process lists."""
+    _one_output(as_json_, id_only)
     try:
-        command = SubmitReferral.model_validate_json(person.read_bytes())
+        command = SubmitReferral(**PersonFile.model_validate_json(person.read_bytes()).model_dump())
     except ValidationError as exc:
-        for reason in reasons_from_validation_error(exc):
-            err.print(f"refused: {reason}")
-        raise typer.Exit(2) from None
-    _answer(_run(_send("intake", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}")
+        _refuse(reasons_from_validation_error(exc))
+    _answer(_run(_send("intake", command)), as_json_, lambda r: f"referral {r['referral_id']}: {r['status']}",
+            id_only=(lambda r: r["referral_id"]) if id_only else None)
 
 
 @app.command(rich_help_panel=PANEL)
@@ -130,30 +135,24 @@ def status(
 @app.command(rich_help_panel=PANEL)
 def reconcile(
     referral: Annotated[str | None, typer.Argument(help="Referral id; without it, every referral.")] = None,
+    wait: Annotated[float, typer.Option(min=0, max=600, metavar="SECONDS",
+                                        help="Ask again, with growing pauses, until the parties agree or SECONDS "
+                                             "have passed (a message still on its way settles).")] = 0,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Compare both parties' records (intake's against offer's, trajectory's and billing's) and print every
-    fact they disagree on: state, quotes, trajectory id, dates, outcome, invoices, amounts invoiced vs
-    approved. Exit 2 when they disagree (a message still on its way shows too: run it again)."""
-    if referral is not None:
-        rid = _uuid(referral)
-        views = _run(_send_all(GetReferral(referral_id=rid, detail=True)))
-        _refuse_unsigned(views)
-        if not any(r.ok for r in views.values()):
-            err.print(f"unknown referral {referral}")
-            raise typer.Exit(1)
-        found = reconcile_one(str(rid), {s: r.result if r.ok else None for s, r in views.items()})
-        compared = 1
-    else:
-        lists = _run(_send_all(ListReferrals(limit=1000, detail=True)))
-        _refuse_unsigned(lists)
-        refused = [s for s, r in lists.items() if not r.ok]
-        if refused:
-            err.print(f"refused by {', '.join(refused)}")
-            raise typer.Exit(2)
-        rows = {s: r.result for s, r in lists.items() if s in REFERRAL_SERVICES}
-        found = reconcile_all(rows)
-        compared = len({row["referral_id"] for listed in rows.values() for row in listed})
+    """Compare both parties' records and print every fact they disagree on (exit 2 when they do).
+
+    Intake's records against offer's, trajectory's and billing's: state, quotes, trajectory id, dates, outcome,
+    invoices, amounts invoiced vs approved. A message still on its way shows too: run it again, or --wait. Needs a
+    staff id on both parties' registers, with a confidentiality statement at each (art 8)."""
+    rid = _uuid(referral) if referral is not None else None
+    deadline, pause = time.monotonic() + wait, 0.1
+    while True:
+        found, compared = _compare(rid)
+        if not found or time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
     if as_json_:
         print(json.dumps({"compared": compared, "disagreements": [vars(d) for d in found]}, indent=2))
     elif not found:
@@ -165,6 +164,25 @@ def reconcile(
                       f"{'s' if compared != 1 else ''}")
     if found:
         raise typer.Exit(2)
+
+
+def _compare(rid: uuid.UUID | None) -> tuple[list, int]:
+    """The disagreements about one referral (or all) and how many referrals were compared."""
+    if rid is not None:
+        views = _run(_send_all(GetReferral(referral_id=rid, detail=True)))
+        _refuse_unsigned(views)
+        if not any(r.ok for r in views.values()):
+            err.print(f"unknown referral {rid}")
+            raise typer.Exit(1)
+        return reconcile_one(str(rid), {s: r.result if r.ok else None for s, r in views.items()}), 1
+    lists = _run(_send_all(ListReferrals(limit=1000, detail=True)))
+    _refuse_unsigned(lists)
+    refused = [s for s, r in lists.items() if not r.ok]
+    if refused:
+        err.print(f"refused by {', '.join(refused)}")
+        raise typer.Exit(2)
+    rows = {s: r.result for s, r in lists.items() if s in REFERRAL_SERVICES}
+    return reconcile_all(rows), len({row["referral_id"] for listed in rows.values() for row in listed})
 
 
 @app.command(rich_help_panel=PANEL)
@@ -234,8 +252,10 @@ def quote(
                                              help="Part invoiced in advance; the rest afterwards.")] = Decimal(0),
     plan: Annotated[bool, typer.Option(help="A reintegration plan rather than a quote.")] = False,
     as_json_: Annotated[bool, typer.Option("--json")] = False,
+    id_only: Annotated[bool, typer.Option("--id-only", help=ID_ONLY_HELP)] = False,
 ) -> None:
     """Heliomare sends a custom quote (art 7.1)."""
+    _one_output(as_json_, id_only)
     if amount <= 0:
         _refuse([Reason(code=ReasonCode.INVALID_VALUE, field="amount", detail="must be more than 0")])
     if advance > amount:
@@ -252,7 +272,8 @@ def quote(
             err.print(f"refused: {reason}")
         raise typer.Exit(2) from None
     _answer(_run(_send("offer", command)), as_json_,
-            lambda r: f"referral {r['referral_id']}: {r['status']}, quote {r['quotes'][-1]['quote_id']}")
+            lambda r: f"referral {r['referral_id']}: {r['status']}, quote {r['quotes'][-1]['quote_id']}",
+            id_only=(lambda r: r["quotes"][-1]["quote_id"]) if id_only else None)
 
 @app.command(rich_help_panel=PANEL)
 def person(

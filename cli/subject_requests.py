@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from cli.app import DESK_ZONE, _answer, _refuse, _run, _send, _uuid, app, console, err
-from cli.render.access_document import render_access_document
+from cli.app import DESK_ZONE, Language, _answer, _refuse, _run, _send, _uuid, app, console, err, write_letter
+from cli.render.letters import Letterhead, NoLetter, UnknownCode, letter_kind, request_letter
 from cli.render.subject_request_console import deadline_markup, print_subject_request
 from shared.contracts.commands import (
     ChaseSubjectRequests,
@@ -70,8 +70,9 @@ def subject_request_submit(
     verified_by: Annotated[str, typer.Option(help="Staff id of who verified the identity.")],
     party: Annotated[list[Party] | None, typer.Option(help="Whose data (repeat for both); default: every party the "
                                                            "right applies to by its legal basis.")] = None,
-    corrections: Annotated[Path | None, typer.Option(help="Rectification: a JSON file with the corrected fields.",
-                                                     exists=True, dir_okay=False)] = None,
+    corrections: Annotated[Path | None, typer.Option(help="Rectification: a JSON file with the corrected fields "
+                                                          "(`werkbrug schema corrections`, `werkbrug example "
+                                                          "corrections`).", exists=True, dir_okay=False)] = None,
     received_at: Annotated[datetime | None, typer.Option(
         parser=_desk_time, metavar="ISO", help="When the request reached WerkSaam (default: now); the deadline "
                                                "runs from it. ISO 8601; without an offset: Dutch time.")] = None,
@@ -123,15 +124,8 @@ def subject_request_submit(
         raise typer.Exit(2)
 
 
-@subject_request.command("show")
-def subject_request_show(
-    request_id: Annotated[str, typer.Argument(help="The request id.")],
-    html: Annotated[Path | None, typer.Option(help="Write the answer to an access or portability request as a "
-                                                   "document for the person (HTML; it holds their data).")] = None,
-    as_json_: Annotated[bool, typer.Option("--json", help="The full package: every service's answer.")] = False,
-) -> None:
-    """One request: the services asked and their answers, the deadline, escalation, what an erasure withheld
-    and on which ground, and whether the erasure was verified."""
+def _get(request_id: str, as_json_: bool = False) -> dict:
+    """A request's view with every service's answer (the person's data: only to staff who may read it, art 8)."""
     reply = _run(_send("subject_rights", GetSubjectRequest(request_id=_uuid(request_id))))
     if as_json_:
         print(reply.model_dump_json(indent=2))
@@ -141,20 +135,63 @@ def subject_request_show(
             err.print(f"unknown request {request_id}" if unknown else
                       "refused: " + ", ".join(str(r) for r in reply.reasons))
         raise typer.Exit(1 if unknown else 2)
-    view = reply.result
+    return reply.result
+
+
+def _letter(view: dict, lang: str, html: Path | None, pdf: Path | None, letterhead: Letterhead, *,
+            extension: bool = False) -> None:
+    """Write the letter to the person that the request calls for, as HTML and/or PDF."""
+    try:
+        kind = letter_kind(view, extension=extension)
+    except NoLetter as exc:
+        err.print(str(exc))
+        raise typer.Exit(1 if exc.waiting else 2) from None
+    try:
+        letter = request_letter(view, lang, letterhead, kind=kind)
+    except UnknownCode as exc:  # a code without words: never shown to the person as it is
+        err.print(f"the letter is not written: {exc}")
+        raise typer.Exit(5) from None
+    write_letter(letter, html=html, pdf=pdf, what=f"{'Dutch' if lang == 'nl' else 'English'} letter ({kind.value})")
+
+
+@subject_request.command("show")
+def subject_request_show(
+    request_id: Annotated[str, typer.Argument(help="The request id.")],
+    html: Annotated[Path | None, typer.Option(help="Also write the letter to the person (in Dutch, HTML; it holds "
+                                                   "their data): what `subject-request letter` writes.")] = None,
+    as_json_: Annotated[bool, typer.Option("--json", help="The full package: every service's answer, "
+                                                          "machine-readable (art 15(3), art 20).")] = False,
+) -> None:
+    """One request: the services asked and their answers, the deadline, escalation, what an erasure withheld
+    and on which ground, and whether the erasure was verified."""
+    letterhead = Letterhead() if html is not None else None  # a bad letterhead setting is said before anything is sent
+    view = _get(request_id, as_json_)
     if not as_json_:
         print_subject_request(console, view)
     if html is not None:
-        if view["right"] not in {Right.ACCESS, Right.PORTABILITY}:
-            err.print(f"refused: the document answers access and portability requests, not {view['right']}")
-            raise typer.Exit(2)
-        if view["status"] != "completed":
-            err.print(f"request {view['request_id']} is {view['status']}: not every service has answered; "
-                      "no document written")
-            raise typer.Exit(1)
-        html.touch(mode=0o600, exist_ok=True)  # it holds the person's data: not for every reader of the disk
-        html.write_text(render_access_document(view), encoding="utf-8")
-        err.print(f"wrote {html}")
+        _letter(view, "nl", html, None, letterhead)
+
+
+@subject_request.command("letter")
+def subject_request_letter(
+    request_id: Annotated[str, typer.Argument(help="The request id.")],
+    lang: Annotated[Language, typer.Option(help="nl: Dutch (the person's language, B1); en: English.")]
+    = Language.nl,
+    html: Annotated[Path | None, typer.Option(help="Write the letter as HTML (it holds the person's data).")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Write the letter as an A4 PDF (headless Chromium).")] = None,
+    extension: Annotated[bool, typer.Option(help="The notice that the answer takes longer (art 12(3)), for an "
+                                                 "extended request (an open extended request gets it anyway).")]
+    = False,
+) -> None:
+    """The letter to the person in plain language: the answer (access, portability, rectification, erasure,
+    restriction, objection), a refusal with its grounds, or the notice of an extension. No ids, codes or field
+    names: the machine-readable package is `show ID --json`. The sender comes from WERKBRUG_LETTERHEAD_* or
+    var/letterhead.toml (README)."""
+    if html is None and pdf is None:
+        err.print("say where the letter goes: --html FILE and/or --pdf FILE")
+        raise typer.Exit(2)
+    letterhead = Letterhead()  # a bad letterhead setting is said before anything is sent
+    _letter(_get(request_id), lang.value, html, pdf, letterhead, extension=extension)
 
 
 @subject_request.command("extend")

@@ -66,8 +66,8 @@ from shared.contracts.commands import (
     ReportProgress,
     StartTrajectory,
 )
-from shared.contracts.envelope import lookup
-from shared.contracts.events import DeclineReason, Phase, ProgressStatus, QuoteRejectReason, Retour
+from shared.contracts.envelope import expects_retour, lookup
+from shared.contracts.events import DeclineReason, Phase, ProgressStatus, QuoteRejectReason
 from shared.contracts.reasons import ReasonCode
 from shared.messaging.topology import Topology, service_bindings
 from shared.staff import load_registers
@@ -617,8 +617,8 @@ def _echo_of_malformed(letter, malformed: dict[str, str]) -> bool:
 
 def _expects_retour(record: dict[str, Any]) -> bool:
     """A cross-party event is answered by a retour; a retour and an event within one party are not."""
-    spec = lookup(record["type"], record.get("version", 1))
-    return spec is not None and spec.model is not Retour and not spec.model.internal
+    return lookup(record["type"], record.get("version", 1)) is not None and expects_retour(
+        record["type"], record.get("version", 1), record["routing_key"])
 
 
 def count_repeats(cluster: Cluster, figures: Figures) -> None:

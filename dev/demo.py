@@ -10,7 +10,7 @@ one), publishes the yearly report to WerkSaam, takes an access request for one p
 request for another whose trajectory ended with invoices, sends a few malformed messages to show how they
 are refused, and prints what happened, invoiced versus approved, the report (also as
 var/demo/report-<year>.svg), one referral's trace as a tree, and the answers to the two requests (the
-access document as var/demo/access-<id>.html). Set MONGODB_URL to use a real MongoDB instead.
+letters to the persons, in Dutch, as var/demo/letter-<right>-<id>.html). Set MONGODB_URL to use a real MongoDB instead.
 
     python -m dev.demo [--referrals 24] [--seed 7] [--keep]
 """
@@ -36,7 +36,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cli.render import report_view
-from cli.render.access_document import render_access_document
+from cli.render.letters import Letterhead, request_letter
 from cli.render.report_console import print_report
 from cli.render.subject_request_console import print_subject_request
 from cli.render.trace_view import as_svg, as_tree, load_flow
@@ -204,16 +204,16 @@ async def send_bad_messages(settings: Settings, topology: Topology) -> list[tupl
     await broker.connect()
     good_id, other_id = str(uuid.uuid4()), str(uuid.uuid4())
     forged = {
-        "id": good_id, "type": "referral.registered", "version": 1, "source": "heliomare",
+        "id": good_id, "type": "referral.registered", "version": 2, "source": "heliomare", "recipient": "heliomare",
         "time": "2026-11-28T12:00:00Z", "subject": None, "correlation_id": str(uuid.uuid4()), "data": {},
     }
     samples = [
-        ("malformed JSON", b'{"id": "not json', "werksaam.referral.registered.v1", str(uuid.uuid4())),
+        ("malformed JSON", b'{"id": "not json', "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4())),
         ("forged source (heliomare sends a WerkSaam event)", json.dumps(forged).encode(),
-         "werksaam.referral.registered.v1", good_id),
+         "werksaam.heliomare.referral.registered.v2", good_id),
         ("unknown field in data", json.dumps({**forged, "id": other_id, "source": "werksaam",
                                                "data": {"shoe_size": 44}}).encode(),
-         "werksaam.referral.registered.v1", other_id),
+         "werksaam.heliomare.referral.registered.v2", other_id),
     ]
     try:
         for _, body, key, message_id in samples:
@@ -367,7 +367,7 @@ async def park_a_dead_letter_about(settings: Settings, topology: Topology, perso
     await broker.connect()
     try:
         body = json.dumps({"id": str(uuid.uuid4()), "type": "referral.registered", "bsn": person.bsn}).encode()
-        await broker.publish(body, exchange=topology.events, routing_key="werksaam.referral.registered.v1",
+        await broker.publish(body, exchange=topology.events, routing_key="werksaam.heliomare.referral.registered.v2",
                              message_id=str(uuid.uuid4()), persist=True, mandatory=True,
                              content_type="application/json")
     finally:
@@ -401,7 +401,7 @@ async def answered(client: CommandClient, request_id: uuid.UUID, within: float) 
 
 
 def show_subject_requests(requests: list[dict]) -> bool:
-    """Print each request's answers; write the access document. False when one is not complete or an
+    """Print each request's answers; write the letter to the person. False when one is not complete or an
     erasure could not be verified."""
     if not requests:
         return False
@@ -416,11 +416,11 @@ def show_subject_requests(requests: list[dict]) -> bool:
                           f"still waiting for {', '.join(silent)} (see {logs})[/]")
             ok = False
             continue
-        if view["right"] == Right.ACCESS:
-            document = VAR / f"access-{view['request_id']}.html"
-            document.write_text(render_access_document(view), encoding="utf-8")
-            console.print(f"access document for the person: {document.relative_to(ROOT)} · against a running "
-                          f"deployment: werkbrug subject-request show {view['request_id']} --html access.html")
+        document = VAR / f"letter-{view['right']}-{view['request_id']}.html"
+        document.touch(mode=0o600, exist_ok=True)  # it holds the person's data
+        document.write_text(request_letter(view, "nl", Letterhead()), encoding="utf-8")
+        console.print(f"the letter to the person (Dutch): {document.relative_to(ROOT)} · against a running "
+                      f"deployment: werkbrug subject-request letter {view['request_id']} --pdf letter.pdf")
         if view["right"] == Right.ERASURE and not view["erasure_verified"]:
             ok = False
     return ok

@@ -39,19 +39,24 @@ def render() -> str:
         if spec.model is Retour:
             senders = sorted(f"{d.party.value}/{n}" for n, d in definitions.items() if d.event_handlers)
             readers = ["the service that sent the answered message"]
-            keys = ["<party>.retour.<answered-type>.v1"]
+            keys = ["<sender>.<recipient>.retour.<answered-type>.v2"]
         else:
             senders = sorted(f"{d.party.value}/{n}" for n, d in definitions.items() if spec.model in d.emits)
             readers = sorted(f"{d.party.value}/{n}" for n, d in definitions.items() if spec.model in d.event_handlers)
             keys = spec.routing_keys()
         doc = " ".join((spec.model.__doc__ or "").split())
         lines += [f"## `{message}`", ""] + ([doc, ""] if doc else [])
+        roles = ", ".join(sorted(r.value for r in spec.sent_by))
         lines += [f"- routing key: {', '.join(f'`{k}`' for k in keys)}",
+                  f"- sent by the role{'s' if len(spec.sent_by) > 1 else ''}: {roles}",
+                  "- addressed to: " + ("all parties (a broadcast)" if spec.model.broadcast() else
+                                        "the sender's own party (internal)" if spec.model.internal else
+                                        "one " + " or ".join(sorted(r.value for r in spec.model.sent_to))),
                   f"- sent by: {', '.join(senders) or '-'}",
                   f"- read by: {', '.join(readers) or '-'}"]
         for party in sorted(spec.sources):
             activity = register.sender_of(party, message)
-            lines.append(f"- {party.value}: activity `{activity.id}` ({activity.name}), "
+            lines.append(f"- {party}: activity `{activity.id}` ({activity.name}), "
                          f"legal basis {activity.legal_basis.value}")
         fields = register.allowed_fields(sorted(spec.sources)[0], message)
         lines += [f"- fields (allow-list): {', '.join(f'`{f}`' for f in fields)}", ""]

@@ -14,9 +14,11 @@
   configure (delete, redeclare) them;
 - topic permissions on `<ns>.commands`: a party may publish and bind only its own services' command keys
   (`<party>.<service>`), a partner none;
-- topic permissions on `<ns>.events`: a party may publish only the routing keys its services send (its
-  events and its retours, `^<party>\\.…$`, enumerated), and bind only the keys its services consume; a
-  partner may bind exactly the topics its addendum grants and publish nothing (agreement art 11.3).
+- topic permissions on `<ns>.events` (routing keys `<sender>.<recipient>.<type>.v<N>`): a party may publish only
+  the routing keys its services send (its events to the parties it may address them to, and its retours,
+  `^<party>\\.…$`, enumerated), and bind only the keys its services consume that are addressed to it or to all
+  (or sent by its own services); a partner may bind exactly the topics its addendum grants, which are all
+  broadcasts (`<sender>.all.…`), and publish nothing (agreement art 11.3).
 - topic permissions on `<ns>.dlx` (a topic exchange only the broker writes to, dead-lettering): a party
   publishes nothing (`(?!)`, not even the empty key) and binds only its own services' names (their
   parking queues); a partner neither. (The vhost write permission on the dlx stays: RabbitMQ requires
@@ -51,15 +53,15 @@ from typing import Any
 
 from infra.services import DEFINITIONS
 from shared.config import ADMIN_USER, Settings, dev_password, get_settings
+from shared.contracts.envelope import lookup
 from shared.contracts.events import PartyJoined, PartyLeft
-from shared.contracts.parties import Party
+from shared.contracts.parties import load_parties
 from shared.messaging.topology import Topology, command_key, service_bindings, service_publications
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
 # Sent by `werkbrug partner` as WerkSaam (the cooperation's coordinator), not by a service.
-ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for p in sorted(m.sources)
-                      for key in [f"{p.value}.{m.event_type}.v{m.version}"])
+ANNOUNCEMENTS = tuple(key for m in (PartyJoined, PartyLeft) for key in lookup(m.event_type, m.version).routing_keys())
 NOTHING = "^$"  # a topic regex no routing key matches (a vhost permission of "" grants nothing)
 NEVER = "(?!)"  # a regex nothing matches, not even the empty routing key
 
@@ -100,7 +102,7 @@ def partner_queue_prefix(namespace: str, partner: str) -> str:
     return f"{namespace}.partner.{partner}."
 
 
-def founding_grant(namespace: str, party: Party) -> Grant:
+def founding_grant(namespace: str, party: str) -> Grant:
     definitions = [make(None) for make in DEFINITIONS.values()]
     mine = [d for d in definitions if d.party == party]
     ns, services = _escaped(namespace), "|".join(_escaped(d.name) for d in mine)
@@ -110,20 +112,20 @@ def founding_grant(namespace: str, party: Party) -> Grant:
     # queues to them (read), but not configure them: it can neither delete nor redeclare them.
     exchanges = rf"{ns}\.(events|commands|dlx|replies)"
     # The command line's own answer queues (exclusive, one per connection): `<ns>.reply.<party>.<32 hex>`.
-    replies = rf"{ns}\.reply\.{_escaped(party.value)}\.[0-9a-f]{{32}}"
+    replies = rf"{ns}\.reply\.{_escaped(party)}\.[0-9a-f]{{32}}"
     return Grant(
-        user=party.value,
+        user=party,
         configure=f"^({queues}|{replies})$",
         # No amq.default: the default exchange reaches every queue of the vhost by name. Answers to commands
         # go over the replies exchange, to the party's own clients only.
         write=rf"^({exchanges}|{queues}|{replies})$",
         read=rf"^({exchanges}|{queues}|{replies})$",
         topic_write=exactly([*(key for d in mine for key in service_publications(d)),
-                             *(key for key in ANNOUNCEMENTS if key.startswith(f"{party.value}."))]),
+                             *(key for key in ANNOUNCEMENTS if key.startswith(f"{party}."))]),
         topic_read=exactly(key for d in mine for key, _ in service_bindings(d)),
         dlx_read=exactly(d.name for d in mine),
-        commands=exactly(command_key(party.value, d.name) for d in mine),
-        replies=rf"^{_escaped(party.value)}\.[0-9a-f]{{32}}$",
+        commands=exactly(command_key(party, d.name) for d in mine),
+        replies=rf"^{_escaped(party)}\.[0-9a-f]{{32}}$",
     )
 
 
@@ -161,7 +163,7 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
     """RabbitMQ definitions: the vhost, every user with its password, permissions and topic permissions, and
     the namespace's exchanges (declared by the admin; an import never changes an existing exchange's type:
     `infra.declare` replaces one of the wrong type)."""
-    grants = [admin_grant(), *(founding_grant(namespace, p) for p in Party), *partner_grants]
+    grants = [admin_grant(), *(founding_grant(namespace, p) for p in load_parties().service_parties()), *partner_grants]
     users = [{"name": g.user, "password_hash": password_hash(passwords[g.user]),
               "hashing_algorithm": "rabbit_password_hashing_sha256",
               "tags": ["administrator", "impersonator"] if g.user == ADMIN_USER else [], "limits": {}}
@@ -248,7 +250,7 @@ def import_grants(settings: Settings, grants: Iterable[Grant] = (), passwords: d
     `ctl`: how to run rabbitmqctl (default: the local broker; the chaos run passes its private node's)."""
     ctl = ctl or _rabbitmqctl
     grants = list(grants)
-    known = _passwords(settings, [ADMIN_USER, *(p.value for p in Party)]) | (passwords or {})
+    known = _passwords(settings, [ADMIN_USER, *load_parties().service_parties()]) | (passwords or {})
     document = definitions(settings.namespace, known, grants)
     if settings.amqp_vhost != settings.namespace:
         for entry in (*document["vhosts"], *document["permissions"], *document["topic_permissions"],
@@ -312,7 +314,7 @@ def deprovision(settings: Settings) -> None:
 def write_compose_definitions(path: Path = COMPOSE_DEFINITIONS) -> str:
     """definitions.json for docker compose: namespace `werkbrug`, the development passwords (salts kept
     when the password still matches, so the file only changes when the definitions do)."""
-    users = [ADMIN_USER, *(p.value for p in Party)]
+    users = [ADMIN_USER, *load_parties().service_parties()]
     document = definitions("werkbrug", {u: dev_password(u) for u in users}, exchanges=True)
     old = json.loads(path.read_text()) if path.exists() else {}
     old_hashes = {u["name"]: u["password_hash"] for u in old.get("users", [])}
@@ -344,7 +346,7 @@ def main() -> int:
     settings = get_settings()
     provision(settings)
     print(f"{settings.namespace}: vhost {settings.amqp_vhost}, users {ADMIN_USER}, "
-          + ", ".join(p.value for p in Party) + " with their permissions")
+          + ", ".join(load_parties().service_parties()) + " with their permissions")
     return 0
 
 

@@ -5,7 +5,7 @@ its contact point. `add` refuses unless every existing party (the two founding p
 in force) consented (art 13.1) and unless the partner's broker user is free; it then records the addendum
 and the consents, and only then creates the partner's broker user (`<namespace>.<name>`: its own in this
 namespace, so the same name in another namespace of the broker is another user) with exactly its
-permissions, declares one queue per granted topic, announces it with `werksaam.party.joined.v1`, and
+permissions, declares one queue per granted topic, announces it with `werksaam.all.party.joined.v2`, and
 writes the partner's contract: an AsyncAPI document of its broker, vhost, user and queues (exactly its
 topics).
 
@@ -13,7 +13,7 @@ A partner is consumer-only: it may bind and read its granted topics and publish 
 either; it has no event type to send until an addendum and the register grant it one).
 
 Leaving (art 13.2) or removal (art 16.3): `werkbrug partner remove NAME --kind left|removed`. At once:
-`werksaam.party.left.v1` is announced, the partner's permissions and topic permissions are cleared and
+`werksaam.all.party.left.v2` is announced, the partner's permissions and topic permissions are cleared and
 its connections closed (RabbitMQ does not re-check an open channel), its user is deleted, and its
 queues are deleted. Undelivered messages policy: what the partner had not taken when it left is
 destroyed with its queues, not kept and not re-sent anywhere: after leaving it has no ground to receive
@@ -51,13 +51,13 @@ from infra.identities import (
 )
 from shared.asyncapi import Contract
 from shared.config import ADMIN_USER, Settings
-from shared.contracts.envelope import Envelope, envelope_model, lookup
+from shared.contracts.envelope import BROADCAST, Envelope, envelope_model, lookup
 from shared.contracts.events import DepartureKind, GdprBasis, PartnerName, PartyJoined, PartyLeft
-from shared.contracts.parties import Party
+from shared.contracts.parties import RESERVED_IDS, PartyRecord, Role, load_parties
 from shared.messaging.topology import Topology
 
 ROOT = Path(__file__).resolve().parent.parent
-RESERVED = {p.value for p in Party} | {ADMIN_USER, "guest", "partner"}
+RESERVED = {ADMIN_USER, *RESERVED_IDS}  # and every party in the register of parties (`_not_reserved`)
 
 
 class PartnerRefused(Exception):
@@ -100,23 +100,32 @@ class Addendum(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED:
+        if value in RESERVED or value in load_parties().ids():
             raise ValueError(f"{value} is reserved")
         return value
+
+    def as_party(self) -> PartyRecord:
+        """The partner as a party of the cooperation: a reader, admitted by this addendum."""
+        return PartyRecord(id=self.name, organisation=self.organisation, roles=frozenset({Role.READER}),
+                           legal_basis=self.legal_basis, admitted_by=self.addendum_id)
 
 
 def topic_problems(topics: list[str]) -> list[str]:
     """A topic may be granted if it is one exact routing key of a registered event type, sent by a party
-    that may send it, leaving that party (not internal), and not a retour (those answer their sender)."""
+    that may send it, leaving that party (not internal), not a retour (those answer their sender), and addressed
+    to all parties: a message addressed to a party is that party's alone (art 5.5, 11.3)."""
     problems = []
     for topic in topics:
         parts = topic.split(".")
-        spec = lookup(f"{parts[1]}.{parts[2]}", int(parts[3][1:])) if (
-            len(parts) == 4 and parts[3][:1] == "v" and parts[3][1:].isdigit()) else None
-        if spec is None or parts[0] not in {p.value for p in spec.sources}:
+        spec = lookup(f"{parts[2]}.{parts[3]}", int(parts[4][1:])) if (
+            len(parts) == 5 and parts[4][:1] == "v" and parts[4][1:].isdigit()) else None
+        if spec is None or parts[0] not in spec.sources or topic not in spec.routing_keys():
             problems.append(f"{topic}: not the routing key of a registered event and a party that sends it")
         elif spec.model.internal or spec.event_type == "retour.issued":
             problems.append(f"{topic}: not shared beyond its sender")
+        elif parts[1] != BROADCAST:
+            problems.append(f"{topic}: addressed to {parts[1]} alone; a partner is granted only what is addressed "
+                            "to all parties")
     if len(set(topics)) != len(topics):
         problems.append("a topic is granted twice")
     return problems
@@ -180,7 +189,7 @@ def partner_asyncapi(settings: Settings, addendum: Addendum) -> dict[str, Any]:
                           description=f"werkbrug for {addendum.organisation}: the topics granted by addendum "
                                       f"{addendum.addendum_id}.")
     for topic in (*addendum.topics, *ANNOUNCEMENTS):
-        _, subject, event_name, version = topic.split(".")
+        _, _, subject, event_name, version = topic.split(".")
         spec = lookup(f"{subject}.{event_name}", int(version[1:]))
         assert spec is not None, topic
         queue = partner_queue(settings, addendum.name, topic)
@@ -229,17 +238,18 @@ async def _delete_queues(settings: Settings, name: str, topics: list[str]) -> in
 
 
 async def _announce(settings: Settings, data: PartyJoined | PartyLeft) -> Envelope:
-    """Publish as WerkSaam (its own broker user, its user_id), with confirms and mandatory."""
-    envelope = Envelope.wrap(data, source=Party.WERKSAAM, subject=None, correlation_id=data.addendum_id)
+    """Publish as the coordinator (WerkSaam: its own broker user, its user_id), with confirms and mandatory."""
+    coordinator = load_parties().coordinator()
+    envelope = Envelope.wrap(data, source=coordinator, subject=None, correlation_id=data.addendum_id)
     topology = Topology(settings.namespace, settings.delivery_limit)
-    connection = await aio_pika.connect_robust(settings.broker_url(Party.WERKSAAM.value))
+    connection = await aio_pika.connect_robust(settings.broker_url(coordinator))
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.get_exchange(topology.events.name, ensure=False)
         await exchange.publish(
             aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id),
                              correlation_id=str(envelope.correlation_id), type=f"{envelope.type}.v{envelope.version}",
-                             content_type="application/json", user_id=Party.WERKSAAM.value,
+                             content_type="application/json", user_id=coordinator,
                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT, timestamp=envelope.time),
             routing_key=envelope.routing_key, mandatory=True)
     return envelope
@@ -270,7 +280,8 @@ async def add_partner(settings: Settings, addendum: Addendum, register: PartnerR
     problems = topic_problems(addendum.topics)
     if addendum.name in in_force:
         problems.append(f"{addendum.name} is a partner already")
-    existing = {p.value for p in Party} | set(in_force)
+    parties = load_parties().joined(*(a.as_party() for a in in_force.values()))  # the partners are readers
+    existing = set(parties.ids())
     consented = {c.party for c in addendum.consents}
     problems += [f"no consent of {party} (art 13.1)" for party in sorted(existing - consented)]
     problems += [f"{party} is not a party" for party in sorted(consented - existing)]

@@ -22,6 +22,11 @@ def _member(staff_id: str, *roles: Role) -> StaffMember:
     return StaffMember(staff_id=staff_id, roles=frozenset(roles), valid_from=DEV_FROM)
 
 
+# Comparing both parties' records (`werkbrug reconcile`, `werkbrug status`) asks every service, and each checks the
+# actor against its own party's register: so both parties appoint an operator under this one id (each on its own
+# register, with its own confidentiality statement). Staff ids stay per party; this is the same id twice.
+JOINT_OPERATOR = "ops.joint"
+
 DEVELOPMENT_STAFF: dict[Party, StaffRegister] = {
     Party.WERKSAAM: StaffRegister(party=Party.WERKSAAM, staff=(
         _member("cw.bakker", Role.CASEWORKER),
@@ -30,6 +35,7 @@ DEVELOPMENT_STAFF: dict[Party, StaffRegister] = {
         _member("privacy.desk", Role.PRIVACY_OFFICER),  # the demo's privacy desk (data-subject requests)
         _member("fin.werksaam", Role.FINANCE),
         _member("ops.werksaam", Role.OPERATOR),
+        _member(JOINT_OPERATOR, Role.OPERATOR),
     )),
     Party.HELIOMARE: StaffRegister(party=Party.HELIOMARE, staff=(
         _member("am.jansen", Role.ACCOUNT_MANAGER),
@@ -38,6 +44,7 @@ DEVELOPMENT_STAFF: dict[Party, StaffRegister] = {
         _member("fin.heliomare", Role.FINANCE),
         _member("privacy.heliomare", Role.PRIVACY_OFFICER),
         _member("ops.heliomare", Role.OPERATOR),
+        _member(JOINT_OPERATOR, Role.OPERATOR),
     )),
 }
 

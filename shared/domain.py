@@ -33,6 +33,7 @@ class Outgoing:
     data: EventData
     subject: str | None
     correlation_id: uuid.UUID
+    to: str | None = None  # the recipient party; None for a broadcast or an internal type (Envelope.wrap)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ class Aggregate(BaseModel):
 
     _events: list[Outgoing] = PrivateAttr(default_factory=list)
 
-    def emit(self, data: EventData, *, subject: str | None, correlation_id: uuid.UUID | None = None) -> None:
-        self._events.append(Outgoing(data, subject, correlation_id or self.id))
+    def emit(self, data: EventData, *, subject: str | None, correlation_id: uuid.UUID | None = None,
+             to: str | None = None) -> None:
+        """Emit an event addressed `to` a party (None: a broadcast, or an internal type to our own party)."""
+        self._events.append(Outgoing(data, subject, correlation_id or self.id, to))
 
     def pop_events(self) -> list[Outgoing]:
         events, self._events = self._events, []

@@ -74,8 +74,9 @@ async def _the_message(msg: RabbitMessage) -> RabbitMessage:
 
 
 def _model_bound_by(key: str) -> type[EventData]:
-    """The event type a binding key delivers (`<party>.<type>.v<n>`; `*.retour.<type>.v1`: retours)."""
-    event_type, version = key.split(".", 1)[1].rsplit(".v", 1)
+    """The event type a binding key delivers (`<sender>.<recipient>.<type>.v<n>`; `*.<party>.retour.<type>.v2`:
+    retours)."""
+    event_type, version = key.split(".", 2)[2].rsplit(".v", 1)
     if event_type.startswith("retour."):
         return Retour
     spec = lookup(event_type, int(version))
@@ -317,9 +318,10 @@ class ServiceRuntime:
     def _publishers(self) -> dict[str, object]:
         """One documented FastStream publisher per routing key this service sends on (AsyncAPI)."""
         d, t, party = self.definition, self.topology, self.definition.party.value
-        emitted = [(f"{party}.{m.event_type}.v{m.version}", m, (m.__doc__ or "").strip()) for m in d.emits]
-        emitted += [(Retour.routing_key_from(party, m), Retour,
-                     f"retour answering {m.event_type} v{m.version}") for m in d.event_handlers]
+        emitted = [(f"{party}.{to}.{m.event_type}.v{m.version}", m, (m.__doc__ or "").strip())
+                   for m in d.emits for to in sorted(m.recipients_from(party))]
+        emitted += [(Retour.routing_key_from(party, sender, m), Retour, f"retour answering {m.event_type} v{m.version}")
+                    for m in d.event_handlers for sender in sorted(m.senders()) if sender != party]
         return {
             key: self.broker.publisher(key, exchange=t.events, schema=envelope_model(model), title=f"{d.name}:{key}",
                                        description=description, persist=True, mandatory=True)

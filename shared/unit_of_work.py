@@ -216,6 +216,7 @@ class UnitOfWork(abc.ABC):
                 subject=o.subject,
                 correlation_id=o.correlation_id,
                 causation_id=self.causation_id,
+                recipient=o.to,
             )
             for o in self.collect_new_events()
         ]

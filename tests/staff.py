@@ -42,6 +42,7 @@ TEST_STAFF: dict[Party, StaffRegister] = {
         ("privacy.officer", frozenset({Role.PRIVACY_OFFICER})),
         ("ops.signed", frozenset({Role.OPERATOR})),
         ("ops.nostatement", frozenset({Role.OPERATOR})),
+        ("fin.nostatement", frozenset({Role.FINANCE})),  # no statement (the walkthrough signs fin.heliomare)
         ("test.operator", EVERY_ROLE),
     ),
 }

@@ -31,6 +31,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +46,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
     vat_of,
 )
+from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
 from shared.privacy.grounds import FISCAL_ADMINISTRATION
@@ -67,6 +69,9 @@ class Commission(BaseModel):
     approved_amount: Decimal
     duration_weeks: int
     invoicing: list[InvoiceTranche]
+    # The commissioner the invoices are addressed to. A commission recorded before messages were addressed
+    # (issue 18) was the founding commissioner's.
+    commissioner: str = Party.WERKSAAM
 
     def scheduled(self, moment: InvoiceMoment) -> Decimal:
         return sum((t.amount for t in self.invoicing if t.moment == moment), Decimal(0))
@@ -135,6 +140,16 @@ class InvoiceCounter(Aggregate):
         return f"{self.year:04d}-{self.last:06d}"
 
 
+class AccountStatus(StrEnum):
+    """Where billing's account of a referral stands. Each step's invoices are issued in the same transaction
+    that records it: an account `running` has its advance invoice, one `ended` every invoice due."""
+
+    AWAITING_COMMISSION = "awaiting_commission"
+    COMMISSIONED = "commissioned"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
 class Account(Aggregate):
     """Billing's record of one referral's trajectory; its id is the referral id."""
 
@@ -165,7 +180,8 @@ class Account(Aggregate):
 
     def commissioned(self, event: TrajectoryCommissioned) -> None:
         commission = Commission(quote_id=event.quote_id, approved_amount=event.approved_amount,
-                                duration_weeks=event.duration_weeks, invoicing=list(event.invoicing))
+                                duration_weeks=event.duration_weeks, invoicing=list(event.invoicing),
+                                commissioner=event.commissioner)
         if self.commission is not None:
             if self.commission != commission:
                 raise Refusal(Reason(code=ReasonCode.INVALID_TRANSITION, detail="another approved quote"))
@@ -268,7 +284,8 @@ class Account(Aggregate):
                                 quote_id=self.commission.quote_id, invoice_id=invoice.invoice_id,
                                 invoice_number=number, invoice_date=invoice.invoice_date, moment=invoice.moment,
                                 basis=invoice.basis, amount_excl_vat=invoice.amount_excl_vat, vat_rate=vat_rate,
-                                vat_amount=vat, total=invoice.total), subject=self.subject)
+                                vat_amount=vat, total=invoice.total), subject=self.subject,
+                  to=self.commission.commissioner)
         return invoice
 
     def ordered_total(self) -> Decimal:
@@ -281,14 +298,14 @@ class Account(Aggregate):
         return next((o for o in self.orders if o.moment == moment), None)
 
     @property
-    def status(self) -> str:
+    def status(self) -> AccountStatus:
         """Where the account stands: waiting for the approved quote, commissioned, running, ended
         (orders for what is due are drawn up and invoiced as soon as it is known)."""
         if self.commission is None:
-            return "awaiting_commission"
+            return AccountStatus.AWAITING_COMMISSION
         if self.start is None:
-            return "commissioned"
-        return "running" if self.end is None else "ended"
+            return AccountStatus.COMMISSIONED
+        return AccountStatus.RUNNING if self.end is None else AccountStatus.ENDED
 
     def view(self) -> dict:
         return {

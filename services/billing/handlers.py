@@ -18,7 +18,7 @@ from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
-BILLING = "urn:werkbrug:activity:heliomare:billing:v1"
+BILLING = "urn:werkbrug:activity:heliomare:billing:v2"
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
 
 
@@ -60,8 +60,16 @@ async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
 
 @performs(CASE_OVERVIEW)
 async def list_invoices(query: ListInvoices, uow: UnitOfWork) -> list[dict]:
-    invoices = [{**i.model_dump(mode="json"), "referral_id": str(a.id)}
-                for a in await uow.accounts.find(limit=query.limit) for i in a.invoices
+    """The invoices, each with its referral and trajectory; with `referral_id`, only that referral's (its account
+    alone is read, so the processing log names that one person, not everyone invoiced)."""
+    if query.referral_id is not None:
+        account = await uow.accounts.get(query.referral_id)
+        accounts = [account] if account is not None else []
+    else:
+        accounts = await uow.accounts.find(limit=query.limit)
+    invoices = [{**i.model_dump(mode="json"), "referral_id": str(a.id),
+                 "trajectory_id": str(a.start.trajectory_id) if a.start else None}
+                for a in accounts for i in a.invoices
                 if query.year is None or i.invoice_date.year == query.year]
     return sorted(invoices, key=lambda i: i["number"])
 

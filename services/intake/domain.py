@@ -45,7 +45,7 @@ from shared.contracts.events import (
     TrajectoryProgressed,
     TrajectoryStarted,
 )
-from shared.contracts.parties import Municipality
+from shared.contracts.parties import Municipality, Party, Role, load_parties
 from shared.contracts.personal import PersonalData, date_of_birth_reasons
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, NotYet, Withholding
@@ -139,6 +139,9 @@ class Referral(Aggregate):
     requested_start: date | None = None
     person: PersonalData | None = None  # None for a refused referral: nothing to keep
     personal_field: ClassVar[str | None] = "person"
+    # The provider the referral is addressed to (every message about it goes to it, and is taken only from it).
+    # A referral recorded before messages were addressed (issue 18) went to the founding provider.
+    provider: str = Party.HELIOMARE
     refusal_reasons: list[Reason] = Field(default_factory=list)
     decline_reason: DeclineReason | None = None
     quotes: list[ReceivedQuote] = Field(default_factory=list)
@@ -170,8 +173,9 @@ class Referral(Aggregate):
 
     @classmethod
     def submit(cls, cmd: SubmitReferral, pseudonymise: Callable[[str], str],
-               open_referral: uuid.UUID | None = None) -> Referral:
-        """`open_referral`: the person's referral still in progress, if any; a second one is refused."""
+               open_referral: uuid.UUID | None = None, provider: str | None = None) -> Referral:
+        """`open_referral`: the person's referral still in progress, if any; a second one is refused.
+        `provider`: the provider it is addressed to; by default the one provider of the register of parties."""
         reasons = target_group_reasons(cmd)
         if open_referral is not None:
             reasons.append(Reason(code=ReasonCode.DUPLICATE_REFERRAL, detail=f"open referral {open_referral}"))
@@ -187,6 +191,7 @@ class Referral(Aggregate):
             status=ReferralStatus.REFUSED if reasons else ReferralStatus.REGISTERED,
             submitted_at=submitted_at,
             refusal_reasons=reasons,
+            provider=provider or load_parties().sole(Role.PROVIDER),
         )
         if reasons:
             return referral
@@ -199,7 +204,7 @@ class Referral(Aggregate):
                 referral_id=referral.id, **referral.person.model_dump(), municipality=referral.municipality,
                 support_need=cmd.support_need, requested_start=cmd.requested_start,
             ),
-            subject=referral.subject,
+            subject=referral.subject, to=referral.provider,
         )
         return referral
 
@@ -250,11 +255,12 @@ class Referral(Aggregate):
             quote.decision = "approved"
             self.status = ReferralStatus.QUOTE_APPROVED
             self.emit(QuoteApproved(referral_id=self.id, quote_id=quote_id, approved_amount=quote.amount),
-                      subject=self.subject)
+                      subject=self.subject, to=self.provider)
         else:
             quote.decision, quote.reject_reason = "rejected", reason
             self.status = ReferralStatus.QUOTE_REJECTED
-            self.emit(QuoteRejected(referral_id=self.id, quote_id=quote_id, reason=reason), subject=self.subject)
+            self.emit(QuoteRejected(referral_id=self.id, quote_id=quote_id, reason=reason), subject=self.subject,
+                      to=self.provider)
         self.quotes = list(self.quotes)  # re-validate the changed item
 
     # -- steps 4, 6, 7: the trajectory as Heliomare reports it -----------------------------------------

@@ -28,11 +28,11 @@ from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:werksaam:case-overview:v1"
-QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v1"
-REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v1"
-TRAJECTORY_MONITORING = "urn:werkbrug:activity:werksaam:trajectory-monitoring:v1"
-INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v1"
-TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v2"
+QUOTE_DECISION = "urn:werkbrug:activity:werksaam:quote-decision:v2"
+REFERRAL_INTAKE = "urn:werkbrug:activity:werksaam:referral-intake:v2"
+TRAJECTORY_MONITORING = "urn:werkbrug:activity:werksaam:trajectory-monitoring:v2"
+INVOICE_VERIFICATION = "urn:werkbrug:activity:werksaam:invoice-verification:v2"
+TRAJECTORY_REPORT = "urn:werkbrug:activity:werksaam:trajectory-report:v3"
 
 
 
@@ -127,4 +127,8 @@ async def get_report(query: GetReport, uow: UnitOfWork) -> dict:
 
 
 async def _referral(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Referral:
-    return await uow.referrals.require(referral_id, subject=event.envelope.subject if event else None)
+    referral = await uow.referrals.require(referral_id, subject=event.envelope.subject if event else None)
+    if event is not None and event.envelope.source != referral.provider:  # only the provider it was sent to answers
+        raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                             detail="not the provider the referral was sent to"))
+    return referral

@@ -30,7 +30,7 @@ from shared.contracts.events import (
     SupportNeed,
     TrajectoryCommissioned,
 )
-from shared.contracts.parties import Municipality
+from shared.contracts.parties import Municipality, Party
 from shared.contracts.personal import PersonalData, date_of_birth_reasons
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
@@ -73,9 +73,12 @@ class Case(Aggregate):
     personal_field: ClassVar[str | None] = "client"
     decline_reason: DeclineReason | None = None
     quotes: list[Quote] = Field(default_factory=list)
+    # The commissioner that referred the person: every message about the case goes to it, and is taken only from
+    # it. A case recorded before messages were addressed (issue 18) came from the founding commissioner.
+    commissioner: str = Party.WERKSAAM
 
     @classmethod
-    def register(cls, event: ReferralRegistered, subject: str) -> Case:
+    def register(cls, event: ReferralRegistered, subject: str, commissioner: str) -> Case:
         registered_at = now_utc()
         if reasons := date_of_birth_reasons(event.date_of_birth, registered_at.date(), field="data.date_of_birth"):
             raise Refusal(*reasons)  # a date no person has: refused on receipt, nothing kept
@@ -83,7 +86,7 @@ class Case(Aggregate):
             id=event.referral_id, subject=subject, status=CaseStatus.REGISTERED, registered_at=registered_at,
             municipality=event.municipality, support_need=event.support_need,
             requested_start=event.requested_start,
-            client=PersonalData.of(event),
+            client=PersonalData.of(event), commissioner=commissioner,
         )
 
     def retention_start(self) -> date | None:
@@ -95,14 +98,14 @@ class Case(Aggregate):
     def accept(self) -> None:
         self._require({CaseStatus.REGISTERED}, "accept")
         self.status = CaseStatus.ACCEPTED
-        self.emit(ReferralAccepted(referral_id=self.id), subject=self.subject)
+        self.emit(ReferralAccepted(referral_id=self.id), subject=self.subject, to=self.commissioner)
 
     def decline(self, reason: DeclineReason | None) -> None:
         self._require({CaseStatus.REGISTERED, CaseStatus.ACCEPTED}, "decline")
         if reason is None:
             raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="decline_reason"))
         self.status, self.decline_reason = CaseStatus.DECLINED, reason
-        self.emit(ReferralDeclined(referral_id=self.id, reason=reason), subject=self.subject)
+        self.emit(ReferralDeclined(referral_id=self.id, reason=reason), subject=self.subject, to=self.commissioner)
 
     def send_quote(self, cmd: SendQuote) -> Quote:
         self._require({CaseStatus.ACCEPTED, CaseStatus.QUOTE_REJECTED}, "send a quote")
@@ -119,7 +122,7 @@ class Case(Aggregate):
         self.emit(QuoteSent(referral_id=self.id, quote_id=quote.quote_id, sequence=quote.sequence,
                             kind=quote.kind, amount=quote.amount, planned_start=quote.planned_start,
                             duration_weeks=quote.duration_weeks, invoicing=quote.invoicing),
-                  subject=self.subject)
+                  subject=self.subject, to=self.commissioner)
         return quote
 
     def quote_approved(self, quote_id: uuid.UUID, approved_amount: Decimal) -> None:
@@ -132,7 +135,8 @@ class Case(Aggregate):
         # Heliomare's trajectory and billing services take it from here (event-carried state).
         self.emit(TrajectoryCommissioned(referral_id=self.id, quote_id=quote.quote_id, approved_amount=quote.amount,
                                          planned_start=quote.planned_start, duration_weeks=quote.duration_weeks,
-                                         invoicing=quote.invoicing, municipality=self.municipality),
+                                         invoicing=quote.invoicing, municipality=self.municipality,
+                                         commissioner=self.commissioner),
                   subject=self.subject)
 
     def quote_rejected(self, quote_id: uuid.UUID, reason: QuoteRejectReason) -> None:

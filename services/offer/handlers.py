@@ -12,8 +12,8 @@ from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
-QUOTE = "urn:werkbrug:activity:heliomare:quote:v2"
-REFERRAL_REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
+QUOTE = "urn:werkbrug:activity:heliomare:quote:v3"
+REFERRAL_REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v2"
 
 # -- events from WerkSaam ---------------------------------------------------------------------------
 
@@ -25,7 +25,7 @@ async def on_referral_registered(event: Incoming[ReferralRegistered], uow: UnitO
     subject = event.envelope.subject
     if subject is None:  # the pipeline refuses these already; never register a case without its subject
         raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject"))
-    uow.cases.add(Case.register(event.data, subject))
+    uow.cases.add(Case.register(event.data, subject, commissioner=event.envelope.source))
 
 
 @performs(QUOTE)
@@ -75,4 +75,8 @@ async def list_referrals(query: ListReferrals, uow: UnitOfWork) -> list[dict]:
 
 
 async def _case(uow: UnitOfWork, referral_id, event: Incoming | None = None) -> Case:
-    return await uow.cases.require(referral_id, subject=event.envelope.subject if event else None)
+    case = await uow.cases.require(referral_id, subject=event.envelope.subject if event else None)
+    if event is not None and event.envelope.source != case.commissioner:  # only the referring commissioner decides
+        raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
+                             detail="not the commissioner that referred the person"))
+    return case

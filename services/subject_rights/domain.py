@@ -20,6 +20,7 @@ every open request is either answered, escalated or listed overdue.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.commands import IdentityCheck, SubmitSubjectRequest
 from shared.contracts.events import HeldRecord, Right, SubjectRequestAnswered, SubjectRequestIssued
-from shared.contracts.parties import LEGAL_BASIS, LegalBasis, Party
+from shared.contracts.parties import LegalBasis, Party, load_parties
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate, Withholding
 from shared.ids import uuid7
@@ -55,15 +56,21 @@ class RequestStatus(StrEnum):
 
 # Which legal bases each right applies to (GDPR art 20(1)(a), 21(1)); the others apply to all.
 RIGHT_APPLIES_TO: dict[Right, set[LegalBasis]] = {
-    Right.PORTABILITY: {LegalBasis.CONTRACT},
-    Right.OBJECTION: {LegalBasis.PUBLIC_TASK},
+    Right.PORTABILITY: {LegalBasis.CONSENT, LegalBasis.CONTRACT},
+    Right.OBJECTION: {LegalBasis.PUBLIC_TASK, LegalBasis.LEGITIMATE_INTERESTS},
 }
 
 
-def parties_for(right: Right) -> list[Party]:
-    """The parties whose processing a right can concern, by their legal basis (art 9 of the agreement)."""
-    bases = RIGHT_APPLIES_TO.get(right)
-    return sorted(p for p, basis in LEGAL_BASIS.items() if bases is None or basis in bases)
+def data_parties() -> list[str]:
+    """The parties that may hold data on a person: those running services (commissioners and providers)."""
+    return load_parties().service_parties()
+
+
+def parties_for(right: Right) -> list[str]:
+    """The parties whose processing a right can concern, by their legal basis (art 9 of the agreement) in the
+    register of parties."""
+    bases, register = RIGHT_APPLIES_TO.get(right), load_parties()
+    return [p for p in data_parties() if bases is None or register.legal_basis(p) in bases]
 
 
 def due_date(received_on: date, months: int = 1) -> date:
@@ -166,7 +173,7 @@ class SubjectRequest(Aggregate):
             reasons.append(Reason(
                 code=ReasonCode.RIGHT_NOT_APPLICABLE, field="parties",
                 detail=f"{cmd.right.value} does not apply to processing on "
-                       f"{', '.join(LEGAL_BASIS[p].value for p in not_applicable)}"))
+                       f"{', '.join(load_parties().legal_basis(p).value for p in not_applicable)}"))
         if open_same is not None:
             reasons.append(Reason(code=ReasonCode.DUPLICATE_REQUEST, field="right",
                                   detail=f"request {open_same.id} for this right is still open"))
@@ -206,10 +213,13 @@ class SubjectRequest(Aggregate):
                 and set(r.parties) >= set(self.parties) and self.received_at - r.completed_at <= REPEAT_WINDOW]
         return max(same, key=lambda r: r.completed_at, default=None)
 
-    def _issue(self, attempt: int) -> None:
+    def _issue(self, attempt: int, to: Iterable[str] | None = None) -> None:
+        """One message to each party the request is for (`to`: only to these), addressed to it: its services
+        carry it out."""
         corrections = self.package.corrections
-        self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, parties=self.parties, due=self.due,
-                                       attempt=attempt, corrections=corrections), subject=self.subject)
+        for party in sorted(set(self.parties if to is None else to)):
+            self.emit(SubjectRequestIssued(request_id=self.id, right=self.right, parties=self.parties, due=self.due,
+                                           attempt=attempt, corrections=corrections), subject=self.subject, to=party)
 
     # -- answers -------------------------------------------------------------------------------------
 
@@ -284,7 +294,7 @@ class SubjectRequest(Aggregate):
             attempt = max(a.attempts for a in remind) + 1
             for a in remind:
                 a.attempts, a.last_asked_at = a.attempts + 1, now
-            self._issue(attempt)
+            self._issue(attempt, to={a.party for a in remind})  # only the parties with a silent service
         days_left = (self.due - local_day(now)).days
         if self.escalated_at is None and (exhausted or days_left <= policy.escalate_days_before_due):
             self.escalated_at = now
@@ -318,7 +328,7 @@ class SubjectRequest(Aggregate):
         services were not asked, and the request they may see names only the parties it is for, which alone
         carry it out (agreement art 10.3; objection and portability by legal basis, GDPR art 20(1), 21(1))."""
         out = []
-        for party in sorted(LEGAL_BASIS):
+        for party in data_parties():
             asked = [a for a in self.asked if a.party == party]
             if party in self.parties:
                 waiting = [a.service for a in asked if a.answered_at is None]
@@ -334,10 +344,10 @@ class SubjectRequest(Aggregate):
                     did = ", ".join(f"{a.service} {a.outcome}" for a in asked)
             elif party not in parties_for(self.right):
                 did = (f"nothing: {self.right.value} does not apply to its processing "
-                       f"({LEGAL_BASIS[party].value})")
+                       f"({load_parties().legal_basis(party).value})")
             else:
                 did = "nothing: the request is not for this party (art 10.3)"
-            out.append({"party": party.value, "for_this_party": party in self.parties,
+            out.append({"party": party, "for_this_party": party in self.parties,
                         "services": [a.service for a in asked], "did": did})
         return out
 
@@ -347,6 +357,8 @@ class SubjectRequest(Aggregate):
             "parties": [p.value for p in self.parties], "status": self.status.value,
             "received_at": self.received_at.isoformat(), "due": self.due.isoformat(),
             "original_due": self.original_due.isoformat(), "extended": self.extension_reason is not None,
+            "extension_reason": self.extension_reason,
+            "extension_told_at": self.extension_told_at.isoformat() if self.extension_told_at else None,
             "deadline": self.deadline_state(today, escalate_days),
             "identity": {"method": self.identity.method, "verified_by": self.identity.verified_by},
             "reasons": [r.model_dump(mode="json", exclude_none=True) for r in self.refusal_reasons],
@@ -359,8 +371,9 @@ class SubjectRequest(Aggregate):
             "erasure_verified": self.erasure_verified,
             "answered_by": str(self.answered_by) if self.answered_by else None,
         }
-        if with_package:
+        if with_package:  # the person's data: the answers, and the corrections a rectification asked for
             out["answers"] = self.package.answers
+            out["corrections"] = self.package.corrections
         return out
 
 

@@ -30,7 +30,7 @@ from shared.messaging.handlers import Answer, Incoming
 from shared.privacy.register import performs
 from shared.unit_of_work import UnitOfWork
 
-SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v2"
+SUBJECT_RIGHTS = "urn:werkbrug:activity:werksaam:subject-rights:v3"
 
 
 def _now() -> datetime:

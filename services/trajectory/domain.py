@@ -36,7 +36,7 @@ from shared.contracts.events import (
     TrajectoryStarted,
     outcome_detail_errors,
 )
-from shared.contracts.parties import Municipality
+from shared.contracts.parties import Municipality, Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal
 from shared.domain import Aggregate
 
@@ -94,6 +94,9 @@ class Trajectory(Aggregate):
     hours_band: HoursBand | None = None
     stop_reason: StopReason | None = None
     invoices: list[InvoicedAmount] = Field(default_factory=list)
+    # The commissioner the trajectory's messages are addressed to. One recorded before messages were addressed
+    # (issue 18) was the founding commissioner's.
+    commissioner: str = Party.WERKSAAM
 
     @classmethod
     def commission(cls, event: TrajectoryCommissioned, subject: str) -> Trajectory:
@@ -102,7 +105,7 @@ class Trajectory(Aggregate):
             status=TrajectoryStatus.COMMISSIONED, quote_id=event.quote_id,
             trajectory_id=trajectory_id_for(event.referral_id, event.quote_id),
             approved_amount=event.approved_amount, planned_start=event.planned_start,
-            duration_weeks=event.duration_weeks, invoicing=list(event.invoicing),
+            duration_weeks=event.duration_weeks, invoicing=list(event.invoicing), commissioner=event.commissioner,
         )
 
     def retention_start(self) -> date | None:
@@ -127,7 +130,8 @@ class Trajectory(Aggregate):
         self.planned_end = start_date + timedelta(weeks=self.duration_weeks)
         self.status = TrajectoryStatus.RUNNING
         self.emit(TrajectoryStarted(referral_id=self.id, trajectory_id=self.trajectory_id, quote_id=self.quote_id,
-                                    start_date=start_date, planned_end=self.planned_end), subject=self.subject)
+                                    start_date=start_date, planned_end=self.planned_end), subject=self.subject,
+                  to=self.commissioner)
 
     # -- step 6 ------------------------------------------------------------------------------------
 
@@ -138,7 +142,7 @@ class Trajectory(Aggregate):
                                 status=cmd.status)
         self.progress = [*self.progress, report]
         self.emit(TrajectoryProgressed(referral_id=self.id, trajectory_id=self.trajectory_id,
-                                       **report.model_dump()), subject=self.subject)
+                                       **report.model_dump()), subject=self.subject, to=self.commissioner)
 
     # -- step 7 ------------------------------------------------------------------------------------
 
@@ -154,7 +158,7 @@ class Trajectory(Aggregate):
         self.status = TrajectoryStatus.ENDED
         self.emit(TrajectoryEnded(referral_id=self.id, trajectory_id=self.trajectory_id, end_date=cmd.end_date,
                                   outcome=cmd.outcome, contract_type=cmd.contract_type, hours_band=cmd.hours_band,
-                                  stop_reason=cmd.stop_reason), subject=self.subject)
+                                  stop_reason=cmd.stop_reason), subject=self.subject, to=self.commissioner)
 
     # -- billing's invoices, for the report ------------------------------------------------------------
 

@@ -29,8 +29,8 @@ from shared.unit_of_work import UnitOfWork
 
 # The registered processing activities (shared/privacy/register.toml) these handlers perform.
 CASE_OVERVIEW = "urn:werkbrug:activity:heliomare:case-overview:v1"
-TRAJECTORY = "urn:werkbrug:activity:heliomare:trajectory:v1"
-REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v2"
+TRAJECTORY = "urn:werkbrug:activity:heliomare:trajectory:v2"
+REPORT = "urn:werkbrug:activity:heliomare:trajectory-report:v3"
 MAX_TRAJECTORIES = 100_000
 REPORT_IDS = uuid.UUID("5a1c0e2d-8f3b-4c7a-9e61-7265706f7274")
 

@@ -125,18 +125,21 @@ class SubmitReferral(Command):
     roles = frozenset({CW})
 
     command: Literal["submit_referral"] = "submit_referral"
-    bsn: str = Field(max_length=20, description="Checked by the 11-test in the domain, refused if wrong.")
+    bsn: str = Field(max_length=20, description="Burgerservicenummer: 9 digits passing the 11-test (checked by the "
+                                                "domain, refused if wrong).")
     given_name: Name
     family_name: Name
-    date_of_birth: date
-    municipality: str = Field(max_length=60, description="Municipality of residence.")
-    postal_code: str = Field(max_length=10)
+    date_of_birth: date = Field(description="Not in the future, not more than 120 years ago.")
+    municipality: str = Field(max_length=60, description="Municipality of residence: one of the seven West-Frisian "
+                                                         "municipalities (art 4), e.g. Hoorn or Stede Broec.")
+    postal_code: str = Field(max_length=10, description="Dutch postal code, e.g. 1621 AB.")
     phone: Phone | None = None
     email: Email | None = None
-    labour_disability: bool
-    participatiewet_entitlement: bool
-    support_need: SupportNeed
-    requested_start: date | None = None
+    labour_disability: bool = Field(description="The person has a labour disability (art 4).")
+    participatiewet_entitlement: bool = Field(description="Entitled to a benefit or provision under the "
+                                                          "Participatiewet (art 4).")
+    support_need: SupportNeed = Field(description="The kind of guidance needed, a code (no health detail).")
+    requested_start: date | None = Field(None, description="When the guidance should start, if asked.")
 
 
 class DecideQuote(Command):
@@ -440,6 +443,7 @@ class ListInvoices(ReferralView):
 
     roles = frozenset({FIN, AM})
     command: Literal["list_invoices"] = "list_invoices"
+    referral_id: uuid.UUID | None = Field(None, description="Only this referral's invoices (its trajectory's).")
     year: int | None = Field(None, ge=2000, le=2100)
     limit: int = Field(1000, ge=1, le=10_000)
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from shared.contracts.envelope import EventData, event
-from shared.contracts.parties import Municipality, Party
+from shared.contracts.envelope import BROADCAST, EventData, event
+from shared.contracts.parties import Municipality, Party, PartyId, Role
 from shared.contracts.reasons import Reason
 
 BSN = Annotated[str, Field(pattern=r"^\d{9}$")]
@@ -71,7 +71,7 @@ class InvoiceTranche(BaseModel):
 # --- step 1: referral (aanmelding), WerkSaam -> Heliomare ----------------------------------------
 
 
-@event("referral.registered", 1, sources={Party.WERKSAAM})
+@event("referral.registered", 2, sent_by={Role.COMMISSIONER}, sent_to={Role.PROVIDER})
 class ReferralRegistered(EventData):
     """WerkSaam assessed and registered a referral and hands the person over to Heliomare."""
 
@@ -91,12 +91,12 @@ class ReferralRegistered(EventData):
 # --- step 1 answered by the provider -------------------------------------------------------------
 
 
-@event("referral.accepted", 1, sources={Party.HELIOMARE})
+@event("referral.accepted", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class ReferralAccepted(EventData):
     referral_id: uuid.UUID
 
 
-@event("referral.declined", 1, sources={Party.HELIOMARE})
+@event("referral.declined", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class ReferralDeclined(EventData):
     referral_id: uuid.UUID
     reason: DeclineReason
@@ -105,7 +105,7 @@ class ReferralDeclined(EventData):
 # --- step 2: quote or reintegration plan, Heliomare -> WerkSaam ---------------------------------
 
 
-@event("quote.sent", 1, sources={Party.HELIOMARE})
+@event("quote.sent", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class QuoteSent(EventData):
     """A custom quote (offerte op maat, art 7.1) with its invoicing schedule."""
 
@@ -128,14 +128,14 @@ class QuoteSent(EventData):
 # --- step 3: the commissioner's decision, WerkSaam -> Heliomare ---------------------------------
 
 
-@event("quote.approved", 1, sources={Party.WERKSAAM})
+@event("quote.approved", 2, sent_by={Role.COMMISSIONER}, sent_to={Role.PROVIDER})
 class QuoteApproved(EventData):
     referral_id: uuid.UUID
     quote_id: uuid.UUID
     approved_amount: Euro
 
 
-@event("quote.rejected", 1, sources={Party.WERKSAAM})
+@event("quote.rejected", 2, sent_by={Role.COMMISSIONER}, sent_to={Role.PROVIDER})
 class QuoteRejected(EventData):
     referral_id: uuid.UUID
     quote_id: uuid.UUID
@@ -145,7 +145,8 @@ class QuoteRejected(EventData):
 # --- retour: every cross-party message is answered -----------------------------------------------
 
 
-@event("retour.issued", 1, sources=set(Party))
+@event("retour.issued", 2, sent_by={Role.COMMISSIONER, Role.PROVIDER},
+       sent_to={Role.COMMISSIONER, Role.PROVIDER})
 class Retour(EventData):
     """The answer to a cross-party message: accepted, or rejected with reason codes (iWmo-style)."""
 
@@ -162,24 +163,25 @@ class Retour(EventData):
         return f"retour.{str(data.get('about_type', 'unknown.unknown')).replace('.', '-')}"
 
     @staticmethod
-    def binding_for(answered: type[EventData]) -> str:
-        """Binding key that collects every party's retours to one of our event types."""
-        return Retour.routing_key_from("*", answered)
+    def binding_for(answered: type[EventData], recipient: str) -> str:
+        """Binding key that collects every party's retours to `recipient`'s events of one type."""
+        return Retour.routing_key_from("*", recipient, answered)
 
     @classmethod
-    def routing_key_from(cls, party: str, answered: type[EventData]) -> str:
-        """The routing key of `party`'s retours answering an event type: `<party>.retour.<type>.v1`."""
-        return f"{party}.{cls.routing_subject_of({'about_type': answered.event_type})}.v{cls.version}"
+    def routing_key_from(cls, party: str, recipient: str, answered: type[EventData]) -> str:
+        """The routing key of `party`'s retours to `recipient` answering an event type:
+        `<party>.<recipient>.retour.<type>.v2`."""
+        return f"{party}.{recipient}.{cls.routing_subject_of({'about_type': answered.event_type})}.v{cls.version}"
 
 
 # --- the cooperation itself: partners join and leave (agreement art 13, 16) ----------------------
 
 GdprBasis = Annotated[str, Field(pattern=r"^GDPR 6\(1\)\([a-f]\)$")]
-RoutingKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z][a-z-]*\.[a-z][a-z-]*\.v\d{1,3}$")]
+RoutingKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z][a-z0-9]*\.[a-z][a-z-]*\.[a-z][a-z-]*\.v\d{1,3}$")]
 PartnerName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{2,30}$")]
 
 
-@event("party.joined", 1, sources={Party.WERKSAAM})
+@event("party.joined", 2, sent_by={Role.COORDINATOR}, sent_to=BROADCAST)
 class PartyJoined(EventData):
     """A partner joined by addendum with every party's consent (art 13.1), and may now read the topics
     granted to it. Sent by WerkSaam, which coordinates the cooperation (art 5.3). About an organisation:
@@ -200,7 +202,7 @@ class DepartureKind(StrEnum):
     REMOVED = "removed"  # the partner was removed (art 16.3)
 
 
-@event("party.left", 1, sources={Party.WERKSAAM})
+@event("party.left", 2, sent_by={Role.COORDINATOR}, sent_to=BROADCAST)
 class PartyLeft(EventData):
     """A partner left or was removed (art 13.2, 16.3): its access ended when this was sent."""
 
@@ -215,7 +217,7 @@ class PartyLeft(EventData):
 # --- Heliomare internal: the approved quote becomes a commission for a trajectory ----------------
 
 
-@event("trajectory.commissioned", 1, sources={Party.HELIOMARE})
+@event("trajectory.commissioned", 2, sent_by={Role.PROVIDER}, sent_to={Role.PROVIDER})
 class TrajectoryCommissioned(EventData):
     """Heliomare's own services learn that WerkSaam approved a quote (opdracht): the basis of the
     trajectory and of its invoicing. Sent by offer once it has checked the approval; read by trajectory
@@ -230,6 +232,8 @@ class TrajectoryCommissioned(EventData):
     duration_weeks: int = Field(ge=1, le=260)
     invoicing: list[InvoiceTranche] = Field(min_length=1, max_length=12)
     municipality: Municipality
+    commissioner: PartyId = Field(description="The commissioner that referred the person and approved the quote: "
+                                              "the trajectory's messages and invoices are addressed to it.")
 
     @model_validator(mode="after")
     def _schedule_adds_up(self) -> TrajectoryCommissioned:
@@ -310,7 +314,7 @@ def outcome_detail_errors(outcome: Outcome, contract_type: ContractType | None, 
     return wrong
 
 
-@event("trajectory.started", 1, sources={Party.HELIOMARE})
+@event("trajectory.started", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class TrajectoryStarted(EventData):
     """Bijlage 2 step 4: the trajectory started (registered by Heliomare)."""
 
@@ -327,7 +331,7 @@ class TrajectoryStarted(EventData):
         return self
 
 
-@event("trajectory.progressed", 1, sources={Party.HELIOMARE})
+@event("trajectory.progressed", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class TrajectoryProgressed(EventData):
     """Bijlage 2 step 6: a progress report. Date, phase and status codes only (data minimisation)."""
 
@@ -339,7 +343,7 @@ class TrajectoryProgressed(EventData):
     status: ProgressStatus
 
 
-@event("trajectory.ended", 1, sources={Party.HELIOMARE})
+@event("trajectory.ended", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class TrajectoryEnded(EventData):
     """Bijlage 2 step 7: the trajectory ended, with its outcome as codes."""
 
@@ -374,7 +378,7 @@ def vat_of(amount: Decimal, rate: Decimal) -> Decimal:
     return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-@event("invoice.issued", 1, sources={Party.HELIOMARE})
+@event("invoice.issued", 2, sent_by={Role.PROVIDER}, sent_to={Role.COMMISSIONER})
 class InvoiceIssued(EventData):
     """An invoice (factuur) for a trajectory, drawn from a registered invoice order (facturatieopdracht)."""
 
@@ -513,7 +517,7 @@ class TrendPoint(BaseModel):
     share_paid_work: Share | None = None
 
 
-@event("report.published", 2, sources={Party.HELIOMARE})
+@event("report.published", 3, sent_by={Role.PROVIDER}, sent_to=BROADCAST)
 class ReportPublished(EventData):
     """The yearly report on executed trajectories (art 6.2), which cannot be traced back to persons
     (art 6.3), also not by comparing it with other publications: every count is rounded to a multiple of
@@ -569,7 +573,7 @@ class Correctable(StrEnum):
     EMAIL = "email"
 
 
-@event("subject-request.issued", 1, sources={Party.WERKSAAM})
+@event("subject-request.issued", 2, sent_by={Role.COORDINATOR}, sent_to={Role.COMMISSIONER, Role.PROVIDER})
 class SubjectRequestIssued(EventData):
     """WerkSaam's contact point (art 10.3) asks the services of the parties the request is for to carry
     out a data-subject request, and to answer by the legal deadline. Sent again, with a higher
@@ -616,7 +620,7 @@ class ProcessingInformation(BaseModel):
     source: str = Field(max_length=200)
 
 
-@event("subject-request.answered", 1, sources={Party.WERKSAAM, Party.HELIOMARE})
+@event("subject-request.answered", 2, sent_by={Role.COMMISSIONER, Role.PROVIDER}, sent_to={Role.COORDINATOR})
 class SubjectRequestAnswered(EventData):
     """A service's answer to a data-subject request: the records it holds and what it did with each,
     the art 15 information of its activities, and (for access) its processing-log records on the subject.
@@ -682,7 +686,7 @@ Pseudonym = Annotated[str, Field(pattern=r"^psn_[a-z2-7]{26}$")]
 MAX_BREACH_SUBJECTS = 1000  # the list is bounded (message size); subject_count is always the full count
 
 
-@event("breach.reported", 1, sources={Party.WERKSAAM, Party.HELIOMARE})
+@event("breach.reported", 2, sent_by={Role.COMMISSIONER, Role.PROVIDER}, sent_to=BROADCAST)
 class BreachReported(EventData):
     """A party informs the other parties of a (suspected) personal-data breach (agreement art 12): its presumed
     cause, the categories of data and of subjects, how many subjects, and which (pseudonyms, found from the

@@ -31,6 +31,8 @@ class ReasonCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     SOURCE_NOT_PERMITTED = "source_not_permitted"
     SENDER_NOT_AUTHENTICATED = "sender_not_authenticated"  # AMQP user_id absent or not the envelope's source
+    RECIPIENT_NOT_PERMITTED = "recipient_not_permitted"  # the type may not be addressed to that recipient
+    NOT_ADDRESSED_TO_US = "not_addressed_to_us"  # addressed to another party: never handled, only parked
     ROUTING_MISMATCH = "routing_mismatch"
     MESSAGE_ID_MISMATCH = "message_id_mismatch"
     DELIVERY_LIMIT = "delivery_limit_exceeded"

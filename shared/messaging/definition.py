@@ -77,7 +77,7 @@ class ServiceDefinition:
             return activity
 
         for model in {*self.event_handlers, *self.emits, Retour}:  # art 5.5: each one's fields are its allow-list
-            register.check_fields(f"{model.event_type}.v{model.version}", model.model_fields, model.sources)
+            register.check_fields(f"{model.event_type}.v{model.version}", model.model_fields, model.senders())
         for model, handler in self.event_handlers.items():
             message = f"{model.event_type}.v{model.version}"
             activity = declared(handler, message)

@@ -2,8 +2,9 @@
 
 For an event message it applies, in order and in one place:
 
-1. the contract: size, JSON, envelope, known type and version, permitted source party, routing key and
-   message id consistent with the envelope, the type's own allow-list model, and the source party being
+1. the contract: size, JSON, envelope, known type and version, permitted source party, a recipient the type
+   may be addressed to that is this party (or all, or a message of this party's own services), routing key
+   and message id consistent with the envelope, the type's own allow-list model, and the source party being
    the broker-authenticated sender (AMQP user_id);
 2. deduplication: the inbox (a message already handled has no second effect);
 3. the handler, inside a unit of work, under a span that carries only pseudonyms and ids;
@@ -47,7 +48,7 @@ from shared.contracts.commands import (
     ReadProcessingLog,
     RecordConfidentialityStatement,
 )
-from shared.contracts.envelope import Envelope, EventData, envelope_model, known_versions, lookup
+from shared.contracts.envelope import BROADCAST, Envelope, EventData, envelope_model, known_versions, lookup
 from shared.contracts.events import Retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error, received_reasons
@@ -198,6 +199,13 @@ class Pipeline:
         if envelope.source not in spec.sources:
             raise Refusal(Reason(code=ReasonCode.SOURCE_NOT_PERMITTED, field="source",
                                  detail=f"{envelope.source.value} may not send {envelope.type}"))
+        if envelope.recipient not in spec.model.recipients_from(envelope.source):
+            raise Refusal(Reason(code=ReasonCode.RECIPIENT_NOT_PERMITTED, field="recipient",
+                                 detail=f"{envelope.type} from {envelope.source.value} is not addressed so"))
+        if envelope.recipient not in {self.d.party, BROADCAST} and envelope.source != self.d.party:
+            # Addressed to another party (the broker should never have delivered it): parked, never handled.
+            raise Refusal(Reason(code=ReasonCode.NOT_ADDRESSED_TO_US, field="recipient",
+                                 detail=f"not addressed to {self.d.party.value}"))
         if spec.model.about_a_person and envelope.subject is None:
             raise Refusal(Reason(code=ReasonCode.MISSING_FIELD, field="subject",
                                  detail=f"{envelope.type} is about a person and needs the subject's pseudonym"))
@@ -355,6 +363,7 @@ class Pipeline:
                    status=status, reasons=reasons),
             subject=envelope.subject,
             correlation_id=envelope.correlation_id,
+            to=envelope.source,
         )
 
     async def park(self, uow: UnitOfWork, raw: RawMessage, reasons: list[Reason]) -> Outcome:
@@ -386,8 +395,9 @@ class Pipeline:
         log.warning("%s dead-letters a message on %s: %s", self.d.name, raw.routing_key,
                     ", ".join(str(r) for r in reasons))
         claimed = _claimed_origin(raw)
-        if claimed is not None and (claimed[1] == Retour.event_type or claimed[0] == self.d.party):
-            claimed = None  # never answer a retour, nor ourselves
+        if claimed is not None and (claimed[1] == Retour.event_type or claimed[0] == self.d.party
+                                    or raw.routing_key.split(".")[1] not in {self.d.party, BROADCAST}):
+            claimed = None  # never answer a retour, nor ourselves, nor for another party a message addressed to it
         answer: tuple[str, Outgoing] | None = None
         if claimed is not None:
             _, about_type, about_version, correlation_id = claimed
@@ -396,7 +406,7 @@ class Pipeline:
             # A deterministic id makes a redelivered bad message produce the same retour, deduplicated.
             retour_id = uuid.uuid5(RETOUR_NAMESPACE, f"{self.d.name}:{raw.message_id}:{raw.routing_key}")
             answer = (f"refused:{retour_id}", Outgoing(retour, subject=None,
-                                                       correlation_id=correlation_id or retour_id))
+                                                       correlation_id=correlation_id or retour_id, to=claimed[0]))
 
         async def record(uow: UnitOfWork) -> Outcome | None:
             await self.park(uow, raw, reasons)
@@ -709,18 +719,19 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def _claimed_origin(raw: RawMessage) -> tuple[Party, str, int, uuid.UUID | None] | None:
-    """The sender, type and lifecycle a refused message claims, read from its routing key and headers.
+    """The sender, type and lifecycle a refused message claims, read from its routing key
+    (`<sender>.<recipient>.<subject>.<event>.v<N>`) and headers.
 
     Used only to address the rejection retour; nothing in it is trusted beyond that.
     """
     parts = raw.routing_key.split(".")
-    if len(parts) != 4 or not parts[3].startswith("v") or not parts[3][1:].isdigit():
+    if len(parts) != 5 or not parts[4].startswith("v") or not parts[4][1:].isdigit():
         return None
     try:
         party = Party(parts[0])
     except ValueError:
         return None
-    if parts[1] == "retour":
+    if parts[2] == "retour":
         return None
-    return party, f"{parts[1]}.{parts[2]}", int(parts[3][1:]), _as_uuid(raw.correlation_id)
+    return party, f"{parts[2]}.{parts[3]}", int(parts[4][1:]), _as_uuid(raw.correlation_id)
 

@@ -1,6 +1,7 @@
 """Names and shapes of every exchange and queue, derived from the namespace.
 
-- `<ns>.events`   durable topic exchange for all events (routing key party.subject.event.vN)
+- `<ns>.events`   durable topic exchange for all events (routing key `<sender>.<recipient>.<subject>.<event>.v<N>`,
+  the recipient a party or `all`): topic permissions let a party bind only what is addressed to it or to all
 - `<ns>.commands` durable topic exchange, one binding per service (routing key `<party>.<service>`, e.g.
   `werksaam.intake`): topic permissions let a party publish and bind only its own services' keys
 - `<ns>.dlx`      durable topic exchange for dead letters (routing key = service name). Only the broker
@@ -26,41 +27,56 @@ from typing import TYPE_CHECKING
 import aiormq
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
-from shared.contracts.envelope import lookup
+from shared.contracts.envelope import BROADCAST, EventData, lookup
 from shared.contracts.events import Retour
 
 if TYPE_CHECKING:
     from shared.messaging.definition import ServiceDefinition
 
 
+def reads(party: str, model: type[EventData], sender: str, recipient: str) -> bool:
+    """Whether `party`'s services may read `model` from `sender` to `recipient`: what is addressed to the party or
+    to all; and its own services' messages to another party (billing reads the trajectory's messages to the
+    commissioner), unless the party could be their recipient itself (then only those addressed to it)."""
+    if model.between_parties and sender == party:
+        return False  # read from the other parties only
+    if recipient in {party, BROADCAST}:
+        return True
+    return sender == party and party not in model.recipients_from(sender)
+
+
 def service_bindings(definition: ServiceDefinition) -> list[tuple[str, str]]:
-    """(binding key, description) of every event consumer of a service: one per event type and sending
-    party it handles, and one per event type it emits, for the retours that answer it."""
+    """(binding key, description) of every event consumer of a service: one per event type, sending party and
+    recipient it reads (`reads`), and one per event type it emits, for the retours addressed to its party that
+    answer it."""
+    party = definition.party.value
     bindings: list[tuple[str, str]] = []
     for model in definition.event_handlers:
         spec = lookup(model.event_type, model.version)
         assert spec is not None, model
         summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-        keys = [key for key in spec.routing_keys()
-                if not (model.between_parties and key.startswith(f"{definition.party.value}."))]
+        keys = [key for key in spec.routing_keys() if reads(party, model, *key.split(".")[:2])]
         bindings += [(key, f"{model.event_type} v{model.version}. {summary}".strip()) for key in keys]
     for model in definition.emits:
         if model.internal:
             continue  # never answered: it does not leave the party
         about = f"retours answering our {model.event_type} v{model.version}"
         if model.between_parties:  # only the other parties read it, so only they answer it
-            others = sorted(p.value for p in model.sources if p != definition.party)
-            bindings += [(Retour.routing_key_from(p, model), about) for p in others]
+            others = sorted(p for p in model.senders() if p != definition.party)
+            bindings += [(Retour.routing_key_from(p, party, model), about) for p in others]
         else:
-            bindings.append((Retour.binding_for(model), about))
+            bindings.append((Retour.binding_for(model, party), about))
     return bindings
 
 
 def service_publications(definition: ServiceDefinition) -> list[str]:
-    """Every routing key a service publishes on: its own events, and its retours to what it consumes."""
+    """Every routing key a service publishes on: its own events to each party it may address them to, and its
+    retours to the other parties whose messages it consumes."""
     party = definition.party.value
-    keys = [f"{party}.{m.event_type}.v{m.version}" for m in definition.emits]
-    return keys + [Retour.routing_key_from(party, m) for m in definition.event_handlers]
+    keys = [f"{party}.{to}.{m.event_type}.v{m.version}"
+            for m in definition.emits for to in sorted(m.recipients_from(party))]
+    return keys + [Retour.routing_key_from(party, sender, m) for m in definition.event_handlers
+                   for sender in sorted(m.senders()) if sender != party]
 
 
 REPLY_KEY = re.compile(r"^(?P<party>[a-z][a-z0-9-]*)\.[0-9a-f]{32}$")

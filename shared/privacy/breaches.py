@@ -185,7 +185,7 @@ def breach_desk(party: Party) -> tuple[dict, dict]:
     """The breach desk's (event handlers, command handlers) for a service of `party`, performing the party's
     registered activity `breach-notification`. The service adds BREACHES to its repositories and
     BreachReported to what it emits."""
-    activity = f"urn:werkbrug:activity:{party.value}:breach-notification:v1"
+    activity = f"urn:werkbrug:activity:{party.value}:breach-notification:v2"
 
     @performs(activity)
     async def report_breach(cmd: ReportBreach, uow: UnitOfWork) -> Answer:

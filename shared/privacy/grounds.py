@@ -17,6 +17,7 @@ from shared.privacy.periods import add_months
 
 @dataclass(frozen=True)
 class Ground:
+    key: str  # a stable name of the ground, for the words a letter to the person uses (cli/render/letters)
     law: str  # the legal duty, cited
     keeps: tuple[str, ...]  # the personal fields the duty needs
     why: str  # why those fields, and why not the others
@@ -28,6 +29,7 @@ class Ground:
 
 
 ARCHIEFWET_REINTEGRATION = Ground(
+    key="archiefwet-reintegration",
     law="GDPR art 17(3)(b): Archiefwet 1995 art 3 with the Selectielijst gemeenten en intergemeentelijke organen: "
         "the re-integration file and its payments are kept 7 years after the trajectory ends",
     keeps=("bsn", "given_name", "family_name", "date_of_birth"),
@@ -37,9 +39,18 @@ ARCHIEFWET_REINTEGRATION = Ground(
 )
 
 FISCAL_ADMINISTRATION = Ground(
+    key="fiscal-administration",
     law="GDPR art 17(3)(b): Algemene wet inzake rijksbelastingen art 52 and Wet op de omzetbelasting 1968 art 35a: "
         "invoices and the administration behind them are kept 7 years",
     keeps=(),
     why="Kept: the pseudonymous account and its invoices; it holds no name or contact data",
     years=7,
 )
+
+
+GROUNDS = (ARCHIEFWET_REINTEGRATION, FISCAL_ADMINISTRATION)
+
+
+def ground_of(text: str) -> Ground | None:
+    """The ground a withheld record's text (`Withholding.ground`, as an answer carries it) was written from."""
+    return next((g for g in GROUNDS if text.startswith(g.law)), None)

@@ -46,7 +46,7 @@ class Processing:
     service: str
     started_at: datetime
     message_id: str | None = None  # the event or command that caused it
-    message_type: str | None = None  # "quote.sent.v1", "command:send_quote", "query:get_referral"
+    message_type: str | None = None  # "quote.sent.v2", "command:send_quote", "query:get_referral"
     correlation_id: uuid.UUID | None = None  # the referral (lifecycle)
     foreign_party: Party | None = None  # the other party whose message triggered it
     foreign_span_id: str | None = None

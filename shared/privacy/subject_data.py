@@ -152,6 +152,7 @@ class SubjectRequestResponder:
             SubjectRequestAnswered(request_id=request.request_id, right=request.right, service=self.service,
                                    outcome=outcome, **answer),
             subject=subject, correlation_id=incoming.envelope.correlation_id,
+            to=incoming.envelope.source,  # the coordinator that asked
         ))
         log.info("%s answered %s request %s: %s, %d records", self.service, request.right.value,
                  request.request_id, outcome, len(held))

@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry import propagate
 
 from shared.contracts.commands import ReadProcessingLog
-from shared.contracts.envelope import Envelope, lookup
+from shared.contracts.envelope import Envelope, expects_retour
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
 from shared.domain import Aggregate, Withholding, corrected_copy
@@ -234,7 +234,7 @@ class MemoryUnitOfWork(UnitOfWork):
     async def deliveries(self, correlation_id: uuid.UUID) -> list[dict[str, Any]]:
         return [
             {"event_id": str(e.id), "type": e.type, "status": "pending", "routing_key": e.routing_key,
-             "retour": self.store.retours.get(e.id), "expects_retour": not lookup(e.type, e.version).model.internal}
+             "retour": self.store.retours.get(e.id), "expects_retour": expects_retour(e.type, e.version, e.routing_key)}
             for e in self.store.outbox
             if e.correlation_id == correlation_id and e.type != "retour.issued"
         ]

@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from shared.contracts.commands import ReadProcessingLog
-from shared.contracts.envelope import lookup
+from shared.contracts.envelope import expects_retour, lookup
 from shared.contracts.parties import Party
 from shared.contracts.reasons import Reason
 from shared.domain import Aggregate, Withholding, corrected_copy
@@ -344,7 +344,8 @@ class MongoUnitOfWork(UnitOfWork):
         ).sort("created_at", ASCENDING)
         return [
             {"event_id": d["_id"], "type": d["type"], "status": d["status"], "routing_key": d["routing_key"],
-             "retour": from_bson(d.get("retour")), "expects_retour": _expects_retour(d["type"], d.get("version", 1))}
+             "retour": from_bson(d.get("retour")),
+             "expects_retour": expects_retour(d["type"], d.get("version", 1), d["routing_key"])}
             async for d in cursor
         ]
 
@@ -573,11 +574,6 @@ class MongoUnitOfWork(UnitOfWork):
             candidates.append((f"outbox/{doc['_id']}", doc.get("key", live_key_id(subject))))
         keys = await self._storage.keys.ciphers({k for _, k in candidates if k}, self._session)
         return [item for item, needs in candidates if needs is None or keys.get(needs) is not None]
-
-
-def _expects_retour(event_type: str, version: int) -> bool:
-    spec = lookup(event_type, version)
-    return not (spec and spec.model.internal)
 
 
 def _record_doc(record: ProcessingRecord) -> dict[str, Any]:

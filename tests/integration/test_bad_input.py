@@ -34,7 +34,7 @@ def registered_envelope(settings, rng: random.Random, **data_overrides) -> Envel
         date_of_birth="1988-02-29", municipality=Municipality.OPMEER, postal_code="1718AB",
         support_need=SupportNeed.JOB_SEARCH,
     )
-    envelope = Envelope.wrap(data, source=Party.WERKSAAM,
+    envelope = Envelope.wrap(data, source=Party.WERKSAAM, recipient=Party.HELIOMARE,
                              subject=Pseudonymiser(settings.pseudonym_key.get_secret_value())(bsn),
                              correlation_id=referral_id)
     if data_overrides:
@@ -93,7 +93,7 @@ async def offer_cases(client) -> list[dict]:
 async def spying_on(amqp, settings, service: str, party: str):
     """What a service parks, and the retours its party sends."""
     parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", service)
-    retours = await Spy.bind(amqp, f"{settings.namespace}.events", f"{party}.retour.#")
+    retours = await Spy.bind(amqp, f"{settings.namespace}.events", f"{party}.*.retour.#")
     try:
         yield parking, retours
     finally:
@@ -116,7 +116,7 @@ def _big_referral(settings, rng) -> tuple[bytes, str, str]:
 
 BAD_INPUTS = {
     # name: (builder returning body, routing key, message id) , expected reason code, retour expected
-    "malformed_json": (lambda s, r: (b'{"id": "', "werksaam.referral.registered.v1", str(uuid.uuid4())),
+    "malformed_json": (lambda s, r: (b'{"id": "', "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4())),
                        "malformed_json", True),
     "oversized": (_big_referral, "oversized", True),
     "wrong_type": (lambda s, r: _with(registered_envelope(s, r, date_of_birth="last tuesday")),
@@ -129,7 +129,7 @@ BAD_INPUTS = {
                       True),
     "message_id_mismatch": (lambda s, r: _with(registered_envelope(s, r), message_id=str(uuid.uuid4())),
                             "message_id_mismatch", True),
-    "not_an_object": (lambda s, r: (b"[1, 2, 3]", "werksaam.referral.registered.v1", str(uuid.uuid4())),
+    "not_an_object": (lambda s, r: (b"[1, 2, 3]", "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4())),
                       "invalid_envelope", True),
 }
 
@@ -200,7 +200,7 @@ async def test_unroutable_message_is_returned_to_the_publisher_not_lost(services
 async def test_a_duplicate_delivery_has_no_second_effect(services, client, amqp, settings):
     rng = random.Random("dup")
     envelope = registered_envelope(settings, rng)
-    spy = await Spy.bind(amqp, f"{settings.namespace}.events", "heliomare.retour.referral-registered.v1")
+    spy = await Spy.bind(amqp, f"{settings.namespace}.events", "heliomare.werksaam.retour.referral-registered.v2")
     body = envelope.model_dump_json().encode()
     for _ in range(3):
         await publish(amqp, settings, body, envelope.routing_key, str(envelope.id), str(envelope.correlation_id))
@@ -230,7 +230,7 @@ async def test_business_refusal_is_answered_not_dead_lettered(services, client, 
     referral_id = uuid.uuid4()
     env = Envelope.wrap(
         QuoteApproved(referral_id=referral_id, quote_id=uuid.uuid4(), approved_amount="100.00"),
-        source=Party.WERKSAAM, subject="psn_" + "a" * 26, correlation_id=referral_id,
+        source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject="psn_" + "a" * 26, correlation_id=referral_id,
     )
     await publish(amqp, settings, env.model_dump_json().encode(), env.routing_key, str(env.id))
 
@@ -288,7 +288,7 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_by_the_broker_after
     monkeypatch.setitem(handlers, QuoteApproved, broken_handler)
     subject = (await client.send("offer", GetReferral(referral_id=rid))).result["subject"]
     env = Envelope.wrap(QuoteApproved(referral_id=rid, quote_id=uuid.uuid4(), approved_amount="10.00"),
-                        source=Party.WERKSAAM, subject=subject, correlation_id=rid)
+                        source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject=subject, correlation_id=rid)
     await publish(amqp, settings, env.model_dump_json().encode(), env.routing_key, str(env.id))
 
     async def parked():

@@ -155,6 +155,8 @@ async def test_the_command_line_reports_a_breach_lists_its_clocks_and_records_wh
     code, out, _ = await werkbrug(settings, "breach", "decide-subjects", breach_id, "--no-inform", "--reason",
                                   "data_unintelligible")
     assert code == 0 and "data_unintelligible" in out
+    code, _, err = await werkbrug(settings, "breach", "letter", breach_id, "--html", "/nonexistent/letter.html")
+    assert code == 2 and "decided not to inform" in err, "no letter to the persons the desk decided not to inform"
     code, _, err = await werkbrug(settings, "breach", "report", "--party", "heliomare", "--detected-at",
                                   now.isoformat(), "--cause", "malware", "--data", "contact", *window,
                                   "--service", "intake")

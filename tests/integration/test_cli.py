@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cli.file_inputs import PLUMBING
 from dev.scenario import REPORT_YEAR, play_all, until_status
 from shared.contracts.commands import (
     GetSubjectRequest,
@@ -54,7 +55,7 @@ async def werkbrug(settings, *args: str) -> tuple[int, str, str]:
 async def test_a_referral_from_file_to_approved_quote_through_the_command_line(services, client, settings, tmp_path):
     person = tmp_path / "person.json"
     referral = a_referral(random.Random("cli"))
-    person.write_text(referral.model_dump_json(exclude={"command_id"}))
+    person.write_text(referral.model_dump_json(exclude=PLUMBING))
 
     code, out, _ = await werkbrug(settings, "refer", str(person), "--json")
     assert code == 0, out
@@ -87,7 +88,7 @@ async def test_a_referral_from_file_to_approved_quote_through_the_command_line(s
 async def test_the_command_line_refuses_clearly_with_exit_codes(services, settings, tmp_path):
     person = tmp_path / "person.json"
     bad = a_referral(random.Random("cli-bad"), bsn="123456789", municipality="Amsterdam")
-    person.write_text(bad.model_dump_json(exclude={"command_id"}))
+    person.write_text(bad.model_dump_json(exclude=PLUMBING))
     code, _, err = await werkbrug(settings, "refer", str(person))
     assert code == 2 and "bsn_invalid" in err and "not_resident_west_friesland" in err
     assert "123456789" not in err
@@ -175,7 +176,14 @@ async def test_a_privacy_officer_takes_access_and_erasure_requests_and_reads_the
     assert set(package["answers"]) == HOLDERS
     assert all(a["records"] and a["information"] for a in package["answers"].values())
     html = document.read_text()
-    assert html.startswith("<!doctype html>") and person.family_name in html and access_id in html
+    assert html.startswith("<!doctype html>") and "welke gegevens hebben wij over u" in html
+    assert person.family_name in html and access_id not in html, "the person's letter: their data, no ids"
+    english, pdf = tmp_path / "access-en.html", tmp_path / "access-en.pdf"
+    code, _, err = await werkbrug(settings, "subject-request", "letter", access_id, "--lang", "en", "--html",
+                                  str(english), "--pdf", str(pdf))
+    assert code == 0, err
+    assert "which data do we hold about you" in english.read_text() and pdf.read_bytes().startswith(b"%PDF")
+    assert oct(pdf.stat().st_mode & 0o777) == "0o600", "it holds the person's data"
 
     code, out, err = await werkbrug(settings, *SUBMIT, "--right", "erasure", bsn_file)
     assert code == 0, err
@@ -186,7 +194,9 @@ async def test_a_privacy_officer_takes_access_and_erasure_requests_and_reads_the
     assert code == 0, err
     assert "erasure verified: yes" in out and "17(3)(b)" in out and "withheld" in out
     code, _, err = await werkbrug(settings, "subject-request", "show", erasure_id, "--html", str(document))
-    assert code == 2 and "access and portability" in err
+    assert code == 0, err
+    letter = document.read_text()
+    assert "Uw gegevens zijn gewist" in letter and "Archiefwet" in letter and erasure_id not in letter
 
 
 async def test_a_subject_request_that_cannot_be_taken_is_refused_at_the_command_line_with_its_reasons(
@@ -228,11 +238,17 @@ async def test_an_open_request_near_its_deadline_is_listed_at_risk_escalated_and
         code, out, _ = await werkbrug(settings, "subject-request", "show", request_id)
         assert "escalated" in out and "billing" in out and "at_risk" in out
 
+        notice = tmp_path / "extension.html"
+        code, _, err = await werkbrug(settings, "subject-request", "letter", request_id, "--html", str(notice))
+        assert code == 1 and "open" in err and not notice.exists(), "no letter while the answers are not all in"
         code, out, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
                                         "complex_request", "--told-at", datetime.now(UTC).isoformat(), "--json")
         assert code == 0, err
         extended = json.loads(out)["result"]
         assert extended["extended"] and extended["due"] > extended["original_due"]
+        code, _, err = await werkbrug(settings, "subject-request", "letter", request_id, "--html", str(notice))
+        assert code == 0, err
+        assert "wij hebben meer tijd nodig" in notice.read_text() and "Uw vraag is ingewikkeld" in notice.read_text()
         code, _, err = await werkbrug(settings, "subject-request", "extend", request_id, "--reason",
                                       "complex_request", "--told-at", datetime.now(UTC).isoformat())
         assert code == 2 and "invalid_transition" in err, "extended once only"
@@ -273,7 +289,7 @@ async def test_an_overdue_request_reads_days_overdue_and_an_extension_told_in_ti
 
 
 async def test_breaches_show_what_the_register_needs_and_a_time_without_offset_is_dutch_time_as_everywhere(
-        services, client, settings):
+        services, client, settings, tmp_path):
     code, out, err = await werkbrug(settings, "breach", "report", "--party", "heliomare", "--detected-at",
                                     "2026-07-01T09:30", "--cause", "misdirected_message", "--data",
                                     "contact", "--data", "identification", "--since", "2026-06-30T08:00",
@@ -288,6 +304,20 @@ async def test_breaches_show_what_the_register_needs_and_a_time_without_offset_i
     assert "misdirected_message" in out and "contact" in out and "identification" in out
     assert "3 (jobseekers)" in out
     assert "2026-07-01 09:30" in out  # shown in Dutch time, as typed
+
+    letter = tmp_path / "breach.html"
+    code, _, err = await werkbrug(settings, "breach", "letter", reported["breach_id"], "--party", "heliomare",
+                                  "--html", str(letter))
+    assert code == 2 and "not recorded yet" in err and not letter.exists()
+    code, _, err = await werkbrug(settings, "breach", "decide-subjects", reported["breach_id"], "--party",
+                                  "heliomare", "--inform", "--reason", "high_risk")
+    assert code == 0, err
+    code, _, err = await werkbrug(settings, "breach", "letter", reported["breach_id"], "--party", "heliomare",
+                                  "--measure", "recipient_asked_to_delete", "--html", str(letter))
+    assert code == 0, err
+    text = letter.read_text()
+    assert "Er is een datalek geweest" in text and "30 juni 2026 om 08:00" in text  # Dutch time, in words
+    assert "Wij hebben de ontvanger gevraagd de gegevens te wissen" in text and reported["breach_id"] not in text
 
 
 async def test_a_restricted_person_is_left_out_of_lists_refused_in_views_and_read_only_by_the_officer_handling_it(

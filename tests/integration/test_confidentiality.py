@@ -81,10 +81,11 @@ async def test_referral_level_views_show_municipality_need_outcome_and_amounts_o
     assert not keys_in(results) & referral_level, keys_in(results) & referral_level
     code, out, err = await werkbrug(settings, "--as", "ops.werksaam", "referrals", "--json")
     assert code == 0 and rid in out and not keys_in(json.loads(out)) & referral_level
-    code, out, err = await werkbrug(settings, "--as", "fin.heliomare", "invoices", "--json")
+    code, out, err = await werkbrug(settings, "--as", "fin.nostatement", "invoices", "--json")
     assert code == 0 and "status view only at billing" in err, err
     [shown_invoice] = [i for i in json.loads(out)["result"] if i["referral_id"] == rid]
-    assert shown_invoice == {"number": advance["number"], "moment": "advance", "referral_id": rid}
+    assert shown_invoice == {"number": advance["number"], "moment": "advance", "referral_id": rid,
+                             "trajectory_id": advance["trajectory_id"]}
     assert not keys_in(json.loads(out)) & {"amount_excl_vat", "vat_amount", "total", "invoice_date"}
 
     signed = await client.send("intake", RecordConfidentialityStatement(

@@ -40,7 +40,7 @@ from tests.unit.builders import a_referral_registered
 pytestmark = pytest.mark.integration
 
 FORGED = {"x-werkbrug-original-user-id": "werksaam", "x-werkbrug-reason": "none",
-          "x-werkbrug-original-routing-key": "werksaam.quote.approved.v1", "x-werkbrug-service": "offer"}
+          "x-werkbrug-original-routing-key": "werksaam.heliomare.quote.approved.v2", "x-werkbrug-service": "offer"}
 PARTIES = {"werksaam": ("intake", "offer"), "heliomare": ("offer", "intake")}  # party: (own service, other's)
 
 
@@ -61,7 +61,8 @@ def forged_approval() -> Envelope:
     """WerkSaam's approval of a quote, written by Heliomare (the issue's forged quote.approved)."""
     referral_id = uuid.uuid4()
     data = QuoteApproved(referral_id=referral_id, quote_id=uuid.uuid4(), approved_amount=Decimal("4800.00"))
-    return Envelope.wrap(data, source=Party.WERKSAAM, subject="psn_" + "f" * 26, correlation_id=referral_id)
+    return Envelope.wrap(data, source=Party.WERKSAAM, recipient=Party.HELIOMARE,
+                         subject="psn_" + "f" * 26, correlation_id=referral_id)
 
 
 @pytest.mark.parametrize("party", sorted(PARTIES))
@@ -113,7 +114,7 @@ async def test_a_refused_message_is_parked_by_the_broker_under_its_senders_user_
     another sender and reason. Offer refuses it; the broker parks it as WerkSaam's, and the listing shows
     offer's recorded reasons, never the headers'."""
     referral = a_referral_registered()
-    envelope = Envelope.wrap(referral, source=Party.WERKSAAM, subject="psn_" + "e" * 26,
+    envelope = Envelope.wrap(referral, source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject="psn_" + "e" * 26,
                              correlation_id=referral.referral_id)
     document = envelope.model_dump(mode="json")
     document["data"]["diagnosis"] = "x"
@@ -157,7 +158,7 @@ async def test_a_forged_approval_parked_at_intake_is_never_replayed_as_werksaam(
             await exchange.publish(aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id),
                                                     user_id="heliomare", headers=FORGED,
                                                     content_type="application/json"),
-                                   routing_key="heliomare.quote.sent.v1", mandatory=True)
+                                   routing_key="heliomare.werksaam.quote.sent.v2", mandatory=True)
 
         async def parked():
             return [d for d in await parking(settings).list("intake") if d.message_id == str(envelope.id)]
@@ -207,10 +208,10 @@ async def test_the_operators_declare_replaces_a_direct_dead_letter_exchange_and_
         async with admin:
             channel = await admin.channel(publisher_confirms=True, on_return_raises=True)
             # The broker's own route: a consumer queue of offer rejecting a message dead-letters it there.
-            queue = await channel.get_queue(f"{old.namespace}.offer.werksaam.referral.registered.v1")
+            queue = await channel.get_queue(f"{old.namespace}.offer.werksaam.heliomare.referral.registered.v2")
             await (await channel.get_exchange(f"{old.namespace}.events")).publish(
                 aio_pika.Message(b"{}", message_id="m1", user_id="werksaam"),
-                routing_key="werksaam.referral.registered.v1", mandatory=True)
+                routing_key="werksaam.heliomare.referral.registered.v2", mandatory=True)
             message = await queue.get(timeout=5)
             await message.reject(requeue=False)
 
@@ -236,7 +237,7 @@ async def test_no_party_may_publish_through_the_default_exchange_into_any_queue(
     into its own: ACCESS_REFUSED, and none of the messages is in a parking queue afterwards."""
     ns = settings.namespace
     targets = [f"{ns}.intake.parking", f"{ns}.offer.parking", f"{ns}.intake.commands", f"{ns}.offer.commands",
-               f"{ns}.offer.werksaam.referral.registered.v1", f"{ns}.intake.heliomare.quote.sent.v1"]
+               f"{ns}.offer.werksaam.heliomare.referral.registered.v2", f"{ns}.intake.heliomare.werksaam.quote.sent.v2"]
     sent = []
     connection = await connect_as(settings, party)
     async with connection:
@@ -259,8 +260,9 @@ async def test_a_message_the_operator_puts_in_a_parking_queue_is_shown_unrecorde
     the replay refuses it, so it reaches nobody."""
     referral_id = uuid.uuid4()
     envelope = Envelope.wrap(ReferralAccepted(referral_id=referral_id), source=Party.HELIOMARE,
-                             subject="psn_" + "a" * 26, correlation_id=referral_id)
-    death = [{"count": 1, "reason": "rejected", "queue": f"{settings.namespace}.intake.heliomare.referral.accepted.v1",
+                             recipient=Party.WERKSAAM, subject="psn_" + "a" * 26, correlation_id=referral_id)
+    death = [{"count": 1, "reason": "rejected",
+              "queue": f"{settings.namespace}.intake.heliomare.werksaam.referral.accepted.v2",
               "exchange": f"{settings.namespace}.events", "routing-keys": [envelope.routing_key]}]
     connection = await aio_pika.connect(settings.broker_url())
     async with connection:

@@ -83,7 +83,7 @@ async def test_a_parked_message_is_listed_replayed_after_the_fix_and_replaying_i
     view = await client.send("offer", GetReferral(referral_id=env.correlation_id))
     assert view.ok and view.result["status"] == "registered"
     log = await client.send("offer", ReadProcessingLog(correlation_id=env.correlation_id))
-    handled = [r for r in log.result if r["message_type"] == "referral.registered.v1"]
+    handled = [r for r in log.result if r["message_type"] == "referral.registered.v2"]
     assert [r["status"] for r in handled] == ["ok"], json.dumps(handled)[:300]
     assert uuid.UUID(handled[0]["message_id"]) == env.id
 

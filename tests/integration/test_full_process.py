@@ -229,7 +229,8 @@ async def werksaam_spies(services, amqp, settings):
 
 def heliomare(data, subject: str, referral_id: str) -> Envelope:
     """A message as a faulty or hostile Heliomare system might send it."""
-    return Envelope.wrap(data, source=Party.HELIOMARE, subject=subject, correlation_id=uuid.UUID(referral_id))
+    return Envelope.wrap(data, source=Party.HELIOMARE, recipient=Party.WERKSAAM,
+                         subject=subject, correlation_id=uuid.UUID(referral_id))
 
 
 def tampered(envelope: Envelope, **data) -> bytes:

@@ -155,13 +155,13 @@ def all_consumers(settings) -> list[Consumer]:
         definition = make(settings)
         for key, _ in service_bindings(definition):
             assert "#" not in key, key
-            party_word, subject, event, version = key.split(".")
+            party_word, recipient, subject, event, version = key.split(".")
             if subject == "retour":
-                about = next(m for m in definition.emits
-                             if _matches(key, Retour.routing_key_from(_other(definition.party).value, m)))
                 sender = _other(definition.party)  # retours answer our events; the other party reads them
+                about = next(m for m in definition.emits
+                             if _matches(key, Retour.routing_key_from(sender.value, definition.party.value, m)))
                 out.append(Consumer(name, definition.party, key, Retour, sender,
-                                    f"{sender.value}.retour.{event}.{version}", about))
+                                    f"{sender.value}.{recipient}.retour.{event}.{version}", about))
             else:
                 spec = lookup(f"{subject}.{event}", int(version[1:]))
                 assert spec is not None, key
@@ -221,7 +221,8 @@ def quote_sent(draw) -> dict:
 def commissioned(draw) -> dict:
     amount, invoicing = draw(schedules())
     return {"approved_amount": amount, "invoicing": invoicing, "planned_start": draw(DATES),
-            "duration_weeks": draw(st.integers(1, 260)), "municipality": draw(st.sampled_from(Municipality))}
+            "duration_weeks": draw(st.integers(1, 260)), "municipality": draw(st.sampled_from(Municipality)),
+            "commissioner": "werksaam"}
 
 
 @st.composite
@@ -419,7 +420,7 @@ def build(consumer: Consumer, klass: str, base: dict, corruption: Any, settings)
     data = consumer.model(**fields)
     referral_id = fields.get("referral_id")
     envelope = Envelope.wrap(data, source=consumer.sender, subject=base["subject"],
-                             correlation_id=referral_id or uuid.uuid4())
+                             correlation_id=referral_id or uuid.uuid4(), recipient=consumer.routing_key.split(".")[1])
     assert envelope.routing_key == consumer.routing_key
     doc = json.loads(envelope.model_dump_json())
     sent = Sent(consumer, klass, b"", str(envelope.id), str(envelope.correlation_id), consumer.sender,
@@ -472,7 +473,7 @@ def build(consumer: Consumer, klass: str, base: dict, corruption: Any, settings)
             (doc if where == "envelope" else doc["data"])[key] = value
             sent.expected_code = ReasonCode.UNKNOWN_FIELD
         case "forged_source":
-            not_permitted = [p for p in Party if p not in consumer.model.sources]
+            not_permitted = [p for p in Party if p not in consumer.model.senders()]
             if not_permitted:  # a party that may not send the type
                 sent.source, sent.expected_code = not_permitted[0], ReasonCode.SOURCE_NOT_PERMITTED
             else:  # every party may send it (retours): the routing key names another party than the envelope
@@ -511,7 +512,7 @@ class Expected:
 
 
 def expectation(sent: Sent, service: str, party: Party) -> Expected:
-    named, subject_word = Party(sent.routing_key.split(".")[0]), sent.routing_key.split(".")[1]
+    named, subject_word = Party(sent.routing_key.split(".")[0]), sent.routing_key.split(".")[2]
     if sent.klass in CONTRACT_CLASSES:
         # answered when the routing key names another party, unless it is a retour
         return Expected("dead_lettered", sent.expected_code, named != party and subject_word != "retour")
@@ -651,7 +652,7 @@ async def fuzz(classes, services, amqp, settings, client, monkeypatch) -> Run:
     routed = {m.message_id: receivers(consumers, m.routing_key) for m in messages}
     ns = settings.namespace
     parking = {name: await Spy.bind(amqp, f"{ns}.dlx", name) for name in DEFINITIONS}
-    retour_spy = await Spy.bind(amqp, f"{ns}.events", "*.retour.#")
+    retour_spy = await Spy.bind(amqp, f"{ns}.events", "*.*.retour.#")
     try:
         before = await settled_state(client)
         ledger = Ledger({m.message_id for m in messages})
@@ -886,10 +887,10 @@ async def test_random_retours_about_answered_events_are_duplicates_or_refused_an
             drawn = draw(answers, EXAMPLES * 3, zlib.crc32(f"{SEED}:{d['event_id']}".encode()))
             drawn.append((recorded["status"], [r["code"] for r in recorded["reasons"]]))  # the same answer again
             for status, codes in drawn:
-                retour = Retour(about_event_id=uuid.UUID(d["event_id"]), about_type=d["type"], about_version=1,
+                retour = Retour(about_event_id=uuid.UUID(d["event_id"]), about_type=d["type"], about_version=2,
                                 status=status, reasons=[Reason(code=c) for c in codes])
                 envelope = Envelope.wrap(retour, source=Party(recorded["from"]), subject=subject,
-                                         correlation_id=uuid.UUID(rid))
+                                         correlation_id=uuid.UUID(rid), recipient=_other(Party(recorded["from"])))
                 same = (status, sorted(codes)) == (recorded["status"], sorted(r["code"] for r in recorded["reasons"]))
                 messages.append((envelope, same))
     ledger = Ledger({str(e.id) for e, _ in messages})
@@ -941,9 +942,9 @@ async def test_every_malformed_message_without_a_message_id_is_answered_with_its
         services, amqp, settings):
     """Two different malformed messages, neither with an AMQP message_id, from a sender the routing key names:
     each is dead-lettered and each should be answered with a rejected retour (told apart by correlation id)."""
-    ns, routing_key = settings.namespace, "heliomare.referral.accepted.v1"
+    ns, routing_key = settings.namespace, "heliomare.werksaam.referral.accepted.v2"
     parking = await Spy.bind(amqp, f"{ns}.dlx", "intake")
-    answers = await Spy.bind(amqp, f"{ns}.events", "werksaam.retour.referral-accepted.v1")
+    answers = await Spy.bind(amqp, f"{ns}.events", "werksaam.heliomare.retour.referral-accepted.v2")
     correlation_ids = [str(uuid.uuid4()) for _ in range(2)]
     try:
         channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
@@ -984,7 +985,8 @@ def dlx_attempt() -> st.SearchStrategy:
         "x-werkbrug-original-user-id": st.sampled_from([p.value for p in Party]),
         "x-werkbrug-reason": st.sampled_from([c.value for c in ReasonCode]),
         "x-first-death-reason": st.sampled_from(["rejected", "delivery_limit"]),
-        "x-death": st.just([{"reason": "rejected", "count": 1, "routing-keys": ["werksaam.quote.approved.v1"]}]),
+        "x-death": st.just([{"reason": "rejected", "count": 1,
+                             "routing-keys": ["werksaam.heliomare.quote.approved.v2"]}]),
     })
     return st.tuples(keys, st.binary(max_size=300), claims, st.sampled_from([p.value for p in Party]))
 

@@ -25,7 +25,8 @@ async def connect_as(settings, party: str) -> aio_pika.abc.AbstractRobustConnect
 
 
 def registration_envelope() -> Envelope:
-    return Envelope.wrap(a_referral_registered(), source=Party.WERKSAAM, subject="psn_" + "d" * 26,
+    return Envelope.wrap(a_referral_registered(), source=Party.WERKSAAM, recipient=Party.HELIOMARE,
+                         subject="psn_" + "d" * 26,
                          correlation_id=uuid.uuid4())
 
 
@@ -47,7 +48,7 @@ async def test_a_party_publishing_as_another_party_is_refused_by_the_broker(serv
     connection = await connect_as(settings, "heliomare")
     async with connection:
         with pytest.raises(ChannelClosed) as refused:
-            await publish(connection, settings, envelope, "heliomare.referral.accepted.v1", user_id="werksaam")
+            await publish(connection, settings, envelope, "heliomare.werksaam.referral.accepted.v2", user_id="werksaam")
     assert "PRECONDITION_FAILED" in str(refused.value) and "user_id" in str(refused.value)
 
 
@@ -69,7 +70,7 @@ async def test_a_party_may_not_bind_a_topic_its_services_do_not_consume(services
         queue = await channel.declare_queue(f"{settings.namespace}.intake.eavesdrop-{uuid.uuid4().hex[:6]}",
                                             auto_delete=True)
         with pytest.raises(ChannelClosed) as refused:
-            await queue.bind(f"{settings.namespace}.events", "werksaam.referral.registered.v1")
+            await queue.bind(f"{settings.namespace}.events", "werksaam.heliomare.referral.registered.v2")
         assert "ACCESS_REFUSED" in str(refused.value)
         channel = await connection.channel()
         with pytest.raises(ChannelClosed) as wildcard:
@@ -79,7 +80,7 @@ async def test_a_party_may_not_bind_a_topic_its_services_do_not_consume(services
 
 
 async def test_a_party_may_not_read_another_partys_queue(services, settings):
-    offer_queue = services["offer"].topology.consumer_queue("offer", "werksaam.referral.registered.v1").name
+    offer_queue = services["offer"].topology.consumer_queue("offer", "werksaam.heliomare.referral.registered.v2").name
     connection = await connect_as(settings, "werksaam")
     async with connection:
         channel = await connection.channel()
@@ -108,3 +109,67 @@ async def test_a_message_whose_broker_identity_is_not_its_source_is_refused_by_t
     assert [r["code"] for r in await recorded_reasons(client, "offer", letter)] == ["sender_not_authenticated"]
     assert letter.user_id == "heliomare", "parked by the broker under the identity it was published with"
     assert json.loads(letter.body)["id"] == str(envelope.id)
+
+
+# -- every cross-party message is addressed (issue 18) -------------------------------------------------------
+
+
+async def test_a_party_may_bind_only_what_is_addressed_to_it_or_to_all(services, settings):
+    """Heliomare, with only its own credentials and its own connection, tries to listen in on what is addressed to
+    WerkSaam: a subject request meant for WerkSaam's services, WerkSaam's retours, any recipient (a wildcard in the
+    recipient's place). The broker refuses each bind; the one addressed to Heliomare itself it allows."""
+    own = f"{settings.namespace}.offer"  # a queue name Heliomare may declare
+    connection = await connect_as(settings, "heliomare")
+    async with connection:
+        for key in ("werksaam.werksaam.subject-request.issued.v2", "*.werksaam.retour.quote-approved.v2",
+                    "werksaam.*.subject-request.issued.v2", "heliomare.werksaam.retour.referral-registered.v2"):
+            channel = await connection.channel()
+            queue = await channel.declare_queue(f"{own}.eavesdrop-{uuid.uuid4().hex[:6]}", auto_delete=True)
+            with pytest.raises(ChannelClosed) as refused:
+                await queue.bind(f"{settings.namespace}.events", key)
+            assert "ACCESS_REFUSED" in str(refused.value), key
+        channel = await connection.channel()
+        queue = await channel.declare_queue(f"{own}.mine-{uuid.uuid4().hex[:6]}", auto_delete=True)
+        await queue.bind(f"{settings.namespace}.events", "werksaam.heliomare.subject-request.issued.v2")
+        await queue.delete()
+
+
+async def test_a_message_addressed_to_another_party_that_reaches_a_consumer_anyway_is_refused_by_it(
+        services, amqp, settings, client):
+    """A binding the broker should never hold (an operator's mistake: offer's request queue also bound to what is
+    addressed to WerkSaam). WerkSaam sends a subject request addressed to itself, as its own subject_rights
+    service would; it reaches offer, whose pipeline refuses it as not addressed to Heliomare: parked with the
+    reason code, not carried out, not answered, and nothing of it repeated in the record."""
+    from shared.contracts.events import Right, SubjectRequestIssued
+
+    queue_name = services["offer"].topology.consumer_queue(
+        "offer", "werksaam.heliomare.subject-request.issued.v2").name
+    misaddressed = "werksaam.werksaam.subject-request.issued.v2"
+    channel = await amqp.channel()  # the operator's
+    queue = await channel.get_queue(queue_name, ensure=False)
+    await queue.bind(f"{settings.namespace}.events", misaddressed)
+    envelope = Envelope.wrap(SubjectRequestIssued(request_id=uuid.uuid4(), right=Right.ACCESS,
+                                                  parties=[Party.WERKSAAM], due="2027-02-01"),
+                             source=Party.WERKSAAM, recipient=Party.WERKSAAM, subject="psn_" + "c" * 26,
+                             correlation_id=uuid.uuid4())
+    assert envelope.routing_key == misaddressed
+    parking = await Spy.bind(amqp, f"{settings.namespace}.dlx", "offer")
+    answers = await Spy.bind(amqp, f"{settings.namespace}.events", "heliomare.*.retour.#")
+    try:
+        connection = await connect_as(settings, "werksaam")
+        async with connection:
+            await publish(connection, settings, envelope, misaddressed, user_id="werksaam")
+
+        async def parked():
+            return [m for m in await parking.messages() if m.message_id == str(envelope.id)]
+
+        [letter] = await wait_for(parked, what="the misaddressed request in offer's parking queue")
+        reasons = await recorded_reasons(client, "offer", letter)
+        assert [r["code"] for r in reasons] == ["not_addressed_to_us"]
+        assert "psn_" not in json.dumps(reasons) and str(envelope.id) not in json.dumps(reasons)
+        assert [m for m in await answers.messages() if str(envelope.id) in m.body.decode()] == [], "not answered"
+    finally:
+        await queue.unbind(f"{settings.namespace}.events", misaddressed)
+        await parking.close()
+        await answers.close()
+        await channel.close()

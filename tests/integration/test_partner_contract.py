@@ -73,8 +73,9 @@ async def test_a_consumer_built_from_the_contract_alone_validates_every_event_th
     await channel.close()
 
     assert not invalid, invalid
-    expected = {"werksaam.referral.registered.v1", "heliomare.referral.accepted.v1", "heliomare.referral.declined.v1",
-                "heliomare.quote.sent.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
-                "heliomare.retour.referral-registered.v1", "werksaam.retour.quote-sent.v1"}
+    expected = {"werksaam.heliomare.referral.registered.v2", "heliomare.werksaam.referral.accepted.v2",
+                "heliomare.werksaam.referral.declined.v2", "heliomare.werksaam.quote.sent.v2",
+                "werksaam.heliomare.quote.approved.v2", "werksaam.heliomare.quote.rejected.v2",
+                "heliomare.werksaam.retour.referral-registered.v2", "werksaam.heliomare.retour.quote-sent.v2"}
     assert expected <= set(seen), sorted(expected - set(seen))
     assert sum(seen.values()) >= 30

@@ -27,7 +27,7 @@ from tests.integration.test_flow import a_referral
 
 pytestmark = pytest.mark.integration
 
-GRANTED = "heliomare.report.published.v2"  # aggregates only: what a regional labour-market monitor may read
+GRANTED = "heliomare.all.report.published.v3"  # aggregates only: what a regional labour-market monitor may read
 
 
 def an_addendum(name: str, consenting=("werksaam", "heliomare")) -> Addendum:
@@ -74,7 +74,7 @@ async def test_a_partner_joins_with_every_consent_consumes_only_its_topics_and_l
         services, client, amqp, settings, tmp_path):
     name = f"monitor{uuid.uuid4().hex[:6]}"
     register = PartnerRegister(settings, tmp_path / "partners.jsonl")
-    announcements = await Spy.bind(amqp, f"{settings.namespace}.events", "werksaam.party.#")
+    announcements = await Spy.bind(amqp, f"{settings.namespace}.events", "werksaam.all.party.#")
 
     # Without Heliomare's consent: refused, and nothing exists for it on the broker.
     with pytest.raises(PartnerRefused) as refused:
@@ -90,7 +90,8 @@ async def test_a_partner_joins_with_every_consent_consumes_only_its_topics_and_l
     # Its contract: exactly the granted topic and the announcements, nothing else; it passes the AsyncAPI parser.
     document = json.loads(joined.asyncapi.read_text())
     titles = {channel["title"] if "title" in channel else key for key, channel in document["channels"].items()}
-    assert {t.split(":", 1)[1] for t in titles} == {GRANTED, "werksaam.party.joined.v1", "werksaam.party.left.v1"}
+    assert {t.split(":", 1)[1] for t in titles} == {GRANTED, "werksaam.all.party.joined.v2",
+                                                    "werksaam.all.party.left.v2"}
     assert complaints(parse([joined.asyncapi])) == {}
 
     # It connects with what the contract says (server, vhost, user) and the password handed over, nothing else.
@@ -98,7 +99,7 @@ async def test_a_partner_joins_with_every_consent_consumes_only_its_topics_and_l
     channel = await connection.channel()
     queues = queues_from_contract(document)
     report_queue = await channel.get_queue(queues[GRANTED], ensure=False)
-    joined_queue = await channel.get_queue(queues["werksaam.party.joined.v1"], ensure=False)
+    joined_queue = await channel.get_queue(queues["werksaam.all.party.joined.v2"], ensure=False)
 
     # It reads what was granted: the yearly report, sent by Heliomare (validated by the broker's user_id), and
     # valid by the contract's schema (the figures as they travel: integers, decimal strings, null).
@@ -116,10 +117,11 @@ async def test_a_partner_joins_with_every_consent_consumes_only_its_topics_and_l
     other = await connection.channel()
     own = await other.declare_queue(f"{settings.namespace}.partner.{name}.extra", auto_delete=True)
     with pytest.raises(ChannelClosed, match="ACCESS_REFUSED"):
-        await own.bind(f"{settings.namespace}.events", "werksaam.referral.registered.v1")
+        await own.bind(f"{settings.namespace}.events", "werksaam.heliomare.referral.registered.v2")
     other = await connection.channel()
     with pytest.raises(ChannelClosed, match="ACCESS_REFUSED"):
-        queue = await other.get_queue(f"{settings.namespace}.offer.werksaam.referral.registered.v1", ensure=False)
+        queue = await other.get_queue(f"{settings.namespace}.offer.werksaam.heliomare.referral.registered.v2",
+                                      ensure=False)
         await queue.get(fail=False)
     other = await connection.channel(publisher_confirms=True)
     with pytest.raises(ChannelClosed, match="ACCESS_REFUSED"):

@@ -42,7 +42,7 @@ async def test_a_referrals_records_at_both_parties_share_its_trace_and_link_to_t
 
     # Heliomare's registration names WerkSaam as the party whose message triggered it, and the span that
     # sent it, which is a span WerkSaam's intake exported in the same trace (Logboek's cross-party link).
-    [registered] = [r for r in heliomare if r["message_type"] == "referral.registered.v1"]
+    [registered] = [r for r in heliomare if r["message_type"] == "referral.registered.v2"]
     assert registered["foreign"]["party"] == "werksaam"
     for runtime in services.runtimes.values():
         runtime.tracer_provider.force_flush()
@@ -63,7 +63,7 @@ async def test_a_referrals_records_at_both_parties_share_its_trace_and_link_to_t
     assert flow.trace_ids == {changes[0]["trace_id"]}
     assert [s.step for s in flow.roots][:1] == ["submit_referral"]
     assert {s.party for s in flow.steps} == {"werksaam", "heliomare"}
-    registered_step = next(s for s in flow.steps if s.message_type == "referral.registered.v1")
+    registered_step = next(s for s in flow.steps if s.message_type == "referral.registered.v2")
     assert any(registered_step in s.children for s in flow.steps if s.step == "submit_referral")
     assert "retour accepted" in as_json(flow)
     svg = as_svg(flow)

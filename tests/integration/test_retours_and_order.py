@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from aio_pika.exceptions import ChannelClosed
 
 from dev.scenario import until_status
 from shared.contracts.commands import EndTrajectory, ReadProcessingLog, StartTrajectory
@@ -60,9 +61,10 @@ async def processing_status(client, service: str, referral_id: str, message_id: 
 
 def a_retour(about: str, about_type: str, status: str, subject: str | None, referral_id: str,
              reasons: list[Reason] = ()) -> Envelope:
-    retour = Retour(about_event_id=uuid.UUID(about), about_type=about_type, about_version=1, status=status,
+    retour = Retour(about_event_id=uuid.UUID(about), about_type=about_type, about_version=2, status=status,
                     reasons=list(reasons))
-    return Envelope.wrap(retour, source=Party.HELIOMARE, subject=subject, correlation_id=uuid.UUID(referral_id))
+    return Envelope.wrap(retour, source=Party.HELIOMARE, recipient=Party.WERKSAAM,
+                         subject=subject, correlation_id=uuid.UUID(referral_id))
 
 
 # -- retours ------------------------------------------------------------------------------------------------------
@@ -126,9 +128,10 @@ async def test_a_retour_about_an_event_never_sent_or_of_another_type_is_refused(
     assert after["status"] == before["status"]
 
 
-async def test_a_party_answering_its_own_event_is_refused_by_the_service(services, client, amqp, settings):
-    """Heliomare may publish retours to trajectory.started (its billing consumes it), and its trajectory
-    service binds every party's retours to it: the service refuses a retour from the sending party."""
+async def test_a_party_answering_its_own_event_is_refused_by_the_broker(services, client, settings):
+    """Heliomare's billing reads its trajectory.started (addressed to WerkSaam), but no service of Heliomare answers
+    its own events: no retour key of Heliomare's answers trajectory.started, to WerkSaam or to itself, so the broker
+    refuses it (the service would refuse it too: retour_not_from_recipient, unit test_pipeline)."""
     rid, subject = await approved_referral(client, seed=303)
     assert (await client.send("trajectory", StartTrajectory(referral_id=uuid.UUID(rid), start_date=START))).ok
 
@@ -137,10 +140,13 @@ async def test_a_party_answering_its_own_event_is_refused_by_the_service(service
         return next((d for d in v["deliveries"] if d["type"] == "trajectory.started" and d["retour"]), None)
 
     delivery = await wait_for(sent, what="WerkSaam's retour to the start")
-    async with spying_on(amqp, settings, "trajectory", "heliomare") as (parking, _):
-        own = a_retour(delivery["event_id"], "trajectory.started", "rejected", subject, rid)
-        dead = await parked(parking, [], await as_heliomare(settings, own))
-    assert await why(client, "trajectory", dead) == [ReasonCode.RETOUR_NOT_FROM_RECIPIENT.value]
+    for to in (Party.WERKSAAM, Party.HELIOMARE):
+        retour = Retour(about_event_id=uuid.UUID(delivery["event_id"]), about_type="trajectory.started",
+                        about_version=2, status="rejected", reasons=[Reason(code=ReasonCode.INVALID_VALUE)])
+        own = Envelope.wrap(retour, source=Party.HELIOMARE, recipient=to, subject=subject,
+                            correlation_id=uuid.UUID(rid))
+        with pytest.raises(ChannelClosed, match="ACCESS_REFUSED"):
+            await as_heliomare(settings, own)
     after = await view(client, "trajectory", rid)
     [kept] = [d for d in after["deliveries"] if d["event_id"] == delivery["event_id"]]
     assert kept["retour"] == delivery["retour"] and kept["retour"]["from"] == "werksaam"
@@ -155,7 +161,8 @@ async def test_an_end_for_a_trajectory_never_started_is_rejected_and_changes_not
     intake_before, billing_before = await view(client, "intake", rid), await view(client, "billing", rid)
     forged = Envelope.wrap(TrajectoryEnded(referral_id=uuid.UUID(rid), trajectory_id=uuid.uuid4(),
                                            end_date=START + timedelta(weeks=8), outcome=Outcome.EDUCATION),
-                           source=Party.HELIOMARE, subject=subject, correlation_id=uuid.UUID(rid))
+                           source=Party.HELIOMARE, recipient=Party.WERKSAAM,
+                           subject=subject, correlation_id=uuid.UUID(rid))
     async with spying_on(amqp, settings, "intake", "werksaam") as (_, retours):
         message_id = await as_heliomare(settings, forged)
         seen: list[Retour] = []
@@ -195,10 +202,12 @@ async def test_a_legitimate_start_and_end_arriving_in_reverse_order_are_both_tak
     tid, qid = uuid.UUID(commission["trajectory_id"]), uuid.UUID(commission["quote_id"])
     started = Envelope.wrap(TrajectoryStarted(referral_id=uuid.UUID(rid), trajectory_id=tid, quote_id=qid,
                                               start_date=START, planned_end=START + timedelta(weeks=26)),
-                            source=Party.HELIOMARE, subject=subject, correlation_id=uuid.UUID(rid))
+                            source=Party.HELIOMARE, recipient=Party.WERKSAAM,
+                            subject=subject, correlation_id=uuid.UUID(rid))
     ended = Envelope.wrap(TrajectoryEnded(referral_id=uuid.UUID(rid), trajectory_id=tid,
                                           end_date=START + timedelta(weeks=20), outcome=Outcome.EDUCATION),
-                          source=Party.HELIOMARE, subject=subject, correlation_id=uuid.UUID(rid))
+                          source=Party.HELIOMARE, recipient=Party.WERKSAAM,
+                          subject=subject, correlation_id=uuid.UUID(rid))
     await as_heliomare(settings, ended)
     for service in ("intake", "billing"):
         await wait_for(lambda s=service: logged(caplog, f"{s} holds back trajectory.ended {ended.id}"),

@@ -133,7 +133,7 @@ async def test_a_referral_survives_a_killed_service_a_killed_database_server_and
     assert code == 2 and "already runs" in err and one_clear_line(err)
 
     person = tmp_path / "person.json"
-    person.write_text(a_referral(random.Random("serve")).model_dump_json(exclude={"command_id"}))
+    person.write_text(a_referral(random.Random("serve")).model_dump_json(exclude={"command_id", "command", "actor"}))
     code, out, err = await served.werkbrug("refer", str(person), "--json")
     assert code == 0, err
     first = json.loads(out)["result"]["referral_id"]
@@ -253,3 +253,55 @@ async def test_serve_refuses_clearly_and_starts_nothing(served, tmp_path):
     assert code == 1 and one_clear_line(err)
     assert served.state() is None and not (served.layout.log / "intake.log").exists(), "nothing was started"
 
+
+
+async def test_the_readme_walkthrough_on_werkbrug_serve_finds_everything_where_it_was_after_restarts(served, tmp_path):
+    """Issue 17, as it is shown: `werkbrug serve` started, one person taken from referral to invoices and the
+    report with the README's commands alone, the whole serve stopped and started again after the trajectory's
+    start, billing's database server killed after its end, and afterwards, once more restarted, every record
+    where it was."""
+    from tests.integration.test_walkthrough import check_the_outcome, play
+
+    closed_2030 = {"WERKBRUG_REPORT_TODAY": "2031-02-01"}  # the walkthrough's dates are in 2030 (README)
+    code, _, err = await served.werkbrug("serve", "--detach", **closed_2030)
+    assert code == 0, err
+    env = {**served.env, "PYTHONPATH": str(ROOT)}
+    env.pop("WERKBRUG_ACTOR")  # every line of the walkthrough names who gives it
+
+    async def werkbrug(args: list[str]) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", *args, cwd=tmp_path, env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+        return proc.returncode, out.decode(), err.decode()
+
+    async def restart_parts(line: str) -> None:
+        if " trajectory start " in line:  # every service and database server stopped and started again
+            code, _, err = await served.werkbrug("stop")
+            assert code == 0, err
+            code, _, err = await served.werkbrug("serve", "--detach", **closed_2030)
+            assert code == 0, err
+        elif " trajectory end " in line:  # billing's database server killed while billing has work to do
+            database = served.state().database("billing")
+            os.kill(database.pid, signal.SIGKILL)
+
+            async def database_restarted():
+                now = served.state().database("billing")
+                return now if now.state == "running" and now.pid != database.pid else None
+
+            await wait_for(database_restarted, within=30, what="billing's database server restarted")
+
+    variables, said = await play(werkbrug, tmp_path, after=restart_parts)
+    check_the_outcome(variables, said)
+    log = served.layout.supervisor_log.read_text()
+    assert "billing database killed by SIGKILL" in log
+
+    status_before = next(out for line, out, _ in said if " status $REFERRAL" in line)
+    code, _, err = await served.werkbrug("stop")
+    assert code == 0, err
+    code, _, err = await served.werkbrug("serve", "--detach", **closed_2030)
+    assert code == 0, err
+    code, status_after, err = await werkbrug(["--as", "ops.joint", "status", variables["REFERRAL"]])
+    assert code == 0, err
+    assert status_after == status_before, "after a restart every record is where it was"
+    code, invoices, err = await werkbrug(["--as", "fin.heliomare", "invoices", "--referral", variables["REFERRAL"]])
+    assert code == 0 and invoices == next(out for line, out, _ in said if "invoices --referral" in line), err

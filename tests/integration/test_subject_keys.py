@@ -74,7 +74,7 @@ async def test_a_rectification_leaves_a_sent_copy_only_its_delivery_record_and_c
     await db.outbox.update_one({"_id": sent["_id"]}, {"$set": {"status": "sent", "retour": {"status": "accepted"}}})
     async with storage.unit_of_work() as uow:  # another message about her, not yet sent
         uow.emit(Outgoing(a_referral_registered(referral.id, family_name=referral.person.family_name),
-                          subject=referral.subject, correlation_id=referral.id))
+                          subject=referral.subject, correlation_id=referral.id, to="heliomare"))
         await uow.commit()
 
     async with storage.unit_of_work() as uow:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo import AsyncMongoClient
 
-from cli.render.access_document import render_access_document
+from cli.render.letters import Letterhead, request_letter
 from dev.scenario import play_all, until_status
 from shared.contracts.commands import (
     ChaseSubjectRequests,
@@ -98,12 +98,12 @@ async def test_access_returns_one_package_with_the_data_of_every_service_and_the
     offer_case = done["answers"]["offer"]["records"][0]["data"]
     assert offer_case["client"]["bsn"] == person.bsn
     info = {i["activity"]: i for a in done["answers"].values() for i in a["information"]}
-    referral_intake = info["urn:werkbrug:activity:werksaam:referral-intake:v1"]
+    referral_intake = info["urn:werkbrug:activity:werksaam:referral-intake:v2"]
     assert referral_intake["recipients"] == ["heliomare"] and referral_intake["retention"] == "P7Y"
-    assert info["urn:werkbrug:activity:heliomare:referral-registration:v1"]["source"] == "received from werksaam"
+    assert info["urn:werkbrug:activity:heliomare:referral-registration:v2"]["source"] == "received from werksaam"
 
-    html = render_access_document(done)
-    assert person.family_name in html and "Archiefwet" in html and "<script" not in html
+    letter = request_letter(done, "nl", Letterhead())  # the person's letter, from the package as the desk gets it
+    assert person.family_name in letter and "Archiefwet" in letter and done["request_id"] not in letter
 
 
 async def test_erasure_leaves_no_readable_personal_data_anywhere_except_what_the_law_keeps(
@@ -116,7 +116,7 @@ async def test_erasure_leaves_no_readable_personal_data_anywhere_except_what_the
                       "given_name": person.given_name}).encode()
     parking = services["offer"].topology.parking_queue("offer").name
     before = await queue_depth(amqp, parking)
-    await publish(amqp, settings, bad, "werksaam.referral.registered.v1", message_id=str(uuid.uuid4()))
+    await publish(amqp, settings, bad, "werksaam.heliomare.referral.registered.v2", message_id=str(uuid.uuid4()))
     await wait_for(lambda: _deeper(amqp, parking, before), what="the bad message parked")
 
     access = await request_until_done(client, person.bsn, Right.ACCESS)  # a copy of everything, at WerkSaam
@@ -168,7 +168,7 @@ async def test_erasure_leaves_no_readable_personal_data_anywhere_except_what_the
 
     # A message still in flight cannot bring the erased data back.
     late = Envelope.wrap(ReferralRegistered(**{**_registered(case), "referral_id": uuid.uuid4()}),
-                         source=Party.WERKSAAM, subject=subject, correlation_id=uuid.uuid4())
+                         source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject=subject, correlation_id=uuid.uuid4())
     late = late.model_copy(update={"time": datetime.now(UTC) - timedelta(minutes=5)})
     await publish(amqp, settings, late.model_dump_json().encode(), late.routing_key, message_id=str(late.id))
     await wait_for(lambda: _refused(services["offer"], late.id), what="the late message refused")
@@ -290,8 +290,15 @@ async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_h
         services, client, settings):
     [case] = await play_all(client, cases_for([("approve", "both", "running")], seed=761), seed=761)
     rid = uuid.UUID(case.referral_id)
-    before = {s: (await client.send(s, GetReferral(referral_id=rid, detail=True))).result
-              for s in ("offer", "trajectory")}
+
+    async def settled() -> dict | None:  # every message Heliomare sent about the case answered by now
+        views = {s: (await client.send(s, GetReferral(referral_id=rid, detail=True))).result
+                 for s in ("offer", "trajectory")}
+        waiting = [d for v in views.values() for d in v.get("deliveries", [])
+                   if d["expects_retour"] and not d["retour"]]
+        return None if waiting else views
+
+    before = await wait_for(settled, what="the retours to Heliomare's messages about the case")
 
     done = await request_until_done(client, case.command.bsn, Right.ERASURE, parties=[Party.WERKSAAM])
 
@@ -300,8 +307,9 @@ async def test_an_erasure_for_werksaam_only_is_carried_out_by_intake_alone_and_h
     assert by_party["werksaam"]["for_this_party"] and by_party["werksaam"]["did"].startswith("intake done")
     assert not by_party["heliomare"]["for_this_party"] and by_party["heliomare"]["services"] == []
     assert by_party["heliomare"]["did"].startswith("nothing")
-    # Heliomare's services did nothing: its case and trajectory are as they were and go on being processed.
-    await _received_by_heliomare(client, done["request_id"])
+    # Heliomare's services did nothing: never sent the request, its case and trajectory are as they were and go on
+    # being processed.
+    await _not_sent_to_heliomare(services, client, done["request_id"])
     for service, view in before.items():
         after = await client.send(service, GetReferral(referral_id=rid, detail=True))
         assert after.ok and after.result == view, service
@@ -327,7 +335,7 @@ async def test_an_objection_has_effect_only_at_werksaam_whose_public_task_it_con
     assert done["parties"] == ["werksaam"] and set(done["answers"]) == {"intake"}
     by_party = {p["party"]: p for p in done["by_party"]}
     assert "does not apply" in by_party["heliomare"]["did"]
-    await _received_by_heliomare(client, done["request_id"])
+    await _not_sent_to_heliomare(services, client, done["request_id"])
     subject = Pseudonymiser(settings.pseudonym_key.get_secret_value())(case.command.bsn)
     async with services["intake"].storage.unit_of_work() as uow:
         assert (await uow.subject_state(subject)).objected_since is not None
@@ -339,15 +347,17 @@ async def test_an_objection_has_effect_only_at_werksaam_whose_public_task_it_con
     assert started.ok, started.reasons  # Heliomare's own processing (6(1)(b)) goes on
 
 
-async def _received_by_heliomare(client, request_id: str) -> None:
-    """Wait until each Heliomare service has had the request message (its processing log records the receipt):
-    whatever the request could set off there has happened by then."""
-    async def received(service: str) -> bool:
-        reply = await client.send(service, ReadProcessingLog(correlation_id=uuid.UUID(request_id)))
-        return any(r["message_type"] == "subject-request.issued.v1" for r in reply.result or [])
-
+async def _not_sent_to_heliomare(services, client, request_id: str) -> None:
+    """A request for WerkSaam only is addressed to WerkSaam only (art 10.3): the coordinator sent Heliomare no
+    message about it, and no Heliomare service has a record of one."""
+    async with services["subject_rights"].storage.unit_of_work() as uow:
+        sent = await uow.deliveries(uuid.UUID(request_id))
+    assert {d["routing_key"] for d in sent if d["type"] == "subject-request.issued"} == {
+        "werksaam.werksaam.subject-request.issued.v2"}
     for service in ("offer", "trajectory", "billing"):
-        await wait_for(lambda s=service: received(s), within=30, what=f"{service} received the request")
+        reply = await client.send(service, ReadProcessingLog(correlation_id=uuid.UUID(request_id)))
+        records = reply.result or []
+        assert reply.ok and not any(r["message_type"] == "subject-request.issued.v2" for r in records), service
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -414,10 +424,10 @@ async def test_a_malformed_answer_is_dead_lettered_and_the_request_waits_for_a_g
     request_id = reply.result["request_id"]
     parking = services["subject_rights"].topology.parking_queue("subject_rights").name
     before = await queue_depth(amqp, parking)
-    bad = {"id": str(uuid.uuid4()), "type": "subject-request.answered", "version": 1, "source": "heliomare",
+    bad = {"id": str(uuid.uuid4()), "type": "subject-request.answered", "version": 2, "source": "heliomare",
            "time": datetime.now(UTC).isoformat(), "subject": reply.result["subject"], "correlation_id": request_id,
            "data": {"request_id": request_id, "right": "access", "service": "offer", "outcome": "maybe"}}
-    await publish(amqp, settings, json.dumps(bad).encode(), "heliomare.subject-request.answered.v1", bad["id"])
+    await publish(amqp, settings, json.dumps(bad).encode(), "heliomare.werksaam.subject-request.answered.v2", bad["id"])
     await wait_for(lambda: _deeper(amqp, parking, before), what="the malformed answer parked")
 
     async def completed():

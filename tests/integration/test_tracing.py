@@ -80,7 +80,7 @@ async def test_one_trace_per_referral_across_both_parties_without_personal_data(
     assert handled.kind == SpanKind.CONSUMER and handled.attributes["messaging.operation"] == "process"
     published = [s for s in in_trace if s.name.endswith(" publish")
                  and str(s.attributes.get("messaging.rabbitmq.destination.routing_key", "")).endswith(
-                     "quote.approved.v1")]
+                     "quote.approved.v2")]
     assert published and published[0].kind == SpanKind.PRODUCER
     assert handled.parent.span_id in {s.parent.span_id for s in published}  # both children of the create span
     # The trace is connected: every span but the root has its parent in the trace.

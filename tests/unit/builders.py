@@ -77,9 +77,13 @@ def a_quote_sent(referral_id: uuid.UUID, amount: str = "4800.00", sequence: int 
 
 
 def an_envelope(data: EventData, source: Party, subject: str | None = None,
-                correlation_id: uuid.UUID | None = None) -> Envelope:
+                correlation_id: uuid.UUID | None = None, to: str | None = None) -> Envelope:
+    """`data` from `source`, addressed `to` a party (default: the one other party it may go to; a broadcast or an
+    internal type: as Envelope.wrap addresses it)."""
     referral_id = getattr(data, "referral_id", None)
-    return Envelope.wrap(data, source=source, subject=subject,
+    if to is None and not (data.broadcast() or data.internal):
+        to = min(data.recipients_from(source) - {source}, default=source)
+    return Envelope.wrap(data, source=source, subject=subject, recipient=to,
                          correlation_id=correlation_id or referral_id or uuid.uuid4())
 
 
@@ -95,7 +99,7 @@ def raw_of(envelope: Envelope | dict[str, Any], *, routing_key: str | None = Non
         key = envelope.routing_key
     else:
         document = envelope
-        key = f"{document['source']}.{document['type']}.v{document['version']}"
+        key = f"{document['source']}.{document.get('recipient')}.{document['type']}.v{document['version']}"
     return RawMessage(
         body=json.dumps(document).encode() if body is None else body,
         headers=headers or {},

@@ -22,8 +22,8 @@ from shared.contracts.events import ReportPublished
 from shared.contracts.parties import Party
 from tests.asyncapi_parser import complaints, parse
 
-GRANTED = ["heliomare.report.published.v2", "heliomare.trajectory.ended.v1"]
-ANNOUNCED = ["werksaam.party.joined.v1", "werksaam.party.left.v1"]
+GRANTED = ["heliomare.all.report.published.v3", "heliomare.werksaam.trajectory.ended.v2"]
+ANNOUNCED = ["werksaam.all.party.joined.v2", "werksaam.all.party.left.v2"]
 
 
 def settings(namespace: str = "werkbrug", url: str | None = None) -> Settings:
@@ -54,7 +54,7 @@ def test_every_asyncapi_document_passes_the_official_parser_without_an_error_war
     partner = written(tmp_path, "partner-monitor", partner_asyncapi(settings(), an_addendum()))
     over_tls = written(tmp_path, "partner-over-tls", partner_asyncapi(
         settings("coop-b", "amqps://werkbrug-admin:secret@broker.example.nl:5671/?cafile=/etc/ca.pem"),
-        an_addendum("regiomon", topics=["heliomare.report.published.v2"])))
+        an_addendum("regiomon", topics=["heliomare.all.report.published.v3"])))
 
     verdicts = parse([*committed, *fresh, partner, over_tls])
 

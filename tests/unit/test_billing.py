@@ -319,3 +319,34 @@ async def test_numbers_are_gap_free_per_year_across_trajectories_and_a_refusal_u
     total = {c.referral_id: sum((i.amount_excl_vat for i in billing.invoices() if i.referral_id == c.referral_id),
                                 Decimal(0)) for c in (first, second)}
     assert total == {first.referral_id: Decimal("2000.00"), second.referral_id: Decimal("800.00")}
+
+
+async def test_the_invoices_of_one_referral_are_its_trajectorys_alone_and_the_read_names_only_its_person():
+    from shared.contracts.commands import ListInvoices
+    from tests.staff import TEST_STAFF
+
+    d = billing_definition(Settings())
+    store = MemoryStore(d.party, d.repositories)
+    pipeline = Pipeline(d, store.unit_of_work, RecordingDeadLetters(), TracerProvider().get_tracer("t"), 64 * 1024,
+                        staff=TEST_STAFF[Party.HELIOMARE])
+    other_subject = "psn_" + "c" * 26
+    first, second = commission_with((A, "1000.00"), (F, "1000.00")), commission_with((A, "800.00"))
+    for data, subject in ((first, SUBJECT), (start_of(first), SUBJECT), (second, other_subject),
+                          (start_of(second), other_subject), (end_of(first), SUBJECT)):  # numbers interleave
+        outcome = await pipeline.handle_event(raw_of(an_envelope(data, Party.HELIOMARE, subject=subject)))
+        assert outcome.status == "accepted"
+
+    async def listed(referral_id) -> list[dict]:
+        query = ListInvoices(referral_id=referral_id, actor="fin.heliomare")
+        answer = await pipeline.handle_command(query.model_dump_json().encode(), user_id=Party.HELIOMARE.value)
+        assert answer["ok"], answer
+        return answer["result"]
+
+    rows = await listed(first.referral_id)
+    assert [(r["number"], r["moment"]) for r in rows] == [("2027-000001", "advance"), ("2027-000003", "afterwards")]
+    assert {(r["referral_id"], r["trajectory_id"]) for r in rows} == {
+        (str(first.referral_id), str(trajectory_id_for(first.referral_id, first.quote_id)))}
+    [read] = [r for r in store.processing_log if r.message_type == "query:list_invoices"]
+    assert read.subject == SUBJECT, "the processing log names the one person whose invoices were read"
+    assert await listed(uuid.uuid4()) == []
+    assert len(await listed(None)) == 3

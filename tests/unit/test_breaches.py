@@ -192,7 +192,7 @@ async def test_heliomares_report_is_sent_with_its_subjects_and_each_is_named_in_
     assert BreachReported.model_validate(sent.data).affected_subjects == SUBJECTS
     logged = [r for r in offer.store.processing_log if r.operation == "offer.report_breach"]
     assert sorted(r.subject for r in logged) == SUBJECTS
-    assert {r.activity_id for r in logged} == {"urn:werkbrug:activity:heliomare:breach-notification:v1"}
+    assert {r.activity_id for r in logged} == {"urn:werkbrug:activity:heliomare:breach-notification:v2"}
 
 
 async def test_a_breach_is_reported_even_when_an_affected_subjects_processing_is_restricted(offer):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
 from shared.contracts.commands import CommandResult, DecideQuote
-from shared.contracts.envelope import Envelope, all_event_specs, known_versions, lookup, routing_key_for
+from shared.contracts.envelope import Envelope, all_event_specs, event, known_versions, lookup, routing_key_for
 from shared.contracts.events import (
     InvoiceMoment,
     InvoiceTranche,
+    PartyJoined,
     QuoteApproved,
     QuoteRejected,
     QuoteSent,
@@ -22,7 +24,7 @@ from shared.contracts.events import (
     ReferralRegistered,
     Retour,
 )
-from shared.contracts.parties import LEGAL_BASIS, Party
+from shared.contracts.parties import Party, Role, load_parties
 from shared.contracts.reasons import Reason, ReasonCode, Refusal, reasons_from_validation_error
 from tests.unit.builders import (
     VALID_BSN,
@@ -84,7 +86,7 @@ def test_envelope_accepts_a_pseudonym_subject_or_none():
     assert Envelope.model_validate(envelope_document(subject=None)).subject is None
 
 
-@pytest.mark.parametrize("type_", ["Referral.registered", "referral", "referral.registered.v1", "referral_x.y",
+@pytest.mark.parametrize("type_", ["Referral.registered", "referral", "referral.registered.v2", "referral_x.y",
                                    "1referral.registered", ""])
 def test_envelope_type_must_be_subject_dot_event(type_):
     with pytest.raises(ValidationError):
@@ -105,19 +107,21 @@ def test_envelope_version_is_bounded(version):
 
 def test_envelope_wrap_refuses_a_source_party_not_allowed_for_the_type():
     with pytest.raises(ValueError, match="may not send"):
-        Envelope.wrap(a_referral_registered(), source=Party.HELIOMARE, subject=SUBJECT,
+        Envelope.wrap(a_referral_registered(), source=Party.HELIOMARE, recipient=Party.WERKSAAM, subject=SUBJECT,
                       correlation_id=uuid.uuid4())
     with pytest.raises(ValueError, match="may not send"):
-        Envelope.wrap(a_quote_sent(uuid.uuid4()), source=Party.WERKSAAM, subject=SUBJECT,
+        Envelope.wrap(a_quote_sent(uuid.uuid4()), source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject=SUBJECT,
                       correlation_id=uuid.uuid4())
 
 
 def test_envelope_wrap_fills_identity_type_and_time():
     causation = uuid.uuid4()
     data = a_referral_registered()
-    env = Envelope.wrap(data, source=Party.WERKSAAM, subject=SUBJECT, correlation_id=data.referral_id,
-                        causation_id=causation)
-    assert (env.type, env.version, env.source) == ("referral.registered", 1, Party.WERKSAAM)
+    env = Envelope.wrap(data, source=Party.WERKSAAM, recipient=Party.HELIOMARE, subject=SUBJECT,
+                        correlation_id=data.referral_id, causation_id=causation)
+    assert (env.type, env.version, env.source, env.recipient) == ("referral.registered", 2, Party.WERKSAAM,
+                                                                  "heliomare")
+    assert env.routing_key == "werksaam.heliomare.referral.registered.v2"
     assert env.correlation_id == data.referral_id and env.causation_id == causation
     assert env.time.tzinfo is not None
     assert env.data["referral_id"] == str(data.referral_id)
@@ -142,7 +146,7 @@ def test_every_event_model_forbids_unknown_fields(spec):
         a_quote_sent(uuid.uuid4()),
         QuoteApproved(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(), approved_amount=Decimal("10.00")),
         QuoteRejected(referral_id=uuid.uuid4(), quote_id=uuid.uuid4(), reason="amount_too_high"),
-        Retour(about_event_id=uuid.uuid4(), about_type="referral.registered", about_version=1, status="accepted"),
+        Retour(about_event_id=uuid.uuid4(), about_type="referral.registered", about_version=2, status="accepted"),
     ],
     ids=lambda d: d.event_type,
 )
@@ -215,43 +219,79 @@ def test_quote_sent_needs_at_least_one_tranche():
 
 def test_routing_key_names_party_subject_event_and_version():
     env = an_envelope(a_referral_registered(), Party.WERKSAAM, subject=SUBJECT)
-    assert env.routing_key == "werksaam.referral.registered.v1"
+    assert env.routing_key == "werksaam.heliomare.referral.registered.v2"
     env = an_envelope(a_quote_sent(uuid.uuid4()), Party.HELIOMARE, subject=SUBJECT)
-    assert env.routing_key == "heliomare.quote.sent.v1"
+    assert env.routing_key == "heliomare.werksaam.quote.sent.v2"
 
 
 def test_retour_routing_key_names_what_it_answers():
-    retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.registered", about_version=1,
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.registered", about_version=2,
                     status="accepted")
     env = an_envelope(retour, Party.HELIOMARE)
-    assert env.routing_key == "heliomare.retour.referral-registered.v1"
-    assert routing_key_for(Party.WERKSAAM, "retour.issued", 1, {"about_type": "quote.sent"}) == \
-        "werksaam.retour.quote-sent.v1"
+    assert env.routing_key == "heliomare.werksaam.retour.referral-registered.v2"
+    assert routing_key_for(Party.WERKSAAM, Party.HELIOMARE, "retour.issued", 2, {"about_type": "quote.sent"}) == \
+        "werksaam.heliomare.retour.quote-sent.v2"
 
 
-def test_retour_binding_collects_every_partys_answers_to_one_type():
-    assert Retour.binding_for(ReferralAccepted) == "*.retour.referral-accepted.v1"
-    assert Retour.binding_for(ReferralRegistered) == "*.retour.referral-registered.v1"
+def test_retour_binding_collects_every_partys_answers_to_one_partys_events_of_one_type():
+    assert Retour.binding_for(ReferralAccepted, "heliomare") == "*.heliomare.retour.referral-accepted.v2"
+    assert Retour.binding_for(ReferralRegistered, "werksaam") == "*.werksaam.retour.referral-registered.v2"
 
 
 def test_routing_key_of_an_unknown_type_uses_the_type_itself():
-    assert routing_key_for("werksaam", "referral.exploded", 3, {}) == "werksaam.referral.exploded.v3"
+    assert routing_key_for("werksaam", "heliomare", "referral.exploded", 3, {}) == \
+        "werksaam.heliomare.referral.exploded.v3"
 
 
-def test_registry_lists_each_type_with_its_permitted_sources():
-    spec = lookup("referral.registered", 1)
+def test_registry_lists_each_type_with_the_roles_that_send_it_and_the_parties_holding_them():
+    spec = lookup("referral.registered", 2)
     assert spec is not None and spec.model is ReferralRegistered
+    assert spec.sent_by == frozenset({Role.COMMISSIONER}) and spec.model.sent_to == frozenset({Role.PROVIDER})
     assert spec.sources == frozenset({Party.WERKSAAM})
-    assert spec.routing_keys() == ["werksaam.referral.registered.v1"]
-    assert lookup("quote.sent", 1).sources == frozenset({Party.HELIOMARE})
-    assert lookup("retour.issued", 1).sources == frozenset(Party)
-    assert lookup("referral.registered", 2) is None
-    assert known_versions("referral.registered") == [1]
+    assert spec.routing_keys() == ["werksaam.heliomare.referral.registered.v2"]
+    assert lookup("quote.sent", 2).routing_keys() == ["heliomare.werksaam.quote.sent.v2"]
+    assert lookup("retour.issued", 2).sources == frozenset(Party)
+    assert lookup("party.joined", 2).sent_by == frozenset({Role.COORDINATOR})
+    assert lookup("party.joined", 2).routing_keys() == ["werksaam.all.party.joined.v2"]
+    assert lookup("trajectory.commissioned", 2).routing_keys() == ["heliomare.heliomare.trajectory.commissioned.v2"]
+    assert lookup("subject-request.issued", 2).routing_keys() == [
+        "werksaam.heliomare.subject-request.issued.v2", "werksaam.werksaam.subject-request.issued.v2"]
+    assert lookup("referral.registered", 1) is None
+    assert known_versions("referral.registered") == [2]
     assert known_versions("referral.exploded") == []
 
 
+def test_every_event_type_names_roles_and_never_a_party():
+    for spec in all_event_specs():
+        assert spec.sent_by and all(type(role) is Role for role in spec.sent_by | spec.model.sent_to), spec.event_type
+        assert Role.READER not in spec.sent_by, spec.event_type  # a reader sends nothing
+    with pytest.raises(TypeError, match="roles"):
+        event("person.named", 1, sent_by={Party.WERKSAAM}, sent_to={Role.PROVIDER})
+    with pytest.raises(TypeError, match="roles"):
+        event("person.named", 1, sent_by={Role.COMMISSIONER}, sent_to={Party.HELIOMARE})
+
+
+def test_an_envelope_is_addressed_only_as_its_type_allows():
+    data = a_referral_registered()
+    wrap = functools.partial(Envelope.wrap, data, source=Party.WERKSAAM, subject=SUBJECT,
+                             correlation_id=data.referral_id)
+    for wrong in ("werksaam", "all", "nobody", None):  # not a provider, a broadcast, no party, not addressed
+        with pytest.raises(ValueError, match="may not be addressed"):
+            wrap(recipient=wrong)
+    joined = PartyJoined(addendum_id=uuid.uuid4(), partner="monitor", legal_basis="GDPR 6(1)(e)", purpose="Figures.",
+                         topics=["heliomare.all.report.published.v3"], effective_from=date(2027, 1, 1))
+    announcement = Envelope.wrap(joined, source=Party.WERKSAAM, subject=None, correlation_id=joined.addendum_id)
+    assert announcement.recipient == "all" and announcement.routing_key == "werksaam.all.party.joined.v2"
+    with pytest.raises(ValueError, match="may not be addressed"):  # a broadcast is addressed to all, not one party
+        Envelope.wrap(joined, source=Party.WERKSAAM, subject=None, correlation_id=joined.addendum_id,
+                      recipient="heliomare")
+
+
 def test_each_party_has_a_legal_basis():
-    assert set(LEGAL_BASIS) == set(Party)
+    parties = load_parties()
+    assert {p.value for p in Party} <= set(parties.ids())
+    assert {p: parties.legal_basis(p).value for p in Party} == {"werksaam": "GDPR 6(1)(e)",
+                                                                "heliomare": "GDPR 6(1)(b)"}
 
 
 # -- reason codes -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def store() -> MemoryStore:
 
 
 async def add_case(store: MemoryStore) -> Case:
-    case = Case.register(a_referral_registered(), SUBJECT)
+    case = Case.register(a_referral_registered(), SUBJECT, commissioner="werksaam")
     async with store.unit_of_work() as uow:
         uow.cases.add(case)
         await uow.commit()

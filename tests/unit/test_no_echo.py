@@ -112,13 +112,13 @@ def _name_as_a_value() -> RawMessage:
 def _name_as_the_event_type() -> RawMessage:
     document = _registration()
     document["type"] = f"{NAME}.born"
-    return raw_of(document, routing_key="werksaam.referral.registered.v1")  # the only keys that reach a queue
+    return raw_of(document, routing_key="werksaam.heliomare.referral.registered.v2")  # the only keys that reach a queue
 
 
 def _name_as_an_unknown_version() -> RawMessage:
     document = _registration()
     document["version"] = 7
-    return raw_of(document, routing_key="werksaam.referral.registered.v1")
+    return raw_of(document, routing_key="werksaam.heliomare.referral.registered.v2")
 
 
 def _name_as_the_message_id() -> RawMessage:
@@ -132,15 +132,15 @@ def _name_in_headers_and_correlation() -> RawMessage:
 
 
 def _name_in_a_retours_nested_reason() -> RawMessage:
-    retour = Retour(about_event_id=uuid.uuid4(), about_type="quote.sent", about_version=1, status="rejected",
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="quote.sent", about_version=2, status="rejected",
                     reasons=[Reason(code=ReasonCode.INVALID_VALUE)])
     document = an_envelope(retour, Party.WERKSAAM).model_dump(mode="json")
     document["data"]["reasons"][0][NAME] = NAME
-    return raw_of(document, routing_key="werksaam.retour.quote-sent.v1")
+    return raw_of(document, routing_key="werksaam.heliomare.retour.quote-sent.v2")
 
 
 def _not_json_naming_the_person() -> RawMessage:
-    return RawMessage(f'{{"{NAME}": '.encode(), {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    return RawMessage(f'{{"{NAME}": '.encode(), {}, "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4()))
 
 
 REFUSED_MESSAGES = [
@@ -187,7 +187,7 @@ async def test_an_unregistered_type_is_refused_without_naming_it(offer):
         (ReasonCode.UNKNOWN_EVENT_TYPE, "type", "not a registered type")]
     version = await offer.event(_name_as_an_unknown_version())
     assert [(r.code, r.field) for r in version.reasons] == [(ReasonCode.UNSUPPORTED_VERSION, "version")]
-    assert version.reasons[0].detail == "referral.registered supports v1"
+    assert version.reasons[0].detail == "referral.registered supports v2"
 
 
 COMMANDS = [
@@ -227,7 +227,7 @@ async def test_a_retours_reasons_are_kept_as_codes_and_contract_paths_only(offer
     quote = given_by_staff(offer.staff, a_send_quote(referral.referral_id))
     assert (await offer.command(quote.model_dump_json().encode()))["ok"]
     [quote_sent] = [e for e in offer.store.outbox if e.type == "quote.sent"]
-    retour = Retour(about_event_id=quote_sent.id, about_type="quote.sent", about_version=1, status="rejected",
+    retour = Retour(about_event_id=quote_sent.id, about_type="quote.sent", about_version=2, status="rejected",
                     reasons=[Reason(code=ReasonCode.INVALID_VALUE, field=f"{NAME}.amount", detail=NAME)])
     outcome = await offer.event(raw_of(an_envelope(retour, Party.WERKSAAM, correlation_id=referral.referral_id)))
     assert outcome.status == "accepted"
@@ -260,7 +260,7 @@ def test_an_id_from_a_message_is_logged_only_when_it_is_an_id():
 def test_repeat_deliveries_and_consumer_spans_show_no_made_up_ids(caplog):
     caplog.set_level(logging.INFO)
     pika = SimpleNamespace(redelivered=True, headers={"x-delivery-count": NAME}, message_id=NAME,
-                           correlation_id=NAME, routing_key="werksaam.referral.registered.v1", delivery_tag=1,
+                           correlation_id=NAME, routing_key="werksaam.heliomare.referral.registered.v2", delivery_tag=1,
                            exchange="werkbrug.events")
     msg = SimpleNamespace(raw_message=pika, message_id=NAME, correlation_id=NAME, body=b"{}")
     _log_repeat("offer", msg, "duplicate")

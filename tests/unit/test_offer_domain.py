@@ -28,7 +28,7 @@ SUBJECT = pseudonymise(VALID_BSN)
 
 
 def a_case() -> Case:
-    return Case.register(a_referral_registered(), SUBJECT)
+    return Case.register(a_referral_registered(), SUBJECT, commissioner="werksaam")
 
 
 def accepted() -> Case:
@@ -54,7 +54,7 @@ def codes_of(info: pytest.ExceptionInfo[Refusal]) -> list[ReasonCode]:
 
 def test_a_registered_referral_becomes_a_case_under_the_shared_referral_id():
     event = a_referral_registered()
-    case = Case.register(event, SUBJECT)
+    case = Case.register(event, SUBJECT, commissioner="werksaam")
     assert case.id == event.referral_id
     assert case.status == CaseStatus.REGISTERED
     assert case.subject == SUBJECT

@@ -124,11 +124,11 @@ async def test_a_valid_referral_registration_creates_the_case_and_answers_accept
     assert case.status == CaseStatus.REGISTERED and case.subject == SUBJECT
     [retour_env] = offer.store.retours_sent
     assert retour_env.source == Party.HELIOMARE
-    assert retour_env.routing_key == "heliomare.retour.referral-registered.v1"
+    assert retour_env.routing_key == "heliomare.werksaam.retour.referral-registered.v2"
     assert retour_env.causation_id == env.id and retour_env.correlation_id == env.correlation_id
     assert retour_env.subject == SUBJECT
     retour = Retour.model_validate(retour_env.data)
-    assert (retour.about_event_id, retour.about_type, retour.about_version) == (env.id, "referral.registered", 1)
+    assert (retour.about_event_id, retour.about_type, retour.about_version) == (env.id, "referral.registered", 2)
     assert retour.status == "accepted" and retour.reasons == []
     assert offer.dead_letters.letters == []
     assert offer.store.inbox[str(env.id)].kind == "event"
@@ -167,15 +167,15 @@ async def test_a_second_registration_of_the_same_referral_is_refused_as_duplicat
 
 
 def _malformed_json() -> RawMessage:
-    return RawMessage(b'{"id": "x", "type": ', {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    return RawMessage(b'{"id": "x", "type": ', {}, "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4()))
 
 
 def _not_utf8() -> RawMessage:
-    return RawMessage(b"\xff\xfe{}", {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    return RawMessage(b"\xff\xfe{}", {}, "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4()))
 
 
 def _not_an_object() -> RawMessage:
-    return RawMessage(b"[1, 2, 3]", {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    return RawMessage(b"[1, 2, 3]", {}, "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4()))
 
 
 def _oversized() -> RawMessage:
@@ -214,17 +214,17 @@ def _unknown_event_type() -> RawMessage:
 def _type_not_consumed_here() -> RawMessage:
     """A known type that offer does not consume (referral.accepted is intake's)."""
     env = an_envelope(ReferralAccepted(referral_id=uuid.uuid4()), Party.HELIOMARE, subject=SUBJECT)
-    return raw_of(env, routing_key="werksaam.referral.accepted.v1")
+    return raw_of(env, routing_key="werksaam.heliomare.referral.accepted.v2")
 
 
 def _unsupported_version() -> RawMessage:
-    document = {**registration().model_dump(mode="json"), "version": 2}
-    return raw_of(document, routing_key="werksaam.referral.registered.v1")
+    document = {**registration().model_dump(mode="json"), "version": 1}  # before messages were addressed
+    return raw_of(document, routing_key="werksaam.heliomare.referral.registered.v1")
 
 
 def _source_not_permitted() -> RawMessage:
     document = {**registration().model_dump(mode="json"), "source": "heliomare"}
-    return raw_of(document, routing_key="werksaam.referral.registered.v1")
+    return raw_of(document, routing_key="werksaam.heliomare.referral.registered.v2")
 
 
 def _message_id_mismatch() -> RawMessage:
@@ -245,7 +245,7 @@ def _publisher_unidentified() -> RawMessage:
 
 
 def _routing_key_mismatch() -> RawMessage:
-    return raw_of(registration(), routing_key="werksaam.quote.approved.v1")
+    return raw_of(registration(), routing_key="werksaam.heliomare.quote.approved.v2")
 
 
 CONTRACT_CASES = [
@@ -309,9 +309,9 @@ async def test_the_claimed_sender_of_a_broken_message_gets_a_rejected_retour(off
     retour = Retour.model_validate(retour_env.data)
     assert retour.status == "rejected"
     assert [r.code for r in retour.reasons] == [code]
-    _party, subject, event, version = raw.routing_key.split(".")
+    sender, _recipient, subject, event, version = raw.routing_key.split(".")
     assert (retour.about_type, retour.about_version) == (f"{subject}.{event}", int(version[1:]))
-    assert retour_env.routing_key == f"heliomare.retour.{subject}-{event}.{version}"
+    assert retour_env.routing_key == f"heliomare.{sender}.retour.{subject}-{event}.v2"
     assert retour_env.subject is None
     expected_about = uuid.UUID(raw.message_id) if raw.message_id else None
     assert retour.about_event_id == expected_about
@@ -340,7 +340,7 @@ async def test_a_broken_message_on_a_routing_key_naming_no_party_gets_no_retour(
 
 
 async def test_a_broken_retour_is_dead_lettered_but_never_answered(offer):
-    raw = RawMessage(b"{", {}, "werksaam.retour.referral-accepted.v1", str(uuid.uuid4()))
+    raw = RawMessage(b"{", {}, "werksaam.heliomare.retour.referral-accepted.v2", str(uuid.uuid4()))
     outcome = await offer.pipeline.handle_event(raw)
     assert [r.code for r in outcome.reasons] == [ReasonCode.MALFORMED_JSON]
     assert offer.store.outbox == []
@@ -366,7 +366,7 @@ async def test_the_dead_letter_reasons_never_quote_the_message(offer):
 
 @pytest.mark.parametrize("body", [b"[" * 15000, b'{"id": ' + b"1" * 5000 + b"}"], ids=["deep-nesting", "huge-int"])
 async def test_pathological_json_is_dead_lettered_as_malformed(offer, body):
-    raw = RawMessage(body, {}, "werksaam.referral.registered.v1", str(uuid.uuid4()))
+    raw = RawMessage(body, {}, "werksaam.heliomare.referral.registered.v2", str(uuid.uuid4()))
     outcome = await offer.pipeline.handle_event(raw)
     assert [r.code for r in outcome.reasons] == [ReasonCode.MALFORMED_JSON]
 
@@ -453,7 +453,7 @@ async def test_a_rejection_allows_a_second_quote_with_sequence_two(offer):
 async def test_a_retour_to_our_event_is_recorded_and_not_answered(offer):
     referral_id = await registered_case(offer)
     [accepted_env] = offer.store.outbox_of("referral.accepted")
-    retour = Retour(about_event_id=accepted_env.id, about_type="referral.accepted", about_version=1,
+    retour = Retour(about_event_id=accepted_env.id, about_type="referral.accepted", about_version=2,
                     status="accepted")
     env = an_envelope(retour, Party.WERKSAAM, subject=SUBJECT, correlation_id=referral_id)
     outbox_before = len(offer.store.outbox)
@@ -519,7 +519,7 @@ async def test_a_rejection_with_other_reasons_after_a_rejection_is_refused(offer
 
 
 async def test_a_retour_about_something_we_never_sent_is_parked(offer):
-    retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.accepted", about_version=1,
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="referral.accepted", about_version=2,
                     status="rejected", reasons=[])
     env = an_envelope(retour, Party.WERKSAAM)
     outcome = await offer.pipeline.handle_event(raw_of(env))
@@ -641,7 +641,7 @@ async def test_an_accepted_referral_emits_referral_accepted_in_its_lifecycle(off
     reply = await offer.command(DecideReferral(referral_id=referral_id, accept=True))
     assert reply["result"]["status"] == "accepted"
     [env] = offer.store.outbox_of("referral.accepted")
-    assert env.routing_key == "heliomare.referral.accepted.v1"
+    assert env.routing_key == "heliomare.werksaam.referral.accepted.v2"
     assert env.correlation_id == referral_id and env.subject == SUBJECT
     assert ReferralAccepted.model_validate(env.data).referral_id == referral_id
 
@@ -696,7 +696,7 @@ async def test_a_submitted_referral_is_registered_and_emitted(intake):
     reply = await intake.command(a_submit_referral())
     assert reply["ok"] is True, reply["reasons"]
     [env] = intake.store.outbox
-    assert env.routing_key == "werksaam.referral.registered.v1"
+    assert env.routing_key == "werksaam.heliomare.referral.registered.v2"
     assert env.subject == SUBJECT
     assert ReferralRegistered.model_validate(env.data).referral_id == uuid.UUID(reply["result"]["referral_id"])
 
@@ -723,7 +723,7 @@ async def test_a_quote_reaching_intake_is_recorded_and_can_be_approved(intake):
     assert decided["ok"] and decided["result"]["status"] == "quote_approved"
     [approved] = intake.store.outbox_of("quote.approved")
     assert approved.data["approved_amount"] == "4800.00"
-    assert approved.routing_key == "werksaam.quote.approved.v1"
+    assert approved.routing_key == "werksaam.heliomare.quote.approved.v2"
 
 
 async def test_a_quote_for_an_unknown_referral_reaching_intake_is_rejected(intake):
@@ -731,7 +731,7 @@ async def test_a_quote_for_an_unknown_referral_reaching_intake_is_rejected(intak
     outcome = await intake.pipeline.handle_event(raw_of(an_envelope(quote, Party.HELIOMARE, subject=SUBJECT)))
     assert [r.code for r in outcome.reasons] == [ReasonCode.UNKNOWN_REFERRAL]
     [retour_env] = intake.store.retours_sent
-    assert retour_env.routing_key == "werksaam.retour.quote-sent.v1"
+    assert retour_env.routing_key == "werksaam.heliomare.retour.quote-sent.v2"
 
 
 async def test_a_duplicate_submission_through_the_pipeline_emits_nothing(intake):
@@ -758,8 +758,8 @@ async def test_an_event_between_services_of_one_party_is_handled_without_a_retou
 
     # A register in which a WerkSaam activity receives a WerkSaam event (as a later service will).
     register = load_register()
-    intake_activity = register.get("urn:werkbrug:activity:werksaam:referral-intake:v1")
-    widened = intake_activity.model_copy(update={"receives": (*intake_activity.receives, "referral.registered.v1")})
+    intake_activity = register.get("urn:werkbrug:activity:werksaam:referral-intake:v2")
+    widened = intake_activity.model_copy(update={"receives": (*intake_activity.receives, "referral.registered.v2")})
     widened_register = register.model_copy(update={"activity": tuple(
         widened if a.id == widened.id else a for a in register.activity)})
     for module in (definition_module, pipeline_module):
@@ -871,7 +871,7 @@ async def test_a_dead_letter_key_names_message_id_and_body_together():
 
 async def test_our_own_partys_retour_to_an_answer_another_service_of_each_party_sends_is_no_concern_of_ours(offer):
     """Retours to subject-request.answered reach every service that sends one, whoever answered whom."""
-    retour = Retour(about_event_id=uuid.uuid4(), about_type="subject-request.answered", about_version=1,
+    retour = Retour(about_event_id=uuid.uuid4(), about_type="subject-request.answered", about_version=2,
                     status="accepted")
     outcome = await offer.pipeline.handle_event(raw_of(an_envelope(retour, Party.HELIOMARE)))
     assert outcome.status == "accepted"

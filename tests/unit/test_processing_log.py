@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.contracts.commands import GetReferral, ReadProcessingLog
 from shared.contracts.envelope import EventData, all_event_specs, event
 from shared.contracts.events import QuoteSent, ReferralRegistered
-from shared.contracts.parties import Party
+from shared.contracts.parties import Party, Role
 from shared.messaging.definition import ServiceDefinition
 from shared.messaging.pipeline import Pipeline
 from shared.privacy.register import REGISTER_PATH, Register, UnregisteredProcessing, load_register, performs
@@ -31,7 +31,7 @@ from tests.unit.fakes import RecordingDeadLetters
 SUBJECT = pseudonymise(VALID_BSN)
 PROVIDER = TracerProvider()
 TRACER = PROVIDER.get_tracer("t")
-REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v1"
+REGISTRATION = "urn:werkbrug:activity:heliomare:referral-registration:v2"
 _ = PSEUDONYM_KEY
 
 
@@ -64,8 +64,8 @@ def test_the_register_loads_and_every_activity_names_its_partys_legal_basis():
 def test_every_event_types_fields_are_exactly_its_allow_list_in_the_register():
     register = load_register()
     assert set(ReferralRegistered.model_fields) == set(register.allowed_fields(Party.WERKSAAM,
-                                                                               "referral.registered.v1"))
-    assert set(QuoteSent.model_fields) == set(register.allowed_fields(Party.HELIOMARE, "quote.sent.v1"))
+                                                                               "referral.registered.v2"))
+    assert set(QuoteSent.model_fields) == set(register.allowed_fields(Party.HELIOMARE, "quote.sent.v2"))
     for spec in all_event_specs():  # what a service checks at start-up, for every event type there is
         register.check_fields(f"{spec.event_type}.v{spec.version}", spec.model.model_fields, spec.sources)
 
@@ -85,7 +85,7 @@ def _sending(model) -> ServiceDefinition:
 
 
 def test_a_service_sending_an_event_type_the_register_does_not_grant_does_not_start(scratch_event_types):
-    @event("person.gossiped", 1, sources={Party.WERKSAAM})
+    @event("person.gossiped", 1, sent_by={Role.COMMISSIONER}, sent_to={Role.PROVIDER})
     class PersonGossiped(EventData):
         rumour: str
 
@@ -96,10 +96,10 @@ def test_a_service_sending_an_event_type_the_register_does_not_grant_does_not_st
 def test_a_service_sending_an_event_type_with_a_field_beyond_its_allow_list_does_not_start(monkeypatch,
                                                                                            scratch_event_types):
     register = load_register()
-    activity = register.sender_of(Party.WERKSAAM, "referral.registered.v1")
-    grant = activity.grant("referral.registered.v1")
+    activity = register.sender_of(Party.WERKSAAM, "referral.registered.v2")
+    grant = activity.grant("referral.registered.v2")
     # Pretend a second version of the event is registered with the same allow-list...
-    v2 = grant.model_copy(update={"message": "referral.registered.v2"})
+    v2 = grant.model_copy(update={"message": "referral.registered.v3"})
     widened = activity.model_copy(update={"sends": (*activity.sends, v2)})
     patched = register.model_copy(update={"activity": tuple(widened if a.id == activity.id else a
                                                              for a in register.activity)})
@@ -108,7 +108,7 @@ def test_a_service_sending_an_event_type_with_a_field_beyond_its_allow_list_does
     monkeypatch.setattr(definition_module, "load_register", lambda: patched)
 
     # ...and a model that adds a field the register does not allow.
-    @event("referral.registered", 2, sources={Party.WERKSAAM})
+    @event("referral.registered", 3, sent_by={Role.COMMISSIONER}, sent_to={Role.PROVIDER})
     class Wider(EventData):
         referral_id: uuid.UUID
         religion: str
@@ -158,7 +158,7 @@ def test_a_handler_declaring_an_unregistered_activity_is_refused_at_start_up():
 
 
 def test_a_handler_declaring_another_partys_activity_is_refused_at_start_up():
-    @performs("urn:werkbrug:activity:werksaam:referral-intake:v1")
+    @performs("urn:werkbrug:activity:werksaam:referral-intake:v2")
     async def borrowed(event, uow):
         return None
 
@@ -170,14 +170,14 @@ def test_a_handler_declaring_another_partys_activity_is_refused_at_start_up():
 
 
 def test_a_handler_for_a_message_its_activity_does_not_receive_is_refused_at_start_up():
-    @performs("urn:werkbrug:activity:heliomare:quote:v2")  # registered, but it does not receive referrals
+    @performs("urn:werkbrug:activity:heliomare:quote:v3")  # registered, but it does not receive referrals
     async def wrong_activity(event, uow):
         return None
 
     definition = offer_definition()
     broken = dataclasses.replace(definition, event_handlers={**definition.event_handlers,
                                                               ReferralRegistered: wrong_activity})
-    with pytest.raises(UnregisteredProcessing, match=r"does not receive referral\.registered\.v1"):
+    with pytest.raises(UnregisteredProcessing, match=r"does not receive referral\.registered\.v2"):
         pipeline_for(broken)
 
 
@@ -186,7 +186,7 @@ def test_a_service_emitting_an_event_its_party_may_not_send_is_refused_at_start_
 
     definition = offer_definition()
     broken = dataclasses.replace(definition, emits=(*definition.emits, QuoteApproved))
-    with pytest.raises(UnregisteredProcessing, match=r"no activity of heliomare may send quote\.approved\.v1"):
+    with pytest.raises(UnregisteredProcessing, match=r"no activity of heliomare may send quote\.approved\.v2"):
         pipeline_for(broken)
 
 
@@ -203,7 +203,7 @@ async def test_a_handled_event_writes_one_record_per_subject_in_its_transaction_
     assert outcome.status == "accepted"
     [record] = store.processing_log
     assert record.subject == SUBJECT and "bsn" not in json.dumps(record.model_dump(mode="json"))
-    assert record.activity_id == REGISTRATION and record.activity_version == 1
+    assert record.activity_id == REGISTRATION and record.activity_version == 2
     assert record.legal_basis == "GDPR 6(1)(b)" and record.party == Party.HELIOMARE
     assert record.operation == "offer.on_referral_registered" and record.status == "ok"
     assert record.message_id == str(env.id) and record.correlation_id == env.correlation_id
@@ -396,5 +396,5 @@ def test_a_record_written_before_kinds_reads_as_a_change_or_a_read():
            "service": "offer", "operation": "offer.get_referral", "status": "ok",
            "started_at": "2026-01-05T10:00:00+00:00", "time": "2026-01-05T10:00:00+00:00"}
     assert ProcessingRecord.model_validate({**old, "message_type": "query:get_referral"}).kind == "read"
-    assert ProcessingRecord.model_validate({**old, "message_type": "referral.registered.v1"}).kind == "change"
+    assert ProcessingRecord.model_validate({**old, "message_type": "referral.registered.v2"}).kind == "change"
     assert ProcessingRecord.model_validate(old).reasons == []

@@ -61,7 +61,8 @@ def _codes_and_fields(reasons) -> list[tuple[str, str | None]]:
 async def test_an_envelope_number_given_as_anything_else_is_refused(offer, field, value):
     document = registration().model_dump(mode="json")
     document[field] = value
-    outcome = await offer.pipeline.handle_event(raw_of(document, routing_key="werksaam.referral.registered.v1"))
+    outcome = await offer.pipeline.handle_event(raw_of(document,
+                                                       routing_key="werksaam.heliomare.referral.registered.v2"))
     assert outcome.status == "dead_lettered"
     assert _codes_and_fields(outcome.reasons) == [("invalid_value", "version")]
     assert offer.store.aggregates("cases") == []
@@ -74,7 +75,7 @@ async def test_a_number_in_event_data_given_as_a_string_is_refused(intake):
     envelope = an_envelope(a_quote_sent(uuid.uuid4()), Party.HELIOMARE, subject=SUBJECT).model_dump(mode="json")
     envelope["data"] = quote
     envelope["correlation_id"] = quote["referral_id"]
-    outcome = await intake.pipeline.handle_event(raw_of(envelope, routing_key="heliomare.quote.sent.v1"))
+    outcome = await intake.pipeline.handle_event(raw_of(envelope, routing_key="heliomare.werksaam.quote.sent.v2"))
     assert outcome.status == "dead_lettered"
     assert _codes_and_fields(outcome.reasons) == [("invalid_value", "data.duration_weeks")]
     assert intake.store.aggregates("referrals") == []
@@ -102,7 +103,7 @@ def test_the_published_schema_says_the_version_is_a_number_not_a_string():
 
     schema = envelope_model(ReferralRegistered).model_json_schema()
     version = schema["properties"]["version"]
-    assert version.get("const") == 1 and version.get("type") == "integer"
+    assert version.get("const") == 2 and version.get("type") == "integer"
     assert schema["$defs"]["ReferralRegistered"]["properties"]["date_of_birth"]["type"] == "string"
 
 

@@ -142,13 +142,20 @@ def test_a_request_for_one_party_asks_only_its_services_names_it_in_the_message_
     assert objection["werksaam"]["did"] == "waiting for intake"
 
 
-def test_an_accepted_request_is_sent_once_with_its_deadline_and_the_corrections():
+def test_an_accepted_request_is_sent_once_to_each_party_it_is_for_with_its_deadline_and_the_corrections():
     request = submit(Right.RECTIFICATION, corrections=Corrections(family_name="Jansen-de Vries"))
-    [sent] = request.pop_events()
-    assert isinstance(sent.data, SubjectRequestIssued) and sent.subject == SUBJECT
-    assert (sent.data.right, sent.data.due, sent.data.attempt) == (Right.RECTIFICATION, date(2027, 2, 28), 1)
-    assert sent.data.corrections == {"family_name": "Jansen-de Vries"}
-    assert sent.correlation_id == request.id
+    sent = request.pop_events()
+    assert [s.to for s in sent] == ["heliomare", "werksaam"]  # addressed, one message per party
+    for one in sent:
+        assert isinstance(one.data, SubjectRequestIssued) and one.subject == SUBJECT
+        assert (one.data.right, one.data.due, one.data.attempt) == (Right.RECTIFICATION, date(2027, 2, 28), 1)
+        assert one.data.corrections == {"family_name": "Jansen-de Vries"}
+        assert one.correlation_id == request.id
+
+
+def test_a_request_for_one_party_is_sent_to_that_party_only():
+    [sent] = submit(Right.OBJECTION).pop_events()
+    assert sent.to == "werksaam" and sent.data.parties == [Party.WERKSAAM]
 
 
 @pytest.mark.parametrize(("right", "fields", "code"), [

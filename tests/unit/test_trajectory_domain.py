@@ -34,7 +34,7 @@ START = date(2027, 2, 1)
 def a_commission(referral_id: uuid.UUID | None = None, amount: str = "4800.00", **overrides) -> TrajectoryCommissioned:
     fields = dict(referral_id=referral_id or uuid.uuid4(), quote_id=uuid.uuid4(), approved_amount=Decimal(amount),
                   planned_start=START, duration_weeks=26, invoicing=a_schedule(amount),
-                  municipality=Municipality.HOORN)
+                  municipality=Municipality.HOORN, commissioner="werksaam")
     fields.update(overrides)
     return TrajectoryCommissioned(**fields)
 

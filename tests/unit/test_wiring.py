@@ -33,26 +33,33 @@ def runtime_on_fakes(make_definition) -> tuple[ServiceRuntime, MemoryStore]:
     return runtime, store
 
 
-# Every service that holds records about subjects answers data-subject requests (one mechanism).
-SUBJECT_RIGHTS = {"werksaam.subject-request.issued.v1", "*.retour.subject-request-answered.v1"}
+# Every service that holds records about subjects answers data-subject requests (one mechanism): it reads the
+# requests addressed to its party, and the retours addressed to its party that answer its answers.
+def subject_rights(party: str) -> set[str]:
+    return {f"werksaam.{party}.subject-request.issued.v2", f"*.{party}.retour.subject-request-answered.v2"}
 
 
 @pytest.mark.parametrize(("make", "bindings"), [
-    (offer_definition, SUBJECT_RIGHTS | {
-        "werksaam.referral.registered.v1", "werksaam.quote.approved.v1", "werksaam.quote.rejected.v1",
-        "*.retour.referral-accepted.v1", "*.retour.referral-declined.v1", "*.retour.quote-sent.v1",
-        "werksaam.breach.reported.v1", "werksaam.retour.breach-reported.v1"}),  # Heliomare's breach desk
-    (intake_definition, SUBJECT_RIGHTS | {
-        "heliomare.referral.accepted.v1", "heliomare.referral.declined.v1", "heliomare.quote.sent.v1",
-        "heliomare.trajectory.started.v1", "heliomare.trajectory.progressed.v1",
-        "heliomare.trajectory.ended.v1", "heliomare.invoice.issued.v1",
-                         "heliomare.report.published.v2", "*.retour.referral-registered.v1",
-                         "*.retour.quote-approved.v1", "*.retour.quote-rejected.v1"}),
-    (trajectory_definition, SUBJECT_RIGHTS | {"heliomare.trajectory.commissioned.v1", "heliomare.invoice.issued.v1",
-                             "*.retour.trajectory-started.v1", "*.retour.trajectory-progressed.v1",
-                             "*.retour.trajectory-ended.v1", "*.retour.report-published.v1"}),
-    (billing_definition, SUBJECT_RIGHTS | {"heliomare.trajectory.commissioned.v1", "heliomare.trajectory.started.v1",
-                          "heliomare.trajectory.ended.v1", "*.retour.invoice-issued.v1"}),
+    (offer_definition, subject_rights("heliomare") | {
+        "werksaam.heliomare.referral.registered.v2", "werksaam.heliomare.quote.approved.v2",
+        "werksaam.heliomare.quote.rejected.v2", "*.heliomare.retour.referral-accepted.v2",
+        "*.heliomare.retour.referral-declined.v2", "*.heliomare.retour.quote-sent.v2",
+        "werksaam.all.breach.reported.v2", "werksaam.heliomare.retour.breach-reported.v2"}),  # Heliomare's breach desk
+    (intake_definition, subject_rights("werksaam") | {
+        "heliomare.werksaam.referral.accepted.v2", "heliomare.werksaam.referral.declined.v2",
+        "heliomare.werksaam.quote.sent.v2", "heliomare.werksaam.trajectory.started.v2",
+        "heliomare.werksaam.trajectory.progressed.v2", "heliomare.werksaam.trajectory.ended.v2",
+        "heliomare.werksaam.invoice.issued.v2", "heliomare.all.report.published.v3",
+        "*.werksaam.retour.referral-registered.v2", "*.werksaam.retour.quote-approved.v2",
+        "*.werksaam.retour.quote-rejected.v2"}),
+    # Heliomare's own services read its messages to the commissioner (addressed to werksaam) that they follow.
+    (trajectory_definition, subject_rights("heliomare") | {
+        "heliomare.heliomare.trajectory.commissioned.v2", "heliomare.werksaam.invoice.issued.v2",
+        "*.heliomare.retour.trajectory-started.v2", "*.heliomare.retour.trajectory-progressed.v2",
+        "*.heliomare.retour.trajectory-ended.v2", "*.heliomare.retour.report-published.v2"}),
+    (billing_definition, subject_rights("heliomare") | {
+        "heliomare.heliomare.trajectory.commissioned.v2", "heliomare.werksaam.trajectory.started.v2",
+        "heliomare.werksaam.trajectory.ended.v2", "*.heliomare.retour.invoice-issued.v2"}),
 ])
 def test_each_service_subscribes_to_exactly_what_it_handles_and_the_retours_of_what_it_sends(make, bindings):
     runtime, _ = runtime_on_fakes(make)
@@ -117,6 +124,15 @@ def test_every_service_is_owned_by_the_party_its_definition_names():
     from shared.contracts.parties import SERVICE_PARTY
 
     assert SERVICE_PARTY == {name: make(SETTINGS).party for name, make in DEFINITIONS.items()}
+
+
+def test_every_service_runs_as_a_party_holding_the_services_role_in_the_register_of_parties():
+    from infra.services import DEFINITIONS
+    from shared.contracts.parties import SERVICE_ROLE, load_parties
+
+    assert set(SERVICE_ROLE) == set(DEFINITIONS)
+    for name, make in DEFINITIONS.items():
+        assert load_parties().has_role(make(SETTINGS).party, SERVICE_ROLE[name]), name
 
 
 async def test_a_message_waits_out_a_database_outage_instead_of_being_dead_lettered():
