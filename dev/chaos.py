@@ -148,24 +148,26 @@ class Cluster:
         env = {"WERKBRUG_DB_TIMEOUT_MS": "2000", "WERKBRUG_STARTUP_ATTEMPTS": "30"}
         self.services = {name: ServiceProcess(name, self.settings, self.dbs[name].url, base, extra_env=env)
                          for name in DEFINITIONS}
+        self.broker, self.healthy_within = self.node, 120  # what start and stop start and stop (one node here)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.node.start)
-        await asyncio.to_thread(import_grants, self.settings, ctl=self.node.ctl)
+        await asyncio.to_thread(self.broker.start)
+        # Users, vhost, permissions and exchanges: applied once, on the broker (on one node of a cluster).
+        await asyncio.to_thread(import_grants, self.settings, ctl=self.broker.ctl)
         await declare_all(self.settings)
         for db in self.dbs.values():
             db.start()
         for service in self.services.values():
             service.start()
         for service in self.services.values():
-            await service.wait_healthy(within=120)
+            await service.wait_healthy(within=self.healthy_within)
 
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
         for db in self.dbs.values():
             db.stop()
-        self.node.stop()
+        self.broker.stop()
 
 
 # -- the people, played by code, who keep trying -------------------------------------------------------

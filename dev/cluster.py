@@ -59,8 +59,6 @@ from dev.rabbitmq_cluster import RabbitCluster
 from dev.rabbitmq_node import RabbitNode
 from dev.scenario import Case
 from infra.dead_letters import ParkingQueues
-from infra.declare import declare_all
-from infra.identities import import_grants
 from infra.processes import ROOT, DatabaseServer, ServiceProcess
 from infra.services import DEFINITIONS
 from shared.client import CommandClient
@@ -153,6 +151,7 @@ class Cluster(ChaosCluster):
         self.services = {name: ServiceProcess(name, self._settings(self.first_node[name]), self.dbs[name].url,
                                               base, extra_env=env)
                          for name in DEFINITIONS}
+        self.broker, self.healthy_within = self.rabbit, 180  # the chaos run's start and stop, on three nodes
 
     def _settings(self, node: RabbitNode) -> Settings:
         admin = f"amqp://{ADMIN_USER}:{dev_password(ADMIN_USER)}@127.0.0.1:{node.port}/"
@@ -162,25 +161,6 @@ class Cluster(ChaosCluster):
     @property
     def node(self) -> RabbitNode:  # what the chaos run's helpers call its broker node
         return self.rabbit.nodes[0]
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self.rabbit.start)
-        # Users, vhost, permissions and exchanges are the cluster's: applied once, on one node.
-        await asyncio.to_thread(import_grants, self.settings, ctl=self.rabbit.ctl)
-        await declare_all(self.settings)
-        for db in self.dbs.values():
-            db.start()
-        for service in self.services.values():
-            service.start()
-        for service in self.services.values():
-            await service.wait_healthy(within=180)
-
-    def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
-        for db in self.dbs.values():
-            db.stop()
-        self.rabbit.stop()
 
 
 class TimedDriver(Driver):

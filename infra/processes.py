@@ -20,7 +20,36 @@ from shared.storage.embedded import free_port, start_embedded, url_for
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class ServiceProcess:
+class ChildProcess:
+    """A process this one started: running, killed (SIGKILL: no chance to finish anything) or stopped (SIGTERM,
+    then SIGKILL after `stop_within` seconds)."""
+
+    proc: subprocess.Popen | None = None
+    stop_within: float = 10.0
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.stop_within)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ServiceProcess(ChildProcess):
+    stop_within = 30.0  # SIGTERM: it finishes the message in hand and flushes its spans
+
     def __init__(self, name: str, settings: Settings, mongodb_url: str, log_dir: Path,
                  extra_env: dict[str, str] | None = None, http_port: int | None = None,
                  own_session: bool = False) -> None:
@@ -54,9 +83,6 @@ class ServiceProcess:
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=self.own_session)
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def healthy(self) -> bool:
         """Does FastStream's ASGI ping route answer 204 (broker connected)? Blocks up to 2 s."""
@@ -74,24 +100,9 @@ class ServiceProcess:
             await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} not healthy within {within:.0f}s; see {self.log_path}")
 
-    def kill(self) -> None:
-        """SIGKILL: no chance to finish anything."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        """SIGTERM: finish the message in hand, flush spans, stop."""
-        if self.running:
-            assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
-class DatabaseServer:
+class DatabaseServer(ChildProcess):
     """A service's embedded database server on mongoeco's SQLite engine: a file of its own (committed writes
     survive SIGKILL), killable, and restartable on the same file and port."""
 
@@ -106,9 +117,6 @@ class DatabaseServer:
     def url(self) -> str:
         return url_for(self.port)
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
         """Start it and wait until it listens (RuntimeError if it exits or does not listen within 30 s)."""
@@ -116,20 +124,6 @@ class DatabaseServer:
             self.proc = start_embedded(self.port, engine="sqlite", path=str(self.path), stdout=log,
                                        new_session=self.own_session)
 
-    def kill(self) -> None:
-        if self.running:
-            assert self.proc is not None
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.running:
-            assert self.proc is not None
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def _status(url: str) -> int | None:
