@@ -198,7 +198,10 @@ def definitions(namespace: str, passwords: dict[str, str], partner_grants: Itera
 # -- the local broker, through rabbitmqctl ---------------------------------------------------------
 
 
-CTL_TIMEOUT = 120
+CTL_TIMEOUT = 60  # below the tests' own timeout (120 s), so that a stuck CLI node is always ended here
+# Each rabbitmqctl is an Erlang node with a port from a small range (by default 35672-35682); a CLI node that
+# outlived its caller keeps one. A wider range leaves room until such nodes are gone (`su` keeps this setting).
+CTL_DIST_PORTS = {"RABBITMQ_CTL_DIST_PORT_MIN": "35672", "RABBITMQ_CTL_DIST_PORT_MAX": "35772"}
 CTL_LOCK = Path(tempfile.gettempdir()) / "werkbrug-rabbitmqctl.lock"
 
 
@@ -222,7 +225,7 @@ def _rabbitmqctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[
     # CLI nodes until the range ran out and every later call failed ("Distribution failed").
     with _ctl_lock():
         process = subprocess.Popen([binary, "-q", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+                                   start_new_session=True, env={**os.environ, **CTL_DIST_PORTS})
         try:
             stdout, stderr = process.communicate(timeout=CTL_TIMEOUT)
         except subprocess.TimeoutExpired:
