@@ -688,8 +688,8 @@ async def run(referrals: int = 1000, seed: int = 7, concurrency: int = 24, base:
             cluster.stop()
 
 
-def report(figures: Figures) -> str:
-    head = "chaos run: PASSED" if figures.ok else "chaos run: FAILED"
+def report(figures: Figures, run: str = "chaos run") -> str:
+    head = f"{run}: PASSED" if figures.ok else f"{run}: FAILED"
     lines = [head, *("  " + line for line in figures.lines())]
     if figures.problems:
         lines.append(f"  problems ({len(figures.problems)}):")

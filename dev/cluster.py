@@ -55,6 +55,7 @@ from dev.chaos import (
     verify,
 )
 from dev.chaos import Cluster as ChaosCluster
+from dev.chaos import report as chaos_report
 from dev.rabbitmq_cluster import RabbitCluster
 from dev.rabbitmq_node import RabbitNode
 from dev.scenario import Case
@@ -410,12 +411,7 @@ async def run(referrals: int = 20, seed: int = 11, base: Path = VAR, keep: bool 
 
 
 def report(figures: ClusterFigures) -> str:
-    head = "cluster run: PASSED" if figures.ok else "cluster run: FAILED"
-    lines = [head, *("  " + line for line in figures.lines())]
-    if figures.problems:
-        lines.append(f"  problems ({len(figures.problems)}):")
-        lines += [f"    - {p}" for p in figures.problems[:40]]
-    return "\n".join(lines)
+    return chaos_report(figures, run="cluster run")
 
 
 def main() -> int:
